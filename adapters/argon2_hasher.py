@@ -1,0 +1,92 @@
+"""Password hashing with argon2id, off the event loop, with bounded concurrency and queue."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from domain.errors import HashingOverloaded
+from domain.ports import PasswordHasher
+
+T = TypeVar("T")
+
+
+class Argon2PasswordHasher(PasswordHasher):
+    """argon2id in a thread pool of `concurrency` threads.
+
+    At most `concurrency + queue_size` hash operations are admitted at once; one more is refused at
+    once with HashingOverloaded, and so is one that waited in the queue longer than
+    `queue_timeout` seconds. Both turn into 503 + Retry-After: under a login storm clients get a
+    quick answer instead of a time-out, and memory stays bounded by `concurrency` x memory cost.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_cost: int = argon2.DEFAULT_TIME_COST,
+        memory_cost: int = argon2.DEFAULT_MEMORY_COST,
+        parallelism: int = argon2.DEFAULT_PARALLELISM,
+        concurrency: int = 1,
+        queue_size: int = 8,
+        queue_timeout: float = 2.0,
+    ) -> None:
+        self._argon2 = argon2.PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_cost,
+            parallelism=parallelism,
+            type=argon2.Type.ID,
+        )
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2")
+        self._capacity = concurrency + queue_size
+        self._admitted = 0
+        self._queue_timeout = queue_timeout
+        # Made once at start with the current parameters, so an unknown user costs a real verify.
+        self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(24))
+
+    @property
+    def in_flight(self) -> int:
+        return self._admitted
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._argon2.hash, password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return await self._run(self._verify, password_hash, password)
+
+    async def verify_dummy(self, password: str) -> None:
+        await self._run(self._verify, self._dummy_hash, password)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._argon2.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        if self._admitted >= self._capacity:
+            raise HashingOverloaded()
+        self._admitted += 1
+        try:
+            deadline = time.monotonic() + self._queue_timeout
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, _before_deadline, deadline, fn, args)
+        finally:
+            self._admitted -= 1
+
+
+def _before_deadline(deadline: float, fn: Callable[..., T], args: tuple[object, ...]) -> T:
+    # Runs in the pool thread: a request that sat in the queue too long is not worth hashing now,
+    # its client is better served by a prompt 503.
+    if time.monotonic() > deadline:
+        raise HashingOverloaded()
+    return fn(*args)

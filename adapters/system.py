@@ -1,0 +1,20 @@
+"""The clock and the random sources of a real process."""
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+from domain.ports import Clock, TokenGenerator
+
+
+class SystemClock(Clock):
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SecretsTokenGenerator(TokenGenerator):
+    def session_token(self) -> str:
+        return secrets.token_urlsafe(32)  # 256 bits from the OS CSPRNG, 43 URL-safe characters
+
+    def public_id(self) -> str:
+        return str(uuid.uuid4())  # 122 random bits from os.urandom; shown to clients, not a secret

@@ -1,0 +1,63 @@
+"""Domain errors. Messages are safe to show a client: none ever holds a password, hash or token."""
+
+
+class DomainError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class PolicyViolation(DomainError):
+    """An input breaks a rule (username or password policy); `field` names the input."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+        self.message = message
+
+
+class InvalidUsername(PolicyViolation):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__("username", code, message)
+
+
+class InvalidPassword(PolicyViolation):
+    def __init__(self, code: str, message: str, field: str = "password") -> None:
+        super().__init__(field, code, message)
+
+
+class UsernameTaken(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Username already taken")
+
+
+class InvalidCredentials(DomainError):
+    """Unknown user, wrong password or unusable input: deliberately indistinguishable."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid credentials")
+
+
+class NotAuthenticated(DomainError):
+    """The request names no usable session (none, malformed, unknown or revoked)."""
+
+    def __init__(self, message: str = "Not authenticated") -> None:
+        super().__init__(message)
+
+
+class SessionExpired(NotAuthenticated):
+    def __init__(self) -> None:
+        super().__init__("Session expired")
+
+
+class StoreUnavailable(DomainError):
+    """The store cannot be reached right now; the caller may retry later."""
+
+    def __init__(self) -> None:
+        super().__init__("Store unavailable")
+
+
+class HashingOverloaded(DomainError):
+    """The bounded password-hashing queue is full, or a request waited past its deadline."""
+
+    def __init__(self) -> None:
+        super().__init__("Too many password checks in progress")
