@@ -1,0 +1,125 @@
+"""`sessionauth serve|migrate|purge-expired`. Exit 0 on success, 1 on a run-time failure, 2 on a
+usage or configuration error."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import logging.config
+import signal
+import sys
+import time
+
+import uvicorn
+
+from domain.errors import StoreUnavailable
+from entrypoints.settings import ConfigError, Settings, load_settings
+from entrypoints.logging_setup import logging_config
+
+log = logging.getLogger("sessionauth")
+
+MIGRATION_WAIT = 30.0  # seconds `serve` waits for Postgres to accept connections at start
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sessionauth", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    commands.add_parser("migrate", help="apply pending schema migrations and exit")
+    commands.add_parser("purge-expired", help="delete expired and revoked sessions")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port, args.workers)
+        if args.command == "migrate":
+            return asyncio.run(_migrate(_require_database(settings)))
+        return asyncio.run(_purge_expired(settings))
+    except ConfigError as error:
+        print(f"sessionauth: configuration error: {error}", file=sys.stderr)
+        return 2
+    except CommandError as error:
+        print(f"sessionauth: {error}", file=sys.stderr)
+        return error.status
+
+
+def _require_database(settings: Settings) -> str:
+    if not settings.database_url:
+        raise CommandError("DATABASE_URL is not set; this command needs PostgreSQL", status=2)
+    return settings.database_url
+
+
+async def _migrate(dsn: str, wait: float = 0.0) -> int:
+    from adapters.postgres import apply_migrations, redacted_dsn
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            applied = await apply_migrations(dsn)
+            break
+        except StoreUnavailable:
+            if time.monotonic() >= deadline:
+                raise CommandError(f"cannot reach PostgreSQL at {redacted_dsn(dsn)}") from None
+            await asyncio.sleep(1.0)
+    log.info("migrations applied", extra={"applied": applied})
+    return 0
+
+
+async def _purge_expired(settings: Settings) -> int:
+    from adapters.postgres import PostgresStore
+    from domain.session import SessionPolicy
+    from adapters.system import SystemClock
+
+    store = PostgresStore(_require_database(settings), min_size=1, max_size=1)
+    policy = SessionPolicy.from_seconds(settings.session_idle_timeout, settings.session_absolute_timeout)
+    try:
+        await store.open()
+        purged = await store.sessions.purge_expired(SystemClock().now(), policy.idle_timeout)
+    except StoreUnavailable:
+        raise CommandError("cannot reach PostgreSQL") from None
+    finally:
+        await store.close()
+    print(f"purged {purged} sessions")
+    return 0
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    if workers < 1:
+        raise CommandError("--workers must be at least 1", status=2)
+    if workers > 1 and not settings.database_url:
+        raise CommandError(
+            "--workers above 1 needs DATABASE_URL: each worker would hold its own in-memory store",
+            status=2,
+        )
+    if settings.database_url:
+        asyncio.run(_migrate(settings.database_url, wait=MIGRATION_WAIT))
+    # Recent uvicorn re-raises SIGTERM after its graceful shutdown; make that an exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(
+        "entrypoints.http.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,  # TRUSTED_PROXIES decides whom to believe, not uvicorn
+        server_header=False,
+        log_config=logging_config(settings.log_level, settings.log_format),
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from adapters.memory import InMemoryStore
+from entrypoints.container import Container, build_container
+from entrypoints.http.cookies import SessionCookie
+from entrypoints.http.errors import install_error_handlers
+from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
+from entrypoints.http.routes import build_router
+from entrypoints.settings import load_settings
+
+log = logging.getLogger("sessionauth")
+
+
+def create_app(container: Container) -> FastAPI:
+    settings = container.settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = container.storage.store()
+        if isinstance(store, InMemoryStore):
+            log.warning("in-memory store: nothing persists; set DATABASE_URL to use PostgreSQL")
+        await store.open()
+        try:
+            yield
+        finally:
+            await store.close()
+            container.hasher().close()
+
+    app = FastAPI(
+        title="sessionauth",
+        summary="Session-based authentication: server-side sessions in an HttpOnly cookie.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    app.state.session_cookie = SessionCookie.from_settings(settings)
+    app.include_router(build_router(settings.session_cookie_name))
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(SecurityHeaders)  # outermost, so even a 413 carries the headers
+    _declare_basic_scheme(app)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """For `uvicorn --factory` and `sessionauth serve --workers N`: each worker builds its own."""
+    return create_app(build_container(load_settings()))
+
+
+def _declare_basic_scheme(app: FastAPI) -> None:
+    """Add the HTTP Basic scheme that /login's hand-written parser accepts to the document."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["basicAuth"] = {
+                "type": "http",
+                "scheme": "basic",
+                "description": "username:password, UTF-8 (RFC 7617)",
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

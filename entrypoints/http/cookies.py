@@ -1,0 +1,48 @@
+"""The session cookie, exactly as the spec describes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.responses import Response
+
+from entrypoints.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCookie:
+    name: str
+    secure: bool
+    samesite: str
+    domain: str | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionCookie:
+        return cls(
+            name=settings.session_cookie_name,
+            secure=settings.session_cookie_secure,
+            samesite=settings.session_cookie_samesite,
+            domain=settings.session_cookie_domain,
+        )
+
+    def set(self, response: Response, token: str, max_age: int) -> None:
+        response.set_cookie(
+            self.name,
+            token,
+            max_age=max_age,
+            path="/",
+            domain=self.domain,
+            secure=self.secure,
+            httponly=True,
+            samesite=self.samesite,
+        )
+
+    def expire(self, response: Response) -> None:
+        response.delete_cookie(
+            self.name,
+            path="/",
+            domain=self.domain,
+            secure=self.secure,
+            httponly=True,
+            samesite=self.samesite,
+        )

@@ -1,0 +1,65 @@
+"""Request and response bodies: the JSON shapes of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, StrictStr
+
+from domain.user import User
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    username: StrictStr
+    password: StrictStr
+
+
+class UserOut(BaseModel):
+    user_id: str
+    username: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(user_id=user.id, username=user.username.display, created_at=user.created_at)
+
+
+class SignUpOut(BaseModel):
+    message: str
+    user: UserOut
+
+
+class LoginOut(BaseModel):
+    message: str
+    user: UserOut
+    expires_at: datetime
+    idle_expires_at: datetime
+
+
+class MessageOut(BaseModel):
+    message: str
+
+
+class ProtectedOut(BaseModel):
+    message: str
+    user: UserOut
+
+
+class StatusOut(BaseModel):
+    status: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[ValidationIssue]

@@ -1,0 +1,96 @@
+"""The argon2id adapter: real hashes, off the event loop, shedding load instead of queueing forever."""
+
+import asyncio
+import threading
+
+import pytest
+
+from adapters.argon2_hasher import Argon2PasswordHasher
+from domain.errors import HashingOverloaded
+
+CHEAP = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+
+
+async def test_hashes_are_argon2id_with_the_configured_cost_and_verify():
+    hasher = Argon2PasswordHasher(time_cost=2, memory_cost=1024, parallelism=2)
+    digest = await hasher.hash("correct horse battery staple")
+    assert digest.startswith("$argon2id$v=19$m=1024,t=2,p=2$")
+    assert await hasher.verify(digest, "correct horse battery staple")
+    assert not await hasher.verify(digest, "wrong")
+    assert not await hasher.verify("not a hash", "wrong")
+    await hasher.verify_dummy("anything")
+    hasher.close()
+
+
+async def test_the_same_password_hashes_differently_each_time():
+    hasher = Argon2PasswordHasher(**CHEAP)
+    assert await hasher.hash("same password!") != await hasher.hash("same password!")
+    hasher.close()
+
+
+async def test_hashing_never_blocks_the_event_loop():
+    # About 50 ms per hash here: long enough that a blocked loop would miss many ticks.
+    hasher = Argon2PasswordHasher(time_cost=3, memory_cost=32 * 1024, parallelism=1, concurrency=1)
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker():
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(ticker())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(3):
+        await hasher.hash("a password to hash")
+    elapsed = loop.time() - started
+    stop.set()
+    await task
+    hasher.close()
+    # The loop kept running during hashing: it ticked at least a few times per hash.
+    assert ticks >= 3 * 3, (ticks, elapsed)
+
+
+class Gate:
+    """A hash function stand-in that blocks its pool thread until released."""
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, *args):
+        self.entered.set()
+        assert self.release.wait(30)
+        return "done"
+
+
+async def test_a_full_queue_is_refused_at_once():
+    hasher = Argon2PasswordHasher(**CHEAP, concurrency=1, queue_size=1, queue_timeout=30)
+    gate = Gate()
+    busy = asyncio.ensure_future(hasher._run(gate))
+    queued = asyncio.ensure_future(hasher._run(gate))
+    await asyncio.sleep(0)
+    assert await asyncio.to_thread(gate.entered.wait, 10)
+    with pytest.raises(HashingOverloaded):
+        await asyncio.wait_for(hasher.hash("one too many"), 10)
+    gate.release.set()
+    assert await busy == await queued == "done"
+    assert hasher.in_flight == 0
+    await hasher.hash("room again")
+    hasher.close()
+
+
+async def test_a_request_that_waited_past_the_queue_deadline_is_refused():
+    hasher = Argon2PasswordHasher(**CHEAP, concurrency=1, queue_size=4, queue_timeout=0.05)
+    gate = Gate()
+    busy = asyncio.ensure_future(hasher._run(gate))
+    assert await asyncio.to_thread(gate.entered.wait, 10)
+    waiting = asyncio.ensure_future(hasher.hash("waits in the queue"))
+    await asyncio.sleep(0.2)
+    gate.release.set()
+    with pytest.raises(HashingOverloaded):
+        await asyncio.wait_for(waiting, 10)
+    assert await busy == "done"
+    hasher.close()
