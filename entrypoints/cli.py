@@ -105,8 +105,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         )
     if settings.database_url:
         asyncio.run(_migrate(settings.database_url, wait=MIGRATION_WAIT))
-    # Recent uvicorn re-raises SIGTERM after its graceful shutdown; make that an exit 0.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Recent uvicorn re-raises the signal that stopped it after its graceful shutdown; these
+    # handlers turn that into the exit status 0 the contract asks for.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: sys.exit(0))
     uvicorn.run(
         "entrypoints.http.app:create_app_from_env",
         factory=True,

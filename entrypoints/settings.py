@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 cookie-name token
-_ORIGIN = re.compile(r"(https?)://([^/:@?#\s]+)(?::(\d{1,5}))?/?")
+_ORIGIN = re.compile(r"(https?)://([^/:@?#\s]+)(?::(\d{1,5}))?/?", re.IGNORECASE)
 
 
 class ConfigError(Exception):

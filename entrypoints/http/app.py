@@ -10,7 +10,9 @@ from fastapi import FastAPI
 
 from adapters.memory import InMemoryStore
 from entrypoints.container import Container, build_container
+from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cookies import SessionCookie
+from entrypoints.http.cross_site import CrossSiteDefence
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
 from entrypoints.http.routes import build_router
@@ -42,10 +44,13 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.session_cookie = SessionCookie.from_settings(settings)
+    app.state.client_address = addresses = ClientAddress(settings.proxies)
     app.include_router(build_router(settings.session_cookie_name))
     install_error_handlers(app)
+    # Starlette runs the last added outermost: headers, then cross-site checks, then body size.
     app.add_middleware(BodySizeLimit)
-    app.add_middleware(SecurityHeaders)  # outermost, so even a 413 carries the headers
+    app.add_middleware(CrossSiteDefence, trusted_origins=settings.origins, addresses=addresses)
+    app.add_middleware(SecurityHeaders)
     _declare_basic_scheme(app)
     return app
 

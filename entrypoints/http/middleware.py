@@ -18,7 +18,7 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, TOO_LARGE)
 
 
-async def _send_json(send: Send, status: int, body: dict) -> None:
+async def send_json(send: Send, status: int, body: dict) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -72,9 +72,9 @@ class BodySizeLimit:
     @staticmethod
     async def _refuse(send: Send, too_large: bool) -> None:
         if too_large:
-            await _send_json(send, 413, {"detail": TOO_LARGE})
+            await send_json(send, 413, {"detail": TOO_LARGE})
         else:
-            await _send_json(send, 400, {"detail": "Malformed Content-Length header"})
+            await send_json(send, 400, {"detail": "Malformed Content-Length header"})
 
 
 class SecurityHeaders:

@@ -93,7 +93,7 @@ def build_router(cookie_name: str) -> APIRouter:
                 password=credentials.password,
                 presented_token=request.cookies.get(cookie.name),
                 user_agent=_user_agent(request),
-                ip=request.client.host if request.client else None,
+                ip=request.app.state.client_address.of(request.scope),
             )
         except InvalidCredentials as error:
             headers = challenge if credentials.via_basic else None

@@ -1,0 +1,83 @@
+"""Start a real `sessionauth serve` process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+SESSIONAUTH = str(Path(sys.executable).parent / "sessionauth")
+CHEAP_ARGON2 = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "1024", "ARGON2_PARALLELISM": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith(("SESSION_", "ARGON2_"))}
+    env.update(CHEAP_ARGON2)
+    env["SESSION_COOKIE_SECURE"] = "false"  # plain http on loopback
+    env.update(settings)
+    return env
+
+
+def run_cli(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SESSIONAUTH, *args], env=cli_env(**settings), capture_output=True, text=True, timeout=120
+    )
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process = process
+        self.url = url
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def output(self) -> str:
+        return self.process.stderr.read() if self.process.stderr else ""
+
+
+@contextmanager
+def serving(*extra_args: str, ready_timeout: float = 60, **settings: str) -> Iterator[Server]:
+    port = free_port()
+    process = subprocess.Popen(
+        [SESSIONAUTH, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
+        env=cli_env(**settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    server = Server(process, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"serve exited with {process.returncode}: {server.output()}")
+            try:
+                if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("serve did not answer /healthz in time")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

@@ -1,0 +1,48 @@
+"""A real `sessionauth serve` process, driven over HTTP."""
+
+import signal
+
+import httpx
+
+from tests.e2e.server import serving
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_the_flow_survives_a_restart_on_postgres(database_url):
+    with serving(DATABASE_URL=database_url) as server:
+        with httpx.Client(base_url=server.url) as client:
+            assert client.post("/signup", json={"username": "Alice", "password": PASSWORD}).status_code == 201
+            login = client.post("/login", auth=("alice", PASSWORD))
+            assert login.status_code == 200
+            cookie = login.cookies["session_id"]
+            assert client.get("/protected").status_code == 200
+        assert server.stop() == 0  # SIGTERM: graceful, exit status 0
+
+    with serving(DATABASE_URL=database_url) as server:
+        with httpx.Client(base_url=server.url, cookies={"session_id": cookie}) as client:
+            me = client.get("/getusers/me")
+            assert me.status_code == 200 and me.json()["username"] == "Alice"
+            assert client.post("/logout").status_code == 200
+            assert client.get("/getusers/me").status_code == 401
+        with httpx.Client(base_url=server.url) as client:
+            assert client.post("/login", json={"username": "ALICE", "password": PASSWORD}).status_code == 200
+        assert server.stop() == 0
+
+
+def test_serve_on_the_memory_store_warns_that_nothing_persists():
+    with serving() as server:
+        with httpx.Client(base_url=server.url) as client:
+            assert client.post("/signup", json={"username": "bob", "password": PASSWORD}).status_code == 201
+            assert client.post("/login", auth=("bob", PASSWORD)).status_code == 200
+            assert client.get("/getusers/me").json()["username"] == "bob"
+        assert server.stop() == 0
+        log = server.output()
+    assert "nothing persists" in log
+    assert PASSWORD not in log
+
+
+def test_sigint_also_stops_cleanly():
+    with serving() as server:
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(30) == 0
