@@ -60,6 +60,12 @@ class Argon2PasswordHasher(PasswordHasher):
     async def verify(self, password_hash: str, password: str) -> bool:
         return await self._run(self._verify, password_hash, password)
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        try:
+            return self._argon2.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True
+
     async def verify_dummy(self, password: str) -> None:
         await self._run(self._verify, self._dummy_hash, password)
 

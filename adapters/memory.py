@@ -7,11 +7,13 @@ that changes an object it got does not change the store behind its back.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
 from copy import copy
 from datetime import datetime, timedelta
 
-from domain.errors import UsernameTaken
-from domain.ports import SessionRepository, Store, UserRepository
+from domain.errors import NotAuthenticated, UsernameTaken
+from domain.ports import AttemptCounter, Count, SessionRepository, Store, UserRepository
 from domain.session import Session
 from domain.user import User
 
@@ -20,6 +22,9 @@ class InMemoryStore(Store):
     def __init__(self) -> None:
         self.users = InMemoryUserRepository()
         self.sessions = InMemorySessionRepository(self.users)
+        self.users.sessions = self.sessions
+        self.attempts = InMemoryAttemptCounter()
+        self._device_key = secrets.token_bytes(32)
 
     async def open(self) -> None:
         pass
@@ -30,11 +35,15 @@ class InMemoryStore(Store):
     async def ping(self) -> bool:
         return True
 
+    async def device_key(self) -> bytes:
+        return self._device_key
+
 
 class InMemoryUserRepository(UserRepository):
     def __init__(self) -> None:
         self._by_id: dict[str, User] = {}
         self._id_by_canonical: dict[str, str] = {}
+        self.sessions: InMemorySessionRepository | None = None
 
     async def add(self, user: User) -> None:
         if user.username.canonical in self._id_by_canonical:
@@ -48,6 +57,28 @@ class InMemoryUserRepository(UserRepository):
     async def get_by_username(self, canonical: str) -> User | None:
         user_id = self._id_by_canonical.get(canonical)
         return None if user_id is None else self._get(user_id)
+
+    async def update_password_hash(self, user_id: str, password_hash: str) -> None:
+        if user_id in self._by_id:
+            self._by_id[user_id].password_hash = password_hash
+
+    async def change_password(
+        self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
+    ) -> int:
+        assert self.sessions is not None
+        sessions = self.sessions._by_hash
+        kept = [s for s in sessions.values() if s.id == keep_session_id and s.user_id == user_id]
+        if user_id not in self._by_id or not kept:
+            raise NotAuthenticated()  # the session ended meanwhile: change nothing
+        others = [h for h, s in sessions.items() if s.user_id == user_id and s.id != keep_session_id]
+        for token_hash in others:
+            del sessions[token_hash]
+        session = kept[0]
+        del sessions[session.token_hash]
+        session.token_hash = new_token_hash
+        sessions[new_token_hash] = session
+        self._by_id[user_id].password_hash = password_hash
+        return len(others)
 
     def _get(self, user_id: str) -> User | None:
         user = self._by_id.get(user_id)
@@ -79,6 +110,23 @@ class InMemorySessionRepository(SessionRepository):
     async def revoke(self, token_hash: bytes) -> bool:
         return self._by_hash.pop(token_hash, None) is not None
 
+    async def list_for_user(self, user_id: str) -> list[Session]:
+        mine = [copy(s) for s in self._by_hash.values() if s.user_id == user_id]
+        return sorted(mine, key=lambda s: s.created_at, reverse=True)
+
+    async def revoke_by_id(self, user_id: str, session_id: str) -> bool:
+        for token_hash, s in self._by_hash.items():
+            if s.id == session_id and s.user_id == user_id:
+                del self._by_hash[token_hash]
+                return True
+        return False
+
+    async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
+        doomed = [h for h, s in self._by_hash.items() if s.user_id == user_id and s.id != keep_session_id]
+        for token_hash in doomed:
+            del self._by_hash[token_hash]
+        return len(doomed)
+
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
         expired = [
             token_hash
@@ -88,3 +136,24 @@ class InMemorySessionRepository(SessionRepository):
         for token_hash in expired:
             del self._by_hash[token_hash]
         return len(expired)
+
+
+class InMemoryAttemptCounter(AttemptCounter):
+    def __init__(self) -> None:
+        self._windows: dict[str, Count] = {}
+
+    async def get(self, keys: Sequence[str], now: datetime) -> dict[str, Count]:
+        return {k: c for k in keys if (c := self._windows.get(k)) is not None and c.resets_at > now}
+
+    async def increment(self, keys: Sequence[str], now: datetime, window: timedelta) -> None:
+        for key in keys:
+            count = self._windows.get(key)
+            if count is None or count.resets_at <= now:
+                self._windows[key] = Count(1, now + window)
+            else:
+                self._windows[key] = Count(count.value + 1, count.resets_at)
+        if len(self._windows) > 100_000:  # bound memory: drop windows that have closed
+            self._windows = {k: c for k, c in self._windows.items() if c.resets_at > now}
+
+    async def clear(self, key: str) -> None:
+        self._windows.pop(key, None)

@@ -12,6 +12,16 @@ class SystemClock(Clock):
         return datetime.now(UTC)
 
 
+class StaticDeviceKey:
+    """A device-cookie key given by configuration (DEVICE_COOKIE_KEY) instead of the store."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    async def device_key(self) -> bytes:
+        return self._key
+
+
 class SecretsTokenGenerator(TokenGenerator):
     def session_token(self) -> str:
         return secrets.token_urlsafe(32)  # 256 bits from the OS CSPRNG, 43 URL-safe characters

@@ -1,8 +1,30 @@
 """Use-cases: one class each, ports passed in, one async `execute`. Imports domain/ only."""
 
+from application.change_password import ChangePassword
+from application.list_sessions import ListSessions, SessionSummary
 from application.login import Login, LoginResult
 from application.logout import Logout
+from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resolve_session import Authenticated, ResolveSession
+from application.revoke_other_sessions import RevokeOtherSessions
+from application.revoke_session import RevokeSession
+from application.revoke_user_sessions import RevokeUserSessions
 from application.sign_up import SignUp
+from application.throttle import Throttle
 
-__all__ = ["Authenticated", "Login", "LoginResult", "Logout", "ResolveSession", "SignUp"]
+__all__ = [
+    "Authenticated",
+    "ChangePassword",
+    "ListSessions",
+    "Login",
+    "LoginResult",
+    "Logout",
+    "PurgeExpiredSessions",
+    "ResolveSession",
+    "RevokeOtherSessions",
+    "RevokeSession",
+    "RevokeUserSessions",
+    "SessionSummary",
+    "SignUp",
+    "Throttle",
+]

@@ -1,7 +1,11 @@
+import unicodedata
 from dataclasses import dataclass, field
 
-from domain.errors import InvalidCredentials, PolicyViolation
-from domain.ports import Clock, PasswordHasher, SessionRepository, TokenGenerator, UserRepository
+from application.throttle import Throttle
+from domain.client import Client
+from domain.device import DeviceCookies
+from domain.errors import HashingOverloaded, InvalidCredentials, PolicyViolation, Throttled
+from domain.ports import AuditLog, Clock, PasswordHasher, SessionRepository, TokenGenerator, UserRepository
 from domain.session import Session, SessionPolicy, hash_token, is_well_formed_token
 from domain.user import PASSWORD_MAX, User, Username, normalize_password
 
@@ -11,17 +15,24 @@ class LoginResult:
     user: User
     session: Session
     token: str = field(repr=False)
+    device_cookie: str = field(repr=False)
 
 
 class Login:
     """Check credentials and open a new session.
 
+    - Throttling is checked before any hashing: per (account, address) and per account, or per
+      (account, device) for a client with a valid device cookie for the account. Over a limit
+      is Throttled even with the right password; every failure is counted; a success clears the
+      counter it was judged by.
     - Unknown user, wrong password, a username that breaks the input rules and an over-long
       password all fail alike with InvalidCredentials; the last two without hashing.
     - An unknown user costs a dummy verify, so timing does not reveal which usernames exist.
     - Every login issues a new token; a token the client presented is revoked, never reused
-      (no session fixation).
-    - The session's absolute deadline is fixed now; no database work happens while hashing.
+      (no session fixation). A device cookie is (re)issued for the account.
+    - A hash made with other argon2 parameters than the current ones is replaced; other sessions
+      stay (a rehash is not a password change).
+    - No database work happens while hashing.
     """
 
     def __init__(
@@ -32,6 +43,9 @@ class Login:
         clock: Clock,
         tokens: TokenGenerator,
         policy: SessionPolicy,
+        throttle: Throttle,
+        devices: DeviceCookies,
+        audit: AuditLog,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -39,6 +53,9 @@ class Login:
         self._clock = clock
         self._tokens = tokens
         self._policy = policy
+        self._throttle = throttle
+        self._devices = devices
+        self._audit = audit
 
     async def execute(
         self,
@@ -46,22 +63,32 @@ class Login:
         username: str,
         password: str,
         presented_token: str | None = None,
-        user_agent: str | None = None,
-        ip: str | None = None,
+        client: Client = Client(),
     ) -> LoginResult:
         password = normalize_password(password)
+        name = _parse_or_none(username)
+        account = name.canonical if name else _account_key(username)
+        usable = name is not None and len(password) <= PASSWORD_MAX
+        user = await self._users.get_by_username(name.canonical) if usable else None
+        device_id = await self._devices.device_for(client.device_cookie, user.id, self._clock.now()) if user else None
+        limits = self._throttle.policy.login_limits(account, client.address, device_id)
         try:
-            name = Username.parse(username)
-        except PolicyViolation:
-            raise InvalidCredentials() from None
-        if len(password) > PASSWORD_MAX:
-            raise InvalidCredentials()
-        user = await self._users.get_by_username(name.canonical)
-        if user is None:
+            await self._throttle.check(limits)
+        except Throttled:
+            self._audit.record("throttled", action="login", user_id=user.id if user else None, client=client)
+            raise
+
+        valid = False
+        if user is not None:
+            valid = await self._hasher.verify(user.password_hash, password)
+        elif usable:
             await self._hasher.verify_dummy(password)
+        if user is None or not valid:
+            await self._throttle.count(limits)
+            self._audit.record("login_failed", user_id=user.id if user else None, client=client)
             raise InvalidCredentials()
-        if not await self._hasher.verify(user.password_hash, password):
-            raise InvalidCredentials()
+        await self._throttle.clear(limits[0])
+        await self._rehash_if_needed(user, password, client)
 
         if presented_token is not None and is_well_formed_token(presented_token):
             await self._sessions.revoke(hash_token(presented_token))
@@ -74,8 +101,34 @@ class Login:
             created_at=now,
             last_seen_at=now,
             expires_at=self._policy.absolute_deadline(now),
-            user_agent=user_agent,
-            ip=ip,
+            user_agent=client.user_agent,
+            ip=client.address,
         )
         await self._sessions.add(session)
-        return LoginResult(user=user, session=session, token=token)
+        device_cookie = await self._devices.issue(user.id, device_id or self._tokens.public_id(), now)
+        self._audit.record("login_succeeded", user_id=user.id, session_id=session.id, client=client)
+        return LoginResult(user=user, session=session, token=token, device_cookie=device_cookie)
+
+    async def _rehash_if_needed(self, user: User, password: str, client: Client) -> None:
+        if not self._hasher.needs_rehash(user.password_hash):
+            return
+        try:
+            new_hash = await self._hasher.hash(password)
+        except HashingOverloaded:
+            return  # the login itself succeeded; the next one will rehash
+        await self._users.update_password_hash(user.id, new_hash)
+        user.password_hash = new_hash
+        self._audit.record("password_rehashed", user_id=user.id, client=client)
+
+
+def _parse_or_none(username: str) -> Username | None:
+    try:
+        return Username.parse(username)
+    except PolicyViolation:
+        return None
+
+
+def _account_key(username: str) -> str:
+    # Unusable usernames are throttled too, under their folded form, so that a 429 cannot tell
+    # them apart from unknown ones.
+    return unicodedata.normalize("NFKC", username).casefold()[:256]

@@ -1,5 +1,6 @@
-from domain.ports import SessionRepository
-from domain.session import Session
+from application.resolve_session import Authenticated
+from domain.client import Client
+from domain.ports import AuditLog, SessionRepository
 
 
 class Logout:
@@ -9,8 +10,10 @@ class Logout:
     - Ending a session that a concurrent request already ended is not an error.
     """
 
-    def __init__(self, sessions: SessionRepository) -> None:
+    def __init__(self, sessions: SessionRepository, audit: AuditLog) -> None:
         self._sessions = sessions
+        self._audit = audit
 
-    async def execute(self, *, session: Session) -> None:
-        await self._sessions.revoke(session.token_hash)
+    async def execute(self, *, current: Authenticated, client: Client = Client()) -> None:
+        await self._sessions.revoke(current.session.token_hash)
+        self._audit.record("logout", user_id=current.user.id, session_id=current.session.id, client=client)

@@ -1,5 +1,7 @@
-from domain.errors import UsernameTaken
-from domain.ports import Clock, PasswordHasher, TokenGenerator, UserRepository
+from application.throttle import Throttle
+from domain.client import Client
+from domain.errors import Throttled, UsernameTaken
+from domain.ports import AuditLog, Clock, PasswordHasher, TokenGenerator, UserRepository
 from domain.user import PasswordPolicy, User, Username
 
 
@@ -8,6 +10,8 @@ class SignUp:
 
     - The username must satisfy the input rules; uniqueness compares its canonical form.
     - The password must satisfy the password policy; only its argon2 hash is stored.
+    - Sign-ups are limited per client address; every attempt that passes the input rules counts,
+      taken names included, so that 409s cannot be used to enumerate usernames at speed.
     - A taken username is refused before any hashing work; a concurrent duplicate that slips past
       that check is still refused by the store (UsernameTaken, never a second account).
     """
@@ -19,16 +23,27 @@ class SignUp:
         clock: Clock,
         ids: TokenGenerator,
         policy: PasswordPolicy,
+        throttle: Throttle,
+        audit: AuditLog,
     ) -> None:
         self._users = users
         self._hasher = hasher
         self._clock = clock
         self._ids = ids
         self._policy = policy
+        self._throttle = throttle
+        self._audit = audit
 
-    async def execute(self, *, username: str, password: str) -> User:
+    async def execute(self, *, username: str, password: str, client: Client = Client()) -> User:
         name = Username.parse(username)
         normalized = self._policy.check(password)
+        limits = self._throttle.policy.signup_limits(client.address)
+        try:
+            await self._throttle.check(limits)
+        except Throttled:
+            self._audit.record("throttled", action="signup", client=client)
+            raise
+        await self._throttle.count(limits)
         if await self._users.get_by_username(name.canonical) is not None:
             raise UsernameTaken()
         user = User(
@@ -38,4 +53,5 @@ class SignUp:
             created_at=self._clock.now(),
         )
         await self._users.add(user)
+        self._audit.record("signup", user_id=user.id, client=client)
         return user

@@ -61,3 +61,31 @@ class HashingOverloaded(DomainError):
 
     def __init__(self) -> None:
         super().__init__("Too many password checks in progress")
+
+
+class WrongPassword(DomainError):
+    """The current password given to confirm a change is wrong (403, not 401: the caller is
+    authenticated; it is the confirmation that failed)."""
+
+    def __init__(self) -> None:
+        super().__init__("Current password is wrong")
+
+
+class SessionNotFound(DomainError):
+    """No active session of the caller has that id: unknown, foreign and revoked look alike."""
+
+    def __init__(self) -> None:
+        super().__init__("Session not found")
+
+
+class UnknownUser(DomainError):
+    def __init__(self) -> None:
+        super().__init__("No such user")
+
+
+class Throttled(DomainError):
+    """Too many failures (or sign-ups) in the window; `retry_after` is in whole seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many attempts; try again later")
+        self.retry_after = max(1, retry_after)

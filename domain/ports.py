@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from domain.client import Client
 from domain.session import Session
 from domain.user import User
 
@@ -16,6 +19,15 @@ class UserRepository(Protocol):
     async def get(self, user_id: str) -> User | None: ...
 
     async def get_by_username(self, canonical: str) -> User | None: ...
+
+    async def update_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace the stored hash of the same password (a rehash); sessions are not touched."""
+
+    async def change_password(
+        self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
+    ) -> int:
+        """All or nothing: store the new hash, end every other session of the user, and re-key
+        the kept session with `new_token_hash`. Returns how many sessions ended."""
 
 
 class SessionRepository(Protocol):
@@ -30,6 +42,15 @@ class SessionRepository(Protocol):
     async def revoke(self, token_hash: bytes) -> bool:
         """End the session at once; False when there was none."""
 
+    async def list_for_user(self, user_id: str) -> list[Session]:
+        """The user's stored sessions, newest first (expired ones included until purged)."""
+
+    async def revoke_by_id(self, user_id: str, session_id: str) -> bool:
+        """End the session with that public id if it belongs to that user."""
+
+    async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
+        """End every session of the user, but the kept one; return how many."""
+
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
         """Delete sessions past either deadline; return how many."""
 
@@ -39,9 +60,45 @@ class PasswordHasher(Protocol):
 
     async def verify(self, password_hash: str, password: str) -> bool: ...
 
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with other parameters than the current ones."""
+
     async def verify_dummy(self, password: str) -> None:
         """Spend the time a real verify takes, for a user that does not exist, so that timing
         does not tell whether a username is registered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    value: int
+    resets_at: datetime
+
+
+class AttemptCounter(Protocol):
+    """Fixed-window counters shared by every instance (throttling)."""
+
+    async def get(self, keys: Sequence[str], now: datetime) -> dict[str, Count]:
+        """Counts of the windows still open at `now`; keys without one are absent."""
+
+    async def increment(self, keys: Sequence[str], now: datetime, window: timedelta) -> None:
+        """Add one to each key, opening a new window where none is open; no lost increments
+        under concurrency."""
+
+    async def clear(self, key: str) -> None: ...
+
+
+class AuditLog(Protocol):
+    """One structured record per security event. Never given a password, hash or token."""
+
+    def record(
+        self,
+        event: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        client: Client | None = None,
+        **details: object,
+    ) -> None: ...
 
 
 class Clock(Protocol):
@@ -66,3 +123,7 @@ class Store(Protocol):
 
     async def ping(self) -> bool:
         """True when the store answers now."""
+
+    async def device_key(self) -> bytes:
+        """The key that signs device cookies, the same for every instance on this store
+        (made on first use): a DeviceKeySource."""

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dependency_injector import containers, providers
 
 from adapters.argon2_hasher import Argon2PasswordHasher
+from adapters.audit_log import LoggingAuditLog
 from adapters.memory import InMemoryStore
 from adapters.postgres import PostgresStore
-from adapters.system import SecretsTokenGenerator, SystemClock
-from application import Login, Logout, ResolveSession, SignUp
+from adapters.system import SecretsTokenGenerator, StaticDeviceKey, SystemClock
+from application import (
+    ChangePassword,
+    ListSessions,
+    Login,
+    Logout,
+    PurgeExpiredSessions,
+    ResolveSession,
+    RevokeOtherSessions,
+    RevokeSession,
+    RevokeUserSessions,
+    SignUp,
+    Throttle,
+)
+from domain.device import DeviceCookies
 from domain.session import SessionPolicy
+from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
 from entrypoints.settings import Settings
 
@@ -22,6 +39,7 @@ class MemoryStorage(containers.DeclarativeContainer):
     store = providers.Singleton(InMemoryStore)
     users = store.provided.users
     sessions = store.provided.sessions
+    attempts = store.provided.attempts
 
 
 class PostgresStorage(containers.DeclarativeContainer):
@@ -35,6 +53,23 @@ class PostgresStorage(containers.DeclarativeContainer):
     )
     users = store.provided.users
     sessions = store.provided.sessions
+    attempts = store.provided.attempts
+
+
+def _throttle_policy(settings: Settings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        window=timedelta(seconds=settings.throttle_window),
+        login_per_address=settings.throttle_login_per_address,
+        login_per_account=settings.throttle_login_per_account,
+        login_per_device=settings.throttle_login_per_device,
+        signup_per_address=settings.throttle_signup_per_address,
+    )
+
+
+def _device_cookies(settings: Settings, store: InMemoryStore | PostgresStore) -> DeviceCookies:
+    # DEVICE_COOKIE_KEY when given; otherwise a key kept in the store, shared by every instance.
+    keys = StaticDeviceKey(settings.device_cookie_key.encode()) if settings.device_cookie_key else store
+    return DeviceCookies(keys, timedelta(seconds=settings.device_cookie_ttl))
 
 
 class Container(containers.DeclarativeContainer):
@@ -43,6 +78,7 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     tokens = providers.Singleton(SecretsTokenGenerator)
+    audit = providers.Singleton(LoggingAuditLog)
     hasher = providers.Singleton(
         Argon2PasswordHasher,
         time_cost=settings.provided.argon2_time_cost,
@@ -58,9 +94,19 @@ class Container(containers.DeclarativeContainer):
         absolute=settings.provided.session_absolute_timeout,
     )
     password_policy = providers.Singleton(PasswordPolicy)
+    throttle_policy = providers.Singleton(_throttle_policy, settings)
+    throttle = providers.Singleton(Throttle, counter=storage.attempts, clock=clock, policy=throttle_policy)
+    devices = providers.Singleton(_device_cookies, settings, storage.store)
 
     sign_up = providers.Singleton(
-        SignUp, users=storage.users, hasher=hasher, clock=clock, ids=tokens, policy=password_policy
+        SignUp,
+        users=storage.users,
+        hasher=hasher,
+        clock=clock,
+        ids=tokens,
+        policy=password_policy,
+        throttle=throttle,
+        audit=audit,
     )
     login = providers.Singleton(
         Login,
@@ -70,11 +116,40 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         tokens=tokens,
         policy=session_policy,
+        throttle=throttle,
+        devices=devices,
+        audit=audit,
     )
     resolve_session = providers.Singleton(
         ResolveSession, sessions=storage.sessions, clock=clock, policy=session_policy
     )
-    logout = providers.Singleton(Logout, sessions=storage.sessions)
+    logout = providers.Singleton(Logout, sessions=storage.sessions, audit=audit)
+    list_sessions = providers.Singleton(
+        ListSessions, sessions=storage.sessions, clock=clock, policy=session_policy
+    )
+    revoke_session = providers.Singleton(
+        RevokeSession, sessions=storage.sessions, listing=list_sessions, audit=audit
+    )
+    revoke_other_sessions = providers.Singleton(
+        RevokeOtherSessions, sessions=storage.sessions, listing=list_sessions, audit=audit
+    )
+    change_password = providers.Singleton(
+        ChangePassword,
+        users=storage.users,
+        hasher=hasher,
+        clock=clock,
+        tokens=tokens,
+        policy=password_policy,
+        throttle=throttle,
+        devices=devices,
+        audit=audit,
+    )
+    revoke_user_sessions = providers.Singleton(
+        RevokeUserSessions, users=storage.users, sessions=storage.sessions, audit=audit
+    )
+    purge_expired_sessions = providers.Singleton(
+        PurgeExpiredSessions, sessions=storage.sessions, clock=clock, policy=session_policy
+    )
 
 
 def build_container(settings: Settings) -> Container:
@@ -84,3 +159,4 @@ def build_container(settings: Settings) -> Container:
     else:
         container.storage.override(MemoryStorage())
     return container
+

@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     hash_queue_size: int = Field(16, ge=0)
     hash_queue_timeout: float = Field(3.0, gt=0)
 
+    throttle_window: int = Field(900, gt=0)
+    throttle_login_per_address: int = Field(10, ge=0)
+    throttle_login_per_account: int = Field(50, ge=0)
+    throttle_login_per_device: int = Field(10, ge=0)
+    throttle_signup_per_address: int = Field(20, ge=0)
+    device_cookie_ttl: int = Field(90 * 24 * 3600, ge=30 * 24 * 3600)
+    device_cookie_key: str | None = None
+    purge_interval: int = Field(3600, ge=0)
+
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "json"
     metrics_enabled: bool = True
@@ -69,7 +78,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("database_url", "session_cookie_domain", mode="before")
+    @field_validator("database_url", "session_cookie_domain", "device_cookie_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -79,6 +88,13 @@ class Settings(BaseSettings):
     def _postgres_only(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @field_validator("device_cookie_key")
+    @classmethod
+    def _key_length(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) < 32:
+            raise ValueError("must be at least 32 bytes (for example: openssl rand -hex 32)")
         return value
 
     @field_validator("session_cookie_name")

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 
-from domain.ports import Clock, PasswordHasher
+from domain.ports import AuditLog, Clock, PasswordHasher
 
 
 class FakeClock(Clock):
@@ -24,17 +24,36 @@ class FastPasswordHasher(PasswordHasher):
     """Salted SHA-256: same contract as argon2, microseconds instead of a tenth of a second.
     Counts its work so tests can prove when no hashing happened."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "fake$") -> None:
         self.calls = 0
+        self.prefix = prefix  # stands for the hash parameters: another prefix needs a rehash
 
     async def hash(self, password: str) -> str:
         self.calls += 1
-        return "fake$" + hashlib.sha256(b"salt" + password.encode()).hexdigest()
+        return self.prefix + _digest(password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
         self.calls += 1
-        expected = "fake$" + hashlib.sha256(b"salt" + password.encode()).hexdigest()
-        return hmac.compare_digest(password_hash, expected)
+        _, _, digest = password_hash.partition("$")
+        return hmac.compare_digest(digest, _digest(password))
 
     async def verify_dummy(self, password: str) -> None:
         self.calls += 1
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith(self.prefix)
+
+
+def _digest(password: str) -> str:
+    return hashlib.sha256(b"salt" + password.encode()).hexdigest()
+
+
+class RecordingAuditLog(AuditLog):
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def record(self, event, *, user_id=None, session_id=None, client=None, **details):
+        self.events.append({"event": event, "user_id": user_id, "session_id": session_id, "client": client, **details})
+
+    def names(self) -> list[str]:
+        return [e["event"] for e in self.events]

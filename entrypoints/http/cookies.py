@@ -25,10 +25,20 @@ class SessionCookie:
             domain=settings.session_cookie_domain,
         )
 
+    @property
+    def device_name(self) -> str:
+        return f"{self.name}_device"
+
     def set(self, response: Response, token: str, max_age: int) -> None:
+        self._set(response, self.name, token, max_age)
+
+    def set_device(self, response: Response, value: str, max_age: int) -> None:
+        self._set(response, self.device_name, value, max_age)
+
+    def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(
-            self.name,
-            token,
+            name,
+            value,
             max_age=max_age,
             path="/",
             domain=self.domain,

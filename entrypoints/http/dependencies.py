@@ -6,26 +6,37 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie
 
-from application import Authenticated, Login, Logout, ResolveSession, SignUp
+from application import (
+    Authenticated,
+    ChangePassword,
+    ListSessions,
+    Login,
+    Logout,
+    ResolveSession,
+    RevokeOtherSessions,
+    RevokeSession,
+    SignUp,
+)
+from domain.client import Client
 from domain.errors import NotAuthenticated
 from domain.ports import Store
 from entrypoints.http.cookies import SessionCookie
 
 
-def get_sign_up(request: Request) -> SignUp:
-    return request.app.state.container.sign_up()
+def _use_case(name: str):
+    def get(request: Request):
+        return getattr(request.app.state.container, name)()
+
+    return Depends(get)
 
 
-def get_login(request: Request) -> Login:
-    return request.app.state.container.login()
-
-
-def get_logout(request: Request) -> Logout:
-    return request.app.state.container.logout()
-
-
-def get_resolve_session(request: Request) -> ResolveSession:
-    return request.app.state.container.resolve_session()
+SignUpDep = Annotated[SignUp, _use_case("sign_up")]
+LoginDep = Annotated[Login, _use_case("login")]
+LogoutDep = Annotated[Logout, _use_case("logout")]
+ListSessionsDep = Annotated[ListSessions, _use_case("list_sessions")]
+RevokeSessionDep = Annotated[RevokeSession, _use_case("revoke_session")]
+RevokeOtherSessionsDep = Annotated[RevokeOtherSessions, _use_case("revoke_other_sessions")]
+ChangePasswordDep = Annotated[ChangePassword, _use_case("change_password")]
 
 
 def get_store(request: Request) -> Store:
@@ -36,11 +47,18 @@ def get_session_cookie(request: Request) -> SessionCookie:
     return request.app.state.session_cookie
 
 
-SignUpDep = Annotated[SignUp, Depends(get_sign_up)]
-LoginDep = Annotated[Login, Depends(get_login)]
-LogoutDep = Annotated[Logout, Depends(get_logout)]
+def get_client(request: Request) -> Client:
+    agent = request.headers.get("user-agent")
+    return Client(
+        address=request.app.state.client_address.of(request.scope),
+        user_agent=agent[:512] if agent else None,
+        device_cookie=request.cookies.get(request.app.state.session_cookie.device_name),
+    )
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 SessionCookieDep = Annotated[SessionCookie, Depends(get_session_cookie)]
+ClientDep = Annotated[Client, Depends(get_client)]
 
 
 def current_session_dependency(cookie_name: str):
@@ -49,7 +67,7 @@ def current_session_dependency(cookie_name: str):
     scheme = APIKeyCookie(name=cookie_name, auto_error=False, scheme_name="sessionCookie")
 
     async def current_session(
-        resolve: Annotated[ResolveSession, Depends(get_resolve_session)],
+        resolve: Annotated[ResolveSession, _use_case("resolve_session")],
         token: Annotated[str | None, Depends(scheme)],
     ) -> Authenticated:
         if not token:

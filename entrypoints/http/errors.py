@@ -15,8 +15,12 @@ from domain.errors import (
     InvalidCredentials,
     NotAuthenticated,
     PolicyViolation,
+    SessionNotFound,
     StoreUnavailable,
+    Throttled,
+    UnknownUser,
     UsernameTaken,
+    WrongPassword,
 )
 from entrypoints.http.credentials import MalformedAuthorization
 
@@ -31,6 +35,9 @@ _STATUS: dict[type[DomainError], tuple[int, dict[str, str]]] = {
     UsernameTaken: (409, {}),
     InvalidCredentials: (401, {}),
     NotAuthenticated: (401, {}),
+    WrongPassword: (403, {}),
+    SessionNotFound: (404, {}),
+    UnknownUser: (404, {}),
     StoreUnavailable: (503, {"Retry-After": STORE_RETRY_AFTER}),
     HashingOverloaded: (503, {"Retry-After": HASHING_RETRY_AFTER}),
 }
@@ -53,6 +60,8 @@ async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
         issue = {"loc": ["body", error.field], "msg": error.message, "type": error.code}
         return JSONResponse({"detail": [issue]}, status_code=422)
     status, headers = _status_of(error)
+    if isinstance(error, Throttled):
+        status, headers = 429, {"Retry-After": str(error.retry_after)}
     response = JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
     if isinstance(error, NotAuthenticated):
         cookie = request.app.state.session_cookie

@@ -2,15 +2,20 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from application import Authenticated
 from domain.errors import InvalidCredentials
 from entrypoints.http.credentials import read_credentials
 from entrypoints.http.dependencies import (
+    ChangePasswordDep,
+    ClientDep,
+    ListSessionsDep,
     LoginDep,
     LogoutDep,
+    RevokeOtherSessionsDep,
+    RevokeSessionDep,
     SessionCookieDep,
     SignUpDep,
     StoreDep,
@@ -22,24 +27,33 @@ from entrypoints.http.schemas import (
     ErrorOut,
     LoginOut,
     MessageOut,
+    PasswordChange,
     ProtectedOut,
+    RevokedOut,
+    SessionOut,
     SignUpOut,
     StatusOut,
     UserOut,
     ValidationErrorOut,
 )
 
+Responses = dict[int | str, dict[str, Any]]
+
 # Answers any operation may give (spec: "Any endpoint may also answer ..."), documented on each.
-_COMMON: dict[int | str, dict[str, Any]] = {
+_COMMON: Responses = {
     400: {"model": ErrorOut, "description": "Malformed request"},
     403: {"model": ErrorOut, "description": "Cross-site request refused"},
     413: {"model": ErrorOut, "description": "Body over 64 KiB"},
-    503: {"model": ErrorOut, "description": "Store unreachable (Retry-After)"},
+    503: {"model": ErrorOut, "description": "Store unreachable, or hashing queue full (Retry-After)"},
 }
-_UNAUTHENTICATED = {401: {"model": ErrorOut, "description": "No valid session; an invalid cookie is expired"}}
+_UNAUTHENTICATED: Responses = {
+    401: {"model": ErrorOut, "description": "No valid session; an invalid cookie is expired"}
+}
+_INVALID: Responses = {422: {"model": ValidationErrorOut, "description": "Invalid input"}}
+_THROTTLED: Responses = {429: {"model": ErrorOut, "description": "Too many attempts (Retry-After)"}}
 
 
-def _responses(*extra: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+def _responses(*extra: Responses) -> Responses:
     merged = dict(_COMMON)
     for item in extra:
         merged.update(item)
@@ -56,21 +70,19 @@ def build_router(cookie_name: str) -> APIRouter:
         response_model=SignUpOut,
         responses=_responses(
             {409: {"model": ErrorOut, "description": "Username taken (usernames are public)"}},
-            {422: {"model": ValidationErrorOut, "description": "Invalid username or password"}},
-            {429: {"model": ErrorOut, "description": "Too many sign-ups from this address"}},
+            _INVALID,
+            _THROTTLED,
         ),
     )
-    async def signup(body: Credentials, sign_up: SignUpDep) -> SignUpOut:
-        user = await sign_up.execute(username=body.username, password=body.password)
+    async def signup(body: Credentials, sign_up: SignUpDep, client: ClientDep) -> SignUpOut:
+        user = await sign_up.execute(username=body.username, password=body.password, client=client)
         return SignUpOut(message="User created", user=UserOut.of(user))
 
     @router.post(
         "/login",
         response_model=LoginOut,
         responses=_responses(
-            {401: {"model": ErrorOut, "description": "Invalid credentials"}},
-            {422: {"model": ValidationErrorOut, "description": "Body is not valid credentials JSON"}},
-            {429: {"model": ErrorOut, "description": "Throttled (Retry-After)"}},
+            {401: {"model": ErrorOut, "description": "Invalid credentials"}}, _INVALID, _THROTTLED
         ),
         # Credentials are parsed by hand (FastAPI's HTTPBasic decodes ASCII only), so the Basic
         # scheme and the optional body are declared here for the OpenAPI document.
@@ -82,7 +94,7 @@ def build_router(cookie_name: str) -> APIRouter:
             "security": [{"basicAuth": []}, {}],
         },
     )
-    async def login(request: Request, login: LoginDep, cookie: SessionCookieDep) -> Any:
+    async def login(request: Request, login: LoginDep, cookie: SessionCookieDep, client: ClientDep) -> Any:
         credentials = await read_credentials(request)
         challenge = {"WWW-Authenticate": BASIC_CHALLENGE}
         if credentials is None:
@@ -92,13 +104,13 @@ def build_router(cookie_name: str) -> APIRouter:
                 username=credentials.username,
                 password=credentials.password,
                 presented_token=request.cookies.get(cookie.name),
-                user_agent=_user_agent(request),
-                ip=request.app.state.client_address.of(request.scope),
+                client=client,
             )
         except InvalidCredentials as error:
             headers = challenge if credentials.via_basic else None
             return JSONResponse({"detail": str(error)}, 401, headers=headers)
-        policy = request.app.state.container.session_policy()
+        container = request.app.state.container
+        policy = container.session_policy()
         body = LoginOut(
             message="Logged in",
             user=UserOut.of(result.user),
@@ -107,6 +119,7 @@ def build_router(cookie_name: str) -> APIRouter:
         )
         response = JSONResponse(body.model_dump(mode="json"))
         cookie.set(response, result.token, max_age=int(policy.absolute_timeout.total_seconds()))
+        cookie.set_device(response, result.device_cookie, max_age=int(container.devices().ttl.total_seconds()))
         return response
 
     @router.get("/getusers/me", response_model=UserOut, responses=_responses(_UNAUTHENTICATED))
@@ -121,10 +134,73 @@ def build_router(cookie_name: str) -> APIRouter:
         )
 
     @router.post("/logout", response_model=MessageOut, responses=_responses(_UNAUTHENTICATED))
-    async def logout(current: CurrentSession, logout: LogoutDep, cookie: SessionCookieDep) -> Any:
-        await logout.execute(session=current.session)
+    async def logout(
+        current: CurrentSession, logout: LogoutDep, cookie: SessionCookieDep, client: ClientDep
+    ) -> Any:
+        await logout.execute(current=current, client=client)
         response = JSONResponse({"message": "Logged out"})
         cookie.expire(response)
+        return response
+
+    @router.get("/sessions", response_model=list[SessionOut], responses=_responses(_UNAUTHENTICATED))
+    async def list_sessions(current: CurrentSession, listing: ListSessionsDep) -> list[SessionOut]:
+        return [SessionOut.of(summary) for summary in await listing.execute(current=current)]
+
+    @router.delete(
+        "/sessions/{session_id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        responses=_responses(
+            _UNAUTHENTICATED,
+            {404: {"model": ErrorOut, "description": "Not an active session of the caller"}},
+        ),
+    )
+    async def revoke_session(
+        session_id: str,
+        current: CurrentSession,
+        revoke: RevokeSessionDep,
+        cookie: SessionCookieDep,
+        client: ClientDep,
+    ) -> Response:
+        was_current = await revoke.execute(current=current, session_id=session_id, client=client)
+        response = Response(status_code=status.HTTP_204_NO_CONTENT)
+        if was_current:
+            cookie.expire(response)
+        return response
+
+    @router.delete("/sessions", response_model=RevokedOut, responses=_responses(_UNAUTHENTICATED))
+    async def revoke_other_sessions(
+        current: CurrentSession, revoke: RevokeOtherSessionsDep, client: ClientDep
+    ) -> RevokedOut:
+        return RevokedOut(revoked=await revoke.execute(current=current, client=client))
+
+    @router.post(
+        "/password",
+        response_model=MessageOut,
+        responses=_responses(
+            _UNAUTHENTICATED,
+            {403: {"model": ErrorOut, "description": "Wrong current password, or a cross-site request"}},
+            _INVALID,
+            _THROTTLED,
+        ),
+    )
+    async def change_password(
+        body: PasswordChange,
+        request: Request,
+        current: CurrentSession,
+        change: ChangePasswordDep,
+        cookie: SessionCookieDep,
+        client: ClientDep,
+    ) -> Any:
+        token = await change.execute(
+            current=current,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            client=client,
+        )
+        now = request.app.state.container.clock().now()
+        response = JSONResponse({"message": "Password changed; other sessions have ended"})
+        cookie.set(response, token, max_age=max(0, int((current.session.expires_at - now).total_seconds())))
         return response
 
     @router.get("/healthz", response_model=StatusOut, tags=["operations"])
@@ -143,8 +219,3 @@ def build_router(cookie_name: str) -> APIRouter:
         return JSONResponse({"status": "unavailable"}, 503, headers={"Retry-After": "5"})
 
     return router
-
-
-def _user_agent(request: Request) -> str | None:
-    agent = request.headers.get("user-agent")
-    return agent[:512] if agent else None

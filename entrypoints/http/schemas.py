@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, StrictStr
 
+from application import SessionSummary
 from domain.user import User
 
 
@@ -36,6 +37,42 @@ class LoginOut(BaseModel):
     user: UserOut
     expires_at: datetime
     idle_expires_at: datetime
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    current_password: StrictStr
+    new_password: StrictStr
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    idle_expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool
+
+    @classmethod
+    def of(cls, summary: SessionSummary) -> SessionOut:
+        s = summary.session
+        return cls(
+            id=s.id,
+            created_at=s.created_at,
+            last_seen_at=s.last_seen_at,
+            expires_at=s.expires_at,
+            idle_expires_at=summary.idle_expires_at,
+            user_agent=s.user_agent,
+            ip=s.ip,
+            current=summary.current,
+        )
+
+
+class RevokedOut(BaseModel):
+    revoked: int
 
 
 class MessageOut(BaseModel):

@@ -1,31 +1,63 @@
+from datetime import timedelta
+
 import pytest
 
 from adapters.memory import InMemoryStore
 from adapters.system import SecretsTokenGenerator
-from application import Login, Logout, ResolveSession, SignUp
+from application import (
+    ChangePassword,
+    ListSessions,
+    Login,
+    Logout,
+    PurgeExpiredSessions,
+    ResolveSession,
+    RevokeOtherSessions,
+    RevokeSession,
+    RevokeUserSessions,
+    SignUp,
+    Throttle,
+)
+from domain.client import Client
+from domain.device import DeviceCookies
 from domain.session import SessionPolicy
+from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
-from tests.fakes import FakeClock, FastPasswordHasher
+from tests.fakes import FakeClock, FastPasswordHasher, RecordingAuditLog
 
 IDLE, ABSOLUTE = 600, 3600
 PASSWORD = "correct horse battery staple"
+HOME = Client(address="192.0.2.1", user_agent="home browser")
 
 
 class World:
     """The use-cases wired to in-memory adapters, a fake clock and a fast hasher."""
 
-    def __init__(self) -> None:
+    def __init__(self, **throttle: int) -> None:
         self.store = InMemoryStore()
         self.clock = FakeClock()
         self.hasher = FastPasswordHasher()
         self.tokens = SecretsTokenGenerator()
+        self.audit = RecordingAuditLog()
         self.policy = SessionPolicy.from_seconds(IDLE, ABSOLUTE)
-        self.sign_up = SignUp(self.store.users, self.hasher, self.clock, self.tokens, PasswordPolicy())
+        limits = {"login_per_address": 0, "login_per_account": 0, "login_per_device": 0, "signup_per_address": 0}
+        self.throttle_policy = ThrottlePolicy(window=timedelta(minutes=15), **{**limits, **throttle})
+        self.throttle = Throttle(self.store.attempts, self.clock, self.throttle_policy)
+        self.devices = DeviceCookies(self.store, timedelta(days=30))
+        users, sessions = self.store.users, self.store.sessions
+        self.sign_up = SignUp(users, self.hasher, self.clock, self.tokens, PasswordPolicy(), self.throttle, self.audit)
         self.login = Login(
-            self.store.users, self.store.sessions, self.hasher, self.clock, self.tokens, self.policy
+            users, sessions, self.hasher, self.clock, self.tokens, self.policy, self.throttle, self.devices, self.audit
         )
-        self.resolve = ResolveSession(self.store.sessions, self.clock, self.policy)
-        self.logout = Logout(self.store.sessions)
+        self.resolve = ResolveSession(sessions, self.clock, self.policy)
+        self.logout = Logout(sessions, self.audit)
+        self.list_sessions = ListSessions(sessions, self.clock, self.policy)
+        self.revoke_session = RevokeSession(sessions, self.list_sessions, self.audit)
+        self.revoke_others = RevokeOtherSessions(sessions, self.list_sessions, self.audit)
+        self.change_password = ChangePassword(
+            users, self.hasher, self.clock, self.tokens, PasswordPolicy(), self.throttle, self.devices, self.audit
+        )
+        self.revoke_user_sessions = RevokeUserSessions(users, sessions, self.audit)
+        self.purge = PurgeExpiredSessions(sessions, self.clock, self.policy)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 
 from domain.errors import InvalidCredentials
 from domain.session import hash_token
-from tests.unit.conftest import ABSOLUTE, PASSWORD
+from tests.unit.conftest import ABSOLUTE, HOME, PASSWORD
 
 
 @pytest.fixture
@@ -13,7 +13,7 @@ async def alice(world):
 
 
 async def test_login_opens_a_session_stored_only_by_its_token_hash(world, alice):
-    result = await world.login.execute(username="alice", password=PASSWORD, user_agent="ua", ip="192.0.2.1")
+    result = await world.login.execute(username="alice", password=PASSWORD, client=HOME)
 
     assert len(result.token) >= 43  # 256 bits, URL-safe base64
     found = await world.store.sessions.get_with_user(hash_token(result.token))
@@ -21,7 +21,7 @@ async def test_login_opens_a_session_stored_only_by_its_token_hash(world, alice)
     session, user = found
     assert user.id == alice.id and session.id == result.session.id
     assert session.token_hash == hash_token(result.token) and result.token.encode() not in session.token_hash
-    assert (session.user_agent, session.ip) == ("ua", "192.0.2.1")
+    assert (session.user_agent, session.ip) == ("home browser", "192.0.2.1")
     assert session.expires_at == world.clock.now() + timedelta(seconds=ABSOLUTE)
     assert result.token not in repr(result) and result.token not in repr(session)
 

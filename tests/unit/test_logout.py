@@ -10,7 +10,7 @@ async def test_logout_ends_only_the_presented_session(world):
     phone = await world.login.execute(username="alice", password=PASSWORD)
 
     current = await world.resolve.execute(token=laptop.token)
-    await world.logout.execute(session=current.session)
+    await world.logout.execute(current=current)
 
     with pytest.raises(NotAuthenticated):
         await world.resolve.execute(token=laptop.token)
@@ -21,5 +21,5 @@ async def test_logging_out_twice_is_not_an_error(world):
     await world.sign_up.execute(username="alice", password=PASSWORD)
     result = await world.login.execute(username="alice", password=PASSWORD)
     current = await world.resolve.execute(token=result.token)
-    await world.logout.execute(session=current.session)
-    await world.logout.execute(session=current.session)
+    await world.logout.execute(current=current)
+    await world.logout.execute(current=current)

@@ -85,6 +85,6 @@ async def test_a_use_after_the_touch_interval_slides_the_idle_deadline(world, to
 
 async def test_a_revoked_session_is_refused(world, token):
     current = await world.resolve.execute(token=token)
-    await world.logout.execute(session=current.session)
+    await world.logout.execute(current=current)
     with pytest.raises(NotAuthenticated):
         await world.resolve.execute(token=token)

@@ -1,0 +1,77 @@
+from application.resolve_session import Authenticated
+from application.throttle import Throttle
+from domain.client import Client
+from domain.device import DeviceCookies
+from domain.errors import Throttled, WrongPassword
+from domain.ports import AuditLog, Clock, PasswordHasher, TokenGenerator, UserRepository
+from domain.session import hash_token
+from domain.user import PASSWORD_MAX, PasswordPolicy, normalize_password
+
+
+class ChangePassword:
+    """Change the caller's password.
+
+    - The current password must be given; a wrong one is WrongPassword and counts as a failed
+      login for the account, under the same throttle as Login (checked before any hashing).
+    - The new password must satisfy the password policy.
+    - The change, the end of every other session of the user and a new token for the current
+      session happen together or not at all: ending sessions is tied to the change itself, never
+      derived from the stored hash (a rehash logs nobody out).
+    Returns the current session's new token.
+    """
+
+    def __init__(
+        self,
+        users: UserRepository,
+        hasher: PasswordHasher,
+        clock: Clock,
+        tokens: TokenGenerator,
+        policy: PasswordPolicy,
+        throttle: Throttle,
+        devices: DeviceCookies,
+        audit: AuditLog,
+    ) -> None:
+        self._users = users
+        self._hasher = hasher
+        self._clock = clock
+        self._tokens = tokens
+        self._policy = policy
+        self._throttle = throttle
+        self._devices = devices
+        self._audit = audit
+
+    async def execute(
+        self,
+        *,
+        current: Authenticated,
+        current_password: str,
+        new_password: str,
+        client: Client = Client(),
+    ) -> str:
+        user = current.user
+        device_id = await self._devices.device_for(client.device_cookie, user.id, self._clock.now())
+        limits = self._throttle.policy.login_limits(user.username.canonical, client.address, device_id)
+        try:
+            await self._throttle.check(limits)
+        except Throttled:
+            self._audit.record("throttled", action="password_change", user_id=user.id, client=client)
+            raise
+        new = self._policy.check(new_password, field="new_password")
+        given = normalize_password(current_password)
+        if len(given) > PASSWORD_MAX or not await self._hasher.verify(user.password_hash, given):
+            await self._throttle.count(limits)
+            self._audit.record(
+                "login_failed", action="password_change", user_id=user.id, session_id=current.session.id, client=client
+            )
+            raise WrongPassword()
+        await self._throttle.clear(limits[0])
+
+        new_hash = await self._hasher.hash(new)
+        token = self._tokens.session_token()
+        revoked = await self._users.change_password(
+            user.id, new_hash, keep_session_id=current.session.id, new_token_hash=hash_token(token)
+        )
+        self._audit.record(
+            "password_changed", user_id=user.id, session_id=current.session.id, client=client, revoked_sessions=revoked
+        )
+        return token

@@ -1,0 +1,139 @@
+"""Login and sign-up throttling, and why it cannot be turned into a lockout."""
+
+import pytest
+
+from domain.client import Client
+from domain.errors import InvalidCredentials, Throttled, UsernameTaken
+from tests.unit.conftest import HOME, PASSWORD, World
+
+ATTACKER = Client(address="203.0.113.66", user_agent="bot")
+
+
+@pytest.fixture
+async def world():
+    w = World(login_per_address=3, login_per_account=5, login_per_device=4, signup_per_address=2)
+    await w.sign_up.execute(username="alice", password=PASSWORD, client=Client(address="198.51.100.1"))
+    return w
+
+
+async def fail(world, client, times, username="alice"):
+    for _ in range(times):
+        with pytest.raises(InvalidCredentials):
+            await world.login.execute(username=username, password="wrong password", client=client)
+
+
+async def test_per_address_limit_refuses_even_the_right_password_before_hashing(world):
+    await fail(world, ATTACKER, 3)
+    world.hasher.calls = 0
+    with pytest.raises(Throttled) as error:
+        await world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)
+    assert world.hasher.calls == 0
+    assert 0 < error.value.retry_after <= 15 * 60
+
+
+async def test_the_window_closes_and_counting_starts_again(world):
+    await fail(world, ATTACKER, 3)
+    world.clock.advance(minutes=15)
+    assert (await world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)).token
+
+
+async def test_retry_after_counts_down_to_the_end_of_the_window(world):
+    await fail(world, ATTACKER, 3)
+    world.clock.advance(minutes=10)
+    with pytest.raises(Throttled) as error:
+        await world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)
+    assert error.value.retry_after == 5 * 60
+
+
+async def test_a_throttled_attempt_is_not_counted_as_a_failure(world):
+    await fail(world, ATTACKER, 3)
+    for _ in range(10):
+        with pytest.raises(Throttled):
+            await world.login.execute(username="alice", password="wrong password", client=ATTACKER)
+    # the account counter saw 3 failures, not 13: another address still has 2 tries before 5
+    other = Client(address="203.0.113.67")
+    await fail(world, other, 1)
+    assert (await world.login.execute(username="alice", password=PASSWORD, client=other)).token
+
+
+async def test_per_account_limit_across_many_addresses(world):
+    for i in range(5):
+        await fail(world, Client(address=f"203.0.113.{i}"), 1)
+    with pytest.raises(Throttled):
+        await world.login.execute(username="alice", password=PASSWORD, client=Client(address="203.0.113.99"))
+
+
+async def test_the_owner_with_a_device_cookie_logs_in_while_the_account_is_held_down(world):
+    owner = (await world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    for i in range(4):  # an attacker on many addresses...
+        await fail(world, Client(address=f"203.0.113.{i}"), 1)
+    await fail(world, Client(address=HOME.address), 1)  # ...and one sharing the owner's address
+    with pytest.raises(Throttled):
+        await world.login.execute(username="alice", password=PASSWORD, client=HOME)
+    with_device = Client(address=HOME.address, user_agent=HOME.user_agent, device_cookie=owner)
+    assert (await world.login.execute(username="alice", password=PASSWORD, client=with_device)).token
+
+
+async def test_device_failures_are_limited_per_device(world):
+    cookie = (await world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    device = Client(address=HOME.address, device_cookie=cookie)
+    await fail(world, device, 4)
+    with pytest.raises(Throttled):
+        await world.login.execute(username="alice", password=PASSWORD, client=device)
+    # the device's failures did not count against the account for everyone else
+    assert (await world.login.execute(username="alice", password=PASSWORD, client=Client(address="198.51.100.9"))).token
+
+
+def tampered(cookie: str) -> str:
+    user_id, device_id, expires, mac = cookie.split(".")
+    return ".".join([user_id, device_id, str(int(expires) + 10**6), mac])
+
+
+@pytest.mark.parametrize("kind", ["tampered", "foreign", "garbage"])
+async def test_a_tampered_foreign_or_garbage_device_cookie_counts_as_none(world, kind):
+    own = (await world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    await world.sign_up.execute(username="bob", password=PASSWORD)
+    foreign = (await world.login.execute(username="bob", password=PASSWORD)).device_cookie
+    cookie = {"tampered": tampered(own), "foreign": foreign, "garbage": "a.b.c.d"}[kind]
+    attacker = Client(address="203.0.113.5", device_cookie=cookie)
+
+    await fail(world, attacker, 3)
+    with pytest.raises(Throttled):  # judged per (account, address), as a client without a device
+        await world.login.execute(username="alice", password=PASSWORD, client=attacker)
+
+
+async def test_an_expired_device_cookie_counts_as_none(world):
+    cookie = (await world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    world.clock.advance(days=31)
+    assert await world.devices.device_for(cookie, (await world.store.users.get_by_username("alice")).id, world.clock.now()) is None
+
+
+async def test_a_success_clears_the_counter_it_was_judged_by(world):
+    await fail(world, ATTACKER, 2)
+    await world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)
+    await fail(world, ATTACKER, 2)  # a fresh count: 2 more failures, not throttled yet
+    assert (await world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)).token
+
+
+async def test_unknown_and_invalid_usernames_are_throttled_alike(world):
+    await fail(world, ATTACKER, 3, username="nobody")
+    await fail(world, ATTACKER, 3, username="no body")
+    for name in ("nobody", "no body"):
+        with pytest.raises(Throttled):
+            await world.login.execute(username=name, password="wrong password", client=ATTACKER)
+
+
+async def test_a_zero_limit_is_off():
+    w = World(login_per_address=0, login_per_account=0)
+    await w.sign_up.execute(username="alice", password=PASSWORD)
+    await fail(w, ATTACKER, 50)
+    assert (await w.login.execute(username="alice", password=PASSWORD, client=ATTACKER)).token
+
+
+async def test_sign_ups_are_limited_per_address_taken_names_included(world):
+    lab = Client(address="198.51.100.1")  # already signed up alice: one of two
+    with pytest.raises(UsernameTaken):
+        await world.sign_up.execute(username="ALICE", password=PASSWORD, client=lab)
+    with pytest.raises(Throttled):
+        await world.sign_up.execute(username="carol", password=PASSWORD, client=lab)
+    assert await world.sign_up.execute(username="carol", password=PASSWORD, client=Client(address="198.51.100.2"))
