@@ -157,3 +157,9 @@ class InMemoryAttemptCounter(AttemptCounter):
 
     async def clear(self, key: str) -> None:
         self._windows.pop(key, None)
+
+    async def purge(self, now: datetime) -> int:
+        closed = [k for k, c in self._windows.items() if c.resets_at <= now]
+        for key in closed:
+            del self._windows[key]
+        return len(closed)

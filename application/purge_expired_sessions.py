@@ -1,15 +1,20 @@
-from domain.ports import Clock, SessionRepository
+from domain.ports import AttemptCounter, Clock, SessionRepository
 from domain.session import SessionPolicy
 
 
 class PurgeExpiredSessions:
-    """Delete sessions past either deadline (they are refused anyway; this reclaims the space).
-    Returns how many were deleted."""
+    """Delete sessions past either deadline, and throttle windows that have closed: both are
+    refused or ignored anyway, this reclaims the space. Returns how many sessions were deleted."""
 
-    def __init__(self, sessions: SessionRepository, clock: Clock, policy: SessionPolicy) -> None:
+    def __init__(
+        self, sessions: SessionRepository, attempts: AttemptCounter, clock: Clock, policy: SessionPolicy
+    ) -> None:
         self._sessions = sessions
+        self._attempts = attempts
         self._clock = clock
         self._policy = policy
 
     async def execute(self) -> int:
-        return await self._sessions.purge_expired(self._clock.now(), self._policy.idle_timeout)
+        now = self._clock.now()
+        await self._attempts.purge(now)
+        return await self._sessions.purge_expired(now, self._policy.idle_timeout)

@@ -86,6 +86,9 @@ class AttemptCounter(Protocol):
 
     async def clear(self, key: str) -> None: ...
 
+    async def purge(self, now: datetime) -> int:
+        """Forget windows closed by `now`; return how many."""
+
 
 class AuditLog(Protocol):
     """One structured record per security event. Never given a password, hash or token."""

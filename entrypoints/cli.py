@@ -13,7 +13,7 @@ import time
 
 import uvicorn
 
-from domain.errors import StoreUnavailable
+from domain.errors import StoreUnavailable, UnknownUser
 from entrypoints.settings import ConfigError, Settings, load_settings
 from entrypoints.logging_setup import logging_config
 
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="apply pending schema migrations and exit")
     commands.add_parser("purge-expired", help="delete expired and revoked sessions")
+    revoke = commands.add_parser("revoke-sessions", help="revoke every session of a user")
+    revoke.add_argument("username")
     args = parser.parse_args(argv)
 
     try:
@@ -46,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings, args.host, args.port, args.workers)
         if args.command == "migrate":
             return asyncio.run(_migrate(_require_database(settings)))
-        return asyncio.run(_purge_expired(settings))
+        if args.command == "purge-expired":
+            return asyncio.run(_with_store(settings, _purge_expired))
+        return asyncio.run(_with_store(settings, _revoke_sessions, args.username))
     except ConfigError as error:
         print(f"sessionauth: configuration error: {error}", file=sys.stderr)
         return 2
@@ -77,21 +81,34 @@ async def _migrate(dsn: str, wait: float = 0.0) -> int:
     return 0
 
 
-async def _purge_expired(settings: Settings) -> int:
-    from adapters.postgres import PostgresStore
-    from domain.session import SessionPolicy
-    from adapters.system import SystemClock
+async def _with_store(settings: Settings, command, *args: str) -> int:
+    """Run a command against the configured Postgres store, opened for that command only."""
+    from entrypoints.container import build_container
 
-    store = PostgresStore(_require_database(settings), min_size=1, max_size=1)
-    policy = SessionPolicy.from_seconds(settings.session_idle_timeout, settings.session_absolute_timeout)
+    _require_database(settings)
+    container = build_container(settings)
+    store = container.storage.store()
     try:
         await store.open()
-        purged = await store.sessions.purge_expired(SystemClock().now(), policy.idle_timeout)
+        return await command(container, *args)
     except StoreUnavailable:
         raise CommandError("cannot reach PostgreSQL") from None
     finally:
         await store.close()
+
+
+async def _purge_expired(container) -> int:
+    purged = await container.purge_expired_sessions().execute()
     print(f"purged {purged} sessions")
+    return 0
+
+
+async def _revoke_sessions(container, username: str) -> int:
+    try:
+        revoked = await container.revoke_user_sessions().execute(username=username)
+    except UnknownUser:
+        raise CommandError(f"no such user: {username}") from None
+    print(f"revoked {revoked} sessions")
     return 0
 
 

@@ -148,7 +148,11 @@ class Container(containers.DeclarativeContainer):
         RevokeUserSessions, users=storage.users, sessions=storage.sessions, audit=audit
     )
     purge_expired_sessions = providers.Singleton(
-        PurgeExpiredSessions, sessions=storage.sessions, clock=clock, policy=session_policy
+        PurgeExpiredSessions,
+        sessions=storage.sessions,
+        attempts=storage.attempts,
+        clock=clock,
+        policy=session_policy,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapters.memory import InMemoryStore
+from domain.errors import DomainError
 from entrypoints.container import Container, build_container
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cookies import SessionCookie
@@ -30,9 +32,12 @@ def create_app(container: Container) -> FastAPI:
         if isinstance(store, InMemoryStore):
             log.warning("in-memory store: nothing persists; set DATABASE_URL to use PostgreSQL")
         await store.open()
+        purger = asyncio.create_task(_purge_periodically(container, settings.purge_interval))
         try:
             yield
         finally:
+            purger.cancel()
+            await asyncio.gather(purger, return_exceptions=True)
             await store.close()
             container.hasher().close()
 
@@ -53,6 +58,24 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     _declare_basic_scheme(app)
     return app
+
+
+async def _purge_periodically(container: Container, interval: int) -> None:
+    """Delete expired sessions every `interval` seconds (0: never). Runs beside the requests, one
+    statement at a time; on Postgres only one instance purges in a given round (the adapter takes
+    a try-lock), so instances do not fight over the same rows."""
+    if interval <= 0:
+        return
+    purge = container.purge_expired_sessions()
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            purged = await purge.execute()
+        except DomainError:
+            log.warning("purge of expired sessions failed; will retry", extra={"interval": interval})
+            continue
+        if purged:
+            log.info("purged expired sessions", extra={"purged": purged})
 
 
 def create_app_from_env() -> FastAPI:

@@ -57,7 +57,7 @@ class World:
             users, self.hasher, self.clock, self.tokens, PasswordPolicy(), self.throttle, self.devices, self.audit
         )
         self.revoke_user_sessions = RevokeUserSessions(users, sessions, self.audit)
-        self.purge = PurgeExpiredSessions(sessions, self.clock, self.policy)
+        self.purge = PurgeExpiredSessions(sessions, self.store.attempts, self.clock, self.policy)
 
 
 @pytest.fixture

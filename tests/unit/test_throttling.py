@@ -137,3 +137,12 @@ async def test_sign_ups_are_limited_per_address_taken_names_included(world):
     with pytest.raises(Throttled):
         await world.sign_up.execute(username="carol", password=PASSWORD, client=lab)
     assert await world.sign_up.execute(username="carol", password=PASSWORD, client=Client(address="198.51.100.2"))
+
+
+async def test_purge_forgets_closed_windows_only(world):
+    await fail(world, ATTACKER, 1)
+    await world.purge.execute()
+    assert await world.store.attempts.get(["login:account:alice"], world.clock.now())
+    world.clock.advance(minutes=15)
+    await world.purge.execute()
+    assert world.store.attempts._windows == {}
