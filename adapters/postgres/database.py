@@ -1,0 +1,126 @@
+"""The connection pool, its lifecycle, and the translation of connection failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from adapters.postgres.repositories import (
+    PostgresAttemptCounter,
+    PostgresSessionRepository,
+    PostgresUserRepository,
+)
+from domain.errors import StoreUnavailable
+from domain.ports import Store
+
+log = logging.getLogger("sessionauth.postgres")
+
+# Everything that means "the server cannot be reached or went away", as opposed to a bug.
+UNAVAILABLE = (
+    OSError,  # refused, reset, unreachable (ConnectionError is a subclass)
+    TimeoutError,  # connect, acquire or statement took longer than the configured timeout
+    asyncpg.PostgresConnectionError,  # includes CannotConnectNow (starting up or shutting down)
+    asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown, terminated backend
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,  # includes ConnectionDoesNotExistError (connection lost mid-query)
+    # The server answers but will not let us in (wrong password, no such database): to requests
+    # this is the same outage, and it must not turn into a 500.
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+)
+
+
+def redacted_dsn(dsn: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+class PostgresStore(Store):
+    """Owns the asyncpg pool. `open` connects nothing yet (min_size 0 by default), so the service
+    starts, and answers 503, while Postgres is down, and recovers by itself when it is back."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 0,
+        max_size: int = 10,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 5.0,
+    ) -> None:
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+        self.users = PostgresUserRepository(self)
+        self.sessions = PostgresSessionRepository(self)
+        self.attempts = PostgresAttemptCounter(self)
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                timeout=self._connect_timeout,
+                command_timeout=self._command_timeout,
+                max_inactive_connection_lifetime=60,
+            )
+        except UNAVAILABLE:
+            raise StoreUnavailable() from None
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), self._command_timeout)
+            except (TimeoutError, *UNAVAILABLE):
+                pool.terminate()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.connection() as connection:
+                await connection.fetchval("SELECT 1", timeout=min(2.0, self._command_timeout))
+        except StoreUnavailable:
+            return False
+        return True
+
+    async def device_key(self) -> bytes:
+        async with self.connection() as connection:
+            await connection.execute(
+                "INSERT INTO device_keys (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                secrets.token_bytes(32),
+            )
+            return await connection.fetchval("SELECT key FROM device_keys WHERE id = 1")
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; any failure to reach Postgres, while acquiring or while using it,
+        becomes StoreUnavailable (which names neither the server nor the SQL)."""
+        if self._pool is None:
+            raise StoreUnavailable()
+        try:
+            async with self._pool.acquire(timeout=self._connect_timeout) as connection:
+                yield connection
+        except UNAVAILABLE as error:
+            log.warning("postgres unavailable", extra={"error": type(error).__name__})
+            # The other pooled connections most likely died with this one (a restart, a cut):
+            # replace them all on next use instead of failing once per connection.
+            if self._pool is not None:
+                await self._pool.expire_connections()
+            raise StoreUnavailable() from None

@@ -1,0 +1,225 @@
+"""Repositories on asyncpg: raw SQL, `$n` parameters, explicit columns."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import asyncpg
+
+from domain.errors import NotAuthenticated, UsernameTaken
+from domain.ports import AttemptCounter, Count, SessionRepository, UserRepository
+from domain.session import Session
+from domain.user import User, Username
+
+PURGE_LOCK = 0x5E55_1017_0002  # advisory lock: one instance purges at a time
+
+_USER_COLUMNS = "id, username, username_canonical, password_hash, created_at"
+_SESSION_COLUMNS = "token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent, ip"
+
+
+class Connections(Protocol):
+    def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+
+def _user_from_row(row: asyncpg.Record, prefix: str = "") -> User:
+    return User(
+        id=str(row[f"{prefix}id"]),
+        # Rebuilt from the stored forms: the rules may tighten later, but a stored user stays usable.
+        username=Username(display=row[f"{prefix}username"], canonical=row[f"{prefix}username_canonical"]),
+        password_hash=row[f"{prefix}password_hash"],
+        created_at=row[f"{prefix}created_at"],
+    )
+
+
+def _session_from_row(row: asyncpg.Record) -> Session:
+    return Session(
+        id=str(row["id"]),
+        user_id=str(row["user_id"]),
+        token_hash=bytes(row["token_hash"]),
+        created_at=row["created_at"],
+        last_seen_at=row["last_seen_at"],
+        expires_at=row["expires_at"],
+        user_agent=row["user_agent"],
+        ip=row["ip"],
+    )
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class PostgresUserRepository(UserRepository):
+    def __init__(self, db: Connections) -> None:
+        self._db = db
+
+    async def add(self, user: User) -> None:
+        async with self._db.connection() as c:
+            try:
+                await c.execute(
+                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5)",
+                    uuid.UUID(user.id),
+                    user.username.display,
+                    user.username.canonical,
+                    user.password_hash,
+                    user.created_at,
+                )
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name == "users_username_canonical_key":
+                    raise UsernameTaken() from None
+                raise
+
+    async def get(self, user_id: str) -> User | None:
+        key = _uuid_or_none(user_id)
+        if key is None:
+            return None
+        async with self._db.connection() as c:
+            row = await c.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", key)
+        return None if row is None else _user_from_row(row)
+
+    async def get_by_username(self, canonical: str) -> User | None:
+        async with self._db.connection() as c:
+            row = await c.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE username_canonical = $1", canonical)
+        return None if row is None else _user_from_row(row)
+
+    async def update_password_hash(self, user_id: str, password_hash: str) -> None:
+        async with self._db.connection() as c:
+            await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", uuid.UUID(user_id), password_hash)
+
+    async def change_password(
+        self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
+    ) -> int:
+        user, kept = uuid.UUID(user_id), uuid.UUID(keep_session_id)
+        async with self._db.connection() as c, c.transaction():
+            rekeyed = await c.execute(
+                "UPDATE sessions SET token_hash = $3 WHERE id = $2 AND user_id = $1", user, kept, new_token_hash
+            )
+            if rekeyed == "UPDATE 0":
+                raise NotAuthenticated()  # the session ended meanwhile; the transaction rolls back
+            ended = await c.execute("DELETE FROM sessions WHERE user_id = $1 AND id <> $2", user, kept)
+            await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user, password_hash)
+        return int(ended.split()[-1])
+
+
+class PostgresSessionRepository(SessionRepository):
+    def __init__(self, db: Connections) -> None:
+        self._db = db
+
+    async def add(self, session: Session) -> None:
+        async with self._db.connection() as c:
+            await c.execute(
+                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                session.token_hash,
+                uuid.UUID(session.id),
+                uuid.UUID(session.user_id),
+                session.created_at,
+                session.last_seen_at,
+                session.expires_at,
+                session.user_agent,
+                session.ip,
+            )
+
+    async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
+        # The hot path: one statement, no explicit transaction.
+        async with self._db.connection() as c:
+            row = await c.fetchrow(
+                "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
+                " s.user_agent, s.ip, u.id AS u_id, u.username AS u_username,"
+                " u.username_canonical AS u_username_canonical, u.password_hash AS u_password_hash,"
+                " u.created_at AS u_created_at"
+                " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+                token_hash,
+            )
+        return None if row is None else (_session_from_row(row), _user_from_row(row, "u_"))
+
+    async def touch(self, token_hash: bytes, last_seen_at: datetime) -> None:
+        async with self._db.connection() as c:
+            await c.execute(
+                "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2",
+                token_hash,
+                last_seen_at,
+            )
+
+    async def revoke(self, token_hash: bytes) -> bool:
+        async with self._db.connection() as c:
+            return await c.execute("DELETE FROM sessions WHERE token_hash = $1", token_hash) != "DELETE 0"
+
+    async def list_for_user(self, user_id: str) -> list[Session]:
+        key = _uuid_or_none(user_id)
+        if key is None:
+            return []
+        async with self._db.connection() as c:
+            rows = await c.fetch(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_at DESC", key
+            )
+        return [_session_from_row(row) for row in rows]
+
+    async def revoke_by_id(self, user_id: str, session_id: str) -> bool:
+        user, session = _uuid_or_none(user_id), _uuid_or_none(session_id)
+        if user is None or session is None:
+            return False
+        async with self._db.connection() as c:
+            return await c.execute("DELETE FROM sessions WHERE id = $2 AND user_id = $1", user, session) != "DELETE 0"
+
+    async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
+        async with self._db.connection() as c:
+            done = await c.execute(
+                "DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2",
+                uuid.UUID(user_id),
+                _uuid_or_none(keep_session_id),
+            )
+        return int(done.split()[-1])
+
+    async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
+        async with self._db.connection() as c, c.transaction():
+            # Another instance purging right now: leave it to that one rather than contend for rows.
+            if not await c.fetchval("SELECT pg_try_advisory_xact_lock($1)", PURGE_LOCK):
+                return 0
+            done = await c.execute(
+                "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2", now, now - idle_timeout
+            )
+        return int(done.split()[-1])
+
+
+class PostgresAttemptCounter(AttemptCounter):
+    def __init__(self, db: Connections) -> None:
+        self._db = db
+
+    async def get(self, keys: Sequence[str], now: datetime) -> dict[str, Count]:
+        async with self._db.connection() as c:
+            rows = await c.fetch(
+                "SELECT key, count, resets_at FROM attempt_counters WHERE key = ANY($1::text[]) AND resets_at > $2",
+                list(keys),
+                now,
+            )
+        return {row["key"]: Count(row["count"], row["resets_at"]) for row in rows}
+
+    async def increment(self, keys: Sequence[str], now: datetime, window: timedelta) -> None:
+        # One upsert: the row lock of ON CONFLICT DO UPDATE serialises concurrent increments.
+        async with self._db.connection() as c:
+            await c.execute(
+                "INSERT INTO attempt_counters (key, count, resets_at)"
+                " SELECT k, 1, $3 FROM unnest($1::text[]) AS k"
+                " ON CONFLICT (key) DO UPDATE SET"
+                "  count = CASE WHEN attempt_counters.resets_at <= $2 THEN 1 ELSE attempt_counters.count + 1 END,"
+                "  resets_at = CASE WHEN attempt_counters.resets_at <= $2 THEN EXCLUDED.resets_at"
+                "              ELSE attempt_counters.resets_at END",
+                sorted(set(keys)),  # one row each, in a fixed order so that two upserts cannot deadlock
+                now,
+                now + window,
+            )
+
+    async def clear(self, key: str) -> None:
+        async with self._db.connection() as c:
+            await c.execute("DELETE FROM attempt_counters WHERE key = $1", key)
+
+    async def purge(self, now: datetime) -> int:
+        async with self._db.connection() as c:
+            done = await c.execute("DELETE FROM attempt_counters WHERE resets_at <= $1", now)
+        return int(done.split()[-1])

@@ -1,0 +1,245 @@
+"""One contract for the storage ports; the in-memory and the Postgres adapters both pass it."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.memory import InMemoryStore
+from domain.errors import NotAuthenticated, UsernameTaken
+from domain.session import Session, hash_token
+from domain.user import User, Username
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+IDLE = timedelta(minutes=10)
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def store(request):
+    # sync, so that the async pg_store fixture is set up by pytest-asyncio, not from inside a loop
+    return InMemoryStore() if request.param == "memory" else request.getfixturevalue("pg_store")
+
+
+def a_user(name: str = "Alice", at: datetime = T0) -> User:
+    return User(id=str(uuid.uuid4()), username=Username.parse(name), password_hash="$argon2id$fake", created_at=at)
+
+
+def a_session(user: User, at: datetime = T0, token: str | None = None, **fields) -> Session:
+    token = token or uuid.uuid4().hex + "0123456789a"
+    values = {
+        "id": str(uuid.uuid4()),
+        "user_id": user.id,
+        "token_hash": hash_token(token),
+        "created_at": at,
+        "last_seen_at": at,
+        "expires_at": at + timedelta(hours=8),
+        "user_agent": "Mozilla/5.0 (X11) ünïcode",
+        "ip": "2001:db8::1",
+    }
+    values.update(fields)
+    return Session(**values)
+
+
+async def with_user_and_session(store, **fields):
+    user = a_user()
+    await store.users.add(user)
+    session = a_session(user, **fields)
+    await store.sessions.add(session)
+    return user, session
+
+
+# users
+
+
+async def test_a_user_is_found_by_id_and_by_canonical_username(store):
+    user = a_user("Jürgen")
+    await store.users.add(user)
+    assert await store.users.get(user.id) == user
+    assert await store.users.get_by_username("jürgen") == user
+    assert await store.users.get_by_username("Jürgen") is None  # callers pass the canonical form
+    assert await store.users.get(str(uuid.uuid4())) is None
+    assert await store.users.get("not-a-uuid") is None
+
+
+async def test_a_duplicate_canonical_username_is_username_taken_and_the_first_stays(store):
+    first = a_user("alice")
+    await store.users.add(first)
+    with pytest.raises(UsernameTaken):
+        await store.users.add(a_user("ALICE"))
+    assert (await store.users.get_by_username("alice")).id == first.id
+
+
+async def test_times_round_trip_as_aware_utc_with_microseconds(store):
+    user, session = await with_user_and_session(store)
+    found = await store.users.get(user.id)
+    assert found.created_at == T0 and found.created_at.utcoffset() == timedelta(0)
+    stored, _ = await store.sessions.get_with_user(session.token_hash)
+    assert (stored.created_at, stored.last_seen_at, stored.expires_at) == (session.created_at, session.last_seen_at, session.expires_at)
+
+
+async def test_returned_objects_are_copies(store):
+    user, session = await with_user_and_session(store)
+    found = await store.users.get(user.id)
+    found.password_hash = "changed"
+    stored, _ = await store.sessions.get_with_user(session.token_hash)
+    stored.last_seen_at = T0 + timedelta(days=1)
+    assert (await store.users.get(user.id)).password_hash == "$argon2id$fake"
+    assert (await store.sessions.get_with_user(session.token_hash))[0].last_seen_at == T0
+
+
+async def test_update_password_hash_keeps_sessions(store):
+    user, session = await with_user_and_session(store)
+    await store.users.update_password_hash(user.id, "$argon2id$new")
+    assert (await store.users.get(user.id)).password_hash == "$argon2id$new"
+    assert await store.sessions.get_with_user(session.token_hash) is not None
+
+
+# sessions
+
+
+async def test_a_session_is_found_with_its_user_by_token_hash(store):
+    user, session = await with_user_and_session(store)
+    found_session, found_user = await store.sessions.get_with_user(session.token_hash)
+    assert found_session == session and found_user == user
+    assert await store.sessions.get_with_user(hash_token("x" * 43)) is None
+
+
+async def test_touch_moves_last_seen_forward_only(store):
+    _, session = await with_user_and_session(store)
+    await store.sessions.touch(session.token_hash, T0 + timedelta(minutes=5))
+    await store.sessions.touch(session.token_hash, T0 + timedelta(minutes=1))
+    stored, _ = await store.sessions.get_with_user(session.token_hash)
+    assert stored.last_seen_at == T0 + timedelta(minutes=5)
+
+
+async def test_revoke_ends_the_session_once(store):
+    _, session = await with_user_and_session(store)
+    assert await store.sessions.revoke(session.token_hash) is True
+    assert await store.sessions.revoke(session.token_hash) is False
+    assert await store.sessions.get_with_user(session.token_hash) is None
+
+
+async def test_sessions_of_a_user_are_listed_newest_first(store):
+    alice, bob = a_user("alice"), a_user("bob")
+    for user in (alice, bob):
+        await store.users.add(user)
+    older, newer = a_session(alice, T0), a_session(alice, T0 + timedelta(seconds=1))
+    for session in (older, newer, a_session(bob)):
+        await store.sessions.add(session)
+    assert [s.id for s in await store.sessions.list_for_user(alice.id)] == [newer.id, older.id]
+    assert await store.sessions.list_for_user(str(uuid.uuid4())) == []
+
+
+async def test_revoke_by_id_only_within_the_owner(store):
+    alice, bob = a_user("alice"), a_user("bob")
+    for user in (alice, bob):
+        await store.users.add(user)
+    session = a_session(alice)
+    await store.sessions.add(session)
+    assert await store.sessions.revoke_by_id(bob.id, session.id) is False
+    assert await store.sessions.revoke_by_id(alice.id, "not-a-uuid") is False
+    assert await store.sessions.revoke_by_id(alice.id, session.id) is True
+    assert await store.sessions.revoke_by_id(alice.id, session.id) is False
+
+
+async def test_revoke_all_for_user_keeps_the_kept_one_and_other_users(store):
+    alice, bob = a_user("alice"), a_user("bob")
+    for user in (alice, bob):
+        await store.users.add(user)
+    kept, other1, other2, bobs = a_session(alice), a_session(alice), a_session(alice), a_session(bob)
+    for session in (kept, other1, other2, bobs):
+        await store.sessions.add(session)
+    assert await store.sessions.revoke_all_for_user(alice.id, keep_session_id=kept.id) == 2
+    assert [s.id for s in await store.sessions.list_for_user(alice.id)] == [kept.id]
+    assert await store.sessions.revoke_all_for_user(alice.id) == 1
+    assert len(await store.sessions.list_for_user(bob.id)) == 1
+
+
+async def test_change_password_rekeys_the_kept_session_and_ends_the_others(store):
+    user, kept = await with_user_and_session(store)
+    other = a_session(user)
+    await store.sessions.add(other)
+    new_hash = hash_token("n" * 43)
+    assert await store.users.change_password(user.id, "$argon2id$new", keep_session_id=kept.id, new_token_hash=new_hash) == 1
+    assert (await store.users.get(user.id)).password_hash == "$argon2id$new"
+    assert await store.sessions.get_with_user(kept.token_hash) is None
+    assert (await store.sessions.get_with_user(new_hash))[0].id == kept.id
+    assert await store.sessions.get_with_user(other.token_hash) is None
+
+
+async def test_change_password_for_a_vanished_session_changes_nothing(store):
+    user, kept = await with_user_and_session(store)
+    other = a_session(user)
+    await store.sessions.add(other)
+    await store.sessions.revoke(kept.token_hash)
+    with pytest.raises(NotAuthenticated):
+        await store.users.change_password(user.id, "$argon2id$new", keep_session_id=kept.id, new_token_hash=hash_token("n" * 43))
+    assert (await store.users.get(user.id)).password_hash == "$argon2id$fake"
+    assert await store.sessions.get_with_user(other.token_hash) is not None
+
+
+@pytest.mark.parametrize(
+    ("offset", "purged"),
+    [
+        (IDLE - timedelta(seconds=1), 0),  # a second before the idle deadline
+        (IDLE, 1),  # at it
+        (IDLE + timedelta(seconds=1), 1),
+    ],
+)
+async def test_purge_at_the_idle_deadline(store, offset, purged):
+    _, session = await with_user_and_session(store)
+    assert await store.sessions.purge_expired(T0 + offset, IDLE) == purged
+    assert (await store.sessions.get_with_user(session.token_hash) is None) == bool(purged)
+
+
+@pytest.mark.parametrize(("offset", "purged"), [(timedelta(seconds=-1), 0), (timedelta(0), 1), (timedelta(seconds=1), 1)])
+async def test_purge_at_the_absolute_deadline(store, offset, purged):
+    # kept in use (last seen just now), so only the absolute deadline can end it
+    expires = T0 + timedelta(hours=1)
+    _, session = await with_user_and_session(store, expires_at=expires, last_seen_at=expires - timedelta(seconds=2))
+    assert await store.sessions.purge_expired(expires + offset, IDLE) == purged
+
+
+async def test_purge_leaves_live_sessions_and_counts(store):
+    user = a_user()
+    await store.users.add(user)
+    for at in (T0, T0, T0 + timedelta(hours=1)):
+        await store.sessions.add(a_session(user, at))
+    assert await store.sessions.purge_expired(T0 + IDLE, IDLE) == 2
+    assert len(await store.sessions.list_for_user(user.id)) == 1
+
+
+# throttle counters and the device key
+
+
+async def test_counters_count_within_a_window_and_restart_after_it(store):
+    window = timedelta(minutes=15)
+    await store.attempts.increment(["a", "b"], T0, window)
+    await store.attempts.increment(["a"], T0 + timedelta(minutes=1), window)
+    counts = await store.attempts.get(["a", "b", "c"], T0 + timedelta(minutes=2))
+    assert {k: c.value for k, c in counts.items()} == {"a": 2, "b": 1}
+    assert counts["a"].resets_at == T0 + window  # the window is fixed at its first failure
+    assert await store.attempts.get(["a"], T0 + window) == {}
+    await store.attempts.increment(["a"], T0 + window, window)
+    assert (await store.attempts.get(["a"], T0 + window))["a"].value == 1
+
+
+async def test_clear_and_purge_counters(store):
+    window = timedelta(minutes=15)
+    await store.attempts.increment(["a", "b"], T0, window)
+    await store.attempts.clear("a")
+    assert set(await store.attempts.get(["a", "b"], T0)) == {"b"}
+    assert await store.attempts.purge(T0) == 0
+    assert await store.attempts.purge(T0 + window) == 1
+
+
+async def test_concurrent_increments_are_never_lost(store):
+    await asyncio.gather(*(store.attempts.increment(["k", "shared"], T0, timedelta(minutes=5)) for _ in range(50)))
+    counts = await store.attempts.get(["k", "shared"], T0)
+    assert counts["k"].value == counts["shared"].value == 50
+
+
+async def test_the_device_key_is_stable_and_long(store):
+    first = await store.device_key()
+    assert len(first) >= 32 and await store.device_key() == first
