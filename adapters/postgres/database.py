@@ -29,6 +29,9 @@ UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown, terminated backend
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,  # includes ConnectionDoesNotExistError (connection lost mid-query)
+    # What asyncpg raises when a pooled connection receives the server's termination notice while
+    # idle and is then used: seen here after pg_terminate_backend.
+    asyncpg.exceptions.InternalClientError,
     # The server answers but will not let us in (wrong password, no such database): to requests
     # this is the same outage, and it must not turn into a 500.
     asyncpg.InvalidAuthorizationSpecificationError,

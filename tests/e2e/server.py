@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,9 +40,10 @@ def run_cli(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
 
 
 class Server:
-    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+    def __init__(self, process: subprocess.Popen[str], url: str, log: Path) -> None:
         self.process = process
         self.url = url
+        self.log = log
 
     def stop(self, timeout: float = 30) -> int:
         if self.process.poll() is None:
@@ -49,20 +51,23 @@ class Server:
         return self.process.wait(timeout)
 
     def output(self) -> str:
-        return self.process.stderr.read() if self.process.stderr else ""
+        """Everything the process logged so far (a file, so a chatty server never blocks on a pipe)."""
+        return self.log.read_text("utf-8", errors="replace")
 
 
 @contextmanager
 def serving(*extra_args: str, ready_timeout: float = 60, **settings: str) -> Iterator[Server]:
     port = free_port()
-    process = subprocess.Popen(
-        [SESSIONAUTH, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
-        env=cli_env(**settings),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server = Server(process, f"http://127.0.0.1:{port}")
+    log = Path(tempfile.mkstemp(prefix="sessionauth-serve-", suffix=".log")[1])
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [SESSIONAUTH, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
+            env=cli_env(**settings),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:
@@ -81,3 +86,4 @@ def serving(*extra_args: str, ready_timeout: float = 60, **settings: str) -> Ite
         if process.poll() is None:
             process.kill()
             process.wait(10)
+        log.unlink(missing_ok=True)
