@@ -13,9 +13,11 @@ import time
 
 import uvicorn
 
+from adapters.postgres import apply_migrations, redacted_dsn
 from domain.errors import StoreUnavailable, UnknownUser
-from entrypoints.settings import ConfigError, Settings, load_settings
+from entrypoints.container import Container, build_container
 from entrypoints.logging_setup import logging_config
+from entrypoints.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("sessionauth")
 
@@ -66,8 +68,6 @@ def _require_database(settings: Settings) -> str:
 
 
 async def _migrate(dsn: str, wait: float = 0.0) -> int:
-    from adapters.postgres import apply_migrations, redacted_dsn
-
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -83,8 +83,6 @@ async def _migrate(dsn: str, wait: float = 0.0) -> int:
 
 async def _with_store(settings: Settings, command, *args: str) -> int:
     """Run a command against the configured Postgres store, opened for that command only."""
-    from entrypoints.container import build_container
-
     _require_database(settings)
     container = build_container(settings)
     store = container.storage.store()
@@ -97,13 +95,13 @@ async def _with_store(settings: Settings, command, *args: str) -> int:
         await store.close()
 
 
-async def _purge_expired(container) -> int:
+async def _purge_expired(container: Container) -> int:
     purged = await container.purge_expired_sessions().execute()
     print(f"purged {purged} sessions")
     return 0
 
 
-async def _revoke_sessions(container, username: str) -> int:
+async def _revoke_sessions(container: Container, username: str) -> int:
     try:
         revoked = await container.revoke_user_sessions().execute(username=username)
     except UnknownUser:
