@@ -27,6 +27,14 @@ HOW_TO = (
 )
 
 
+CHOSEN = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    if CHOSEN in config.stash:
+        terminalreporter.write_line(f"postgres tests ran on: {config.stash[CHOSEN]}")
+
+
 def _run(coroutine):
     # In a thread of its own: these sync fixtures may be set up from inside a running event loop.
     with ThreadPoolExecutor(1) as thread:
@@ -60,8 +68,10 @@ def postgres_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
 
     def say(path: str) -> None:
+        request.config.stash[CHOSEN] = path
         if reporter is not None:
-            reporter.write_line(f"postgres tests: {path}")
+            reporter.ensure_newline()
+            reporter.write_line(f"postgres tests: {path}", bold=True)
 
     if os.environ.get("TEST_DATABASE_URL"):
         say("TEST_DATABASE_URL")
