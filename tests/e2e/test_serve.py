@@ -46,3 +46,15 @@ def test_sigint_also_stops_cleanly():
     with serving() as server:
         server.process.send_signal(signal.SIGINT)
         assert server.process.wait(30) == 0
+
+
+def test_two_workers_on_postgres_share_sessions_and_stop_cleanly(database_url):
+    with serving("--workers", "2", DATABASE_URL=database_url) as server:
+        with httpx.Client(base_url=server.url) as client:
+            assert client.post("/signup", json={"username": "workers", "password": PASSWORD}).status_code == 201
+            assert client.post("/login", auth=("workers", PASSWORD)).status_code == 200
+            # new connections land on either worker; every one must know the session
+            for _ in range(20):
+                with httpx.Client(base_url=server.url, cookies=client.cookies) as fresh:
+                    assert fresh.get("/getusers/me").status_code == 200
+        assert server.stop() == 0
