@@ -130,12 +130,19 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=False,  # TRUSTED_PROXIES decides whom to believe, not uvicorn
-        server_header=False,
-        log_config=logging_config(settings.log_level, settings.log_format),
-        timeout_graceful_shutdown=10,
+        **server_options(settings),
     )
     return 0
+
+
+def server_options(settings: Settings) -> dict:
+    """uvicorn's settings for `serve` (the benchmark serves its baseline app with the same)."""
+    return {
+        "proxy_headers": False,  # TRUSTED_PROXIES decides whom to believe, not uvicorn
+        "server_header": False,
+        "log_config": logging_config(settings.log_level, settings.log_format),
+        "timeout_graceful_shutdown": 10,
+    }
 
 
 if __name__ == "__main__":

@@ -23,8 +23,12 @@ from domain.ports import Store
 from entrypoints.http.cookies import SessionCookie
 
 
+# Every getter is `async def`: FastAPI runs a plain `def` dependency in a thread pool, which would
+# cost a thread hop on every request.
+
+
 def _use_case(name: str):
-    def get(request: Request):
+    async def get(request: Request):
         return getattr(request.app.state.container, name)()
 
     return Depends(get)
@@ -39,15 +43,15 @@ RevokeOtherSessionsDep = Annotated[RevokeOtherSessions, _use_case("revoke_other_
 ChangePasswordDep = Annotated[ChangePassword, _use_case("change_password")]
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.container.storage.store()
 
 
-def get_session_cookie(request: Request) -> SessionCookie:
+async def get_session_cookie(request: Request) -> SessionCookie:
     return request.app.state.session_cookie
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     agent = request.headers.get("user-agent")
     return Client(
         address=request.app.state.client_address.of(request.scope),

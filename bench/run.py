@@ -1,0 +1,258 @@
+"""The benchmark: `python -m bench.run` (or `make bench`). Prints a markdown table of every goal of
+the performance issue as ratios to a baseline measured in the same run.
+
+Layout on a machine with two or more cores: every server on CPU 0; wrk and PostgreSQL on CPU 1
+(PostgreSQL's processes are moved there for the run and back afterwards). Each measurement is
+repeated `--rounds` times, interleaved, and the table shows the median of the per-round ratios, so
+slow drift of the machine cancels out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+SESSIONAUTH = str(Path(PYTHON).parent / "sessionauth")
+PASSWORD = "correct horse battery staple"
+SERVER_CPU, LOAD_CPU = "0", "1"
+# The benchmark's own limits: throttling off (through its settings, as any operator could).
+BENCH_ENV = {
+    "SESSION_COOKIE_SECURE": "false",
+    "LOG_LEVEL": "warning",
+    "THROTTLE_LOGIN_PER_ADDRESS": "0",
+    "THROTTLE_LOGIN_PER_ACCOUNT": "0",
+    "THROTTLE_LOGIN_PER_DEVICE": "0",
+    "THROTTLE_SIGNUP_PER_ADDRESS": "0",
+    "PURGE_INTERVAL": "0",
+}
+
+
+def two_cores() -> bool:
+    return len(os.sched_getaffinity(0)) >= 2
+
+
+def pinned(cpu: str, command: list[str]) -> list[str]:
+    return ["taskset", "-c", cpu, *command] if two_cores() else command
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen
+
+
+@contextmanager
+def start(name: str, command: list[str], port: int, env: dict[str, str]) -> Iterator[Server]:
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        pinned(SERVER_CPU, command), env={**os.environ, **BENCH_ENV, **env}, stdout=log, stderr=log, cwd=ROOT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"{name} exited: {log.read().decode()[-2000:]}")
+            try:
+                if httpx.get(url + "/healthz" if "baseline" not in name else url + "/hello", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name} did not start")
+            time.sleep(0.1)
+        yield Server(name, url, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def sessionauth(name: str, env: dict[str, str], *args: str) -> Iterator[Server]:
+    port = free_port()
+    return start(name, [SESSIONAUTH, "serve", "--port", str(port), *args], port, env)
+
+
+def baseline() -> Iterator[Server]:
+    port = free_port()
+    return start("baseline", [PYTHON, "-m", "bench.baseline", "--port", str(port)], port, {})
+
+
+def session_cookie(server: Server, username: str) -> str:
+    with httpx.Client(base_url=server.url) as client:
+        client.post("/signup", json={"username": username, "password": PASSWORD})
+        response = client.post("/login", auth=(username, PASSWORD))
+        response.raise_for_status()
+        return f"session_id={response.cookies['session_id']}"
+
+
+@dataclass
+class Load:
+    rate: float  # requests per second
+    p99_ms: float
+    errors: int
+
+
+def wrk(url: str, *, seconds: float = 5, connections: int = 32, headers: dict[str, str] | None = None,
+        script: str | None = None, timeout: float = 10) -> Load:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--latency", f"--timeout={round(timeout)}s"]
+    for key, value in (headers or {}).items():
+        command += ["-H", f"{key}: {value}"]
+    if script:
+        command += ["-s", script]
+    output = subprocess.run(pinned(LOAD_CPU, [*command, url]), capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return Load(rate, float(p99.group(1)) * scale, errors + (int(non_2xx.group(1)) if non_2xx else 0))
+
+
+@contextmanager
+def postgres_on_load_cpu() -> Iterator[None]:
+    """Move PostgreSQL's processes to the load CPU for the run; new backends inherit it."""
+    pids = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+    if not two_cores() or not pids or os.geteuid() != 0:
+        yield
+        return
+    for pid in pids:
+        subprocess.run(["taskset", "-a", "-cp", LOAD_CPU, pid], capture_output=True)
+    try:
+        yield
+    finally:
+        everything = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+        for pid in subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split():
+            subprocess.run(["taskset", "-a", "-cp", everything, pid], capture_output=True)
+
+
+def fresh_database(admin_url: str) -> str:
+    import asyncio
+
+    import asyncpg
+
+    name = f"sessionauth_bench_{os.getpid()}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(admin_url)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def raw_argon2_rate(seconds: float, env: dict[str, str]) -> float:
+    """Verifies per second of argon2-cffi alone, on the server CPU, with the serve settings' cost."""
+    code = (
+        "import os, time, argon2\n"
+        "h = argon2.PasswordHasher(time_cost=int(os.environ.get('ARGON2_TIME_COST', argon2.DEFAULT_TIME_COST)),"
+        " memory_cost=int(os.environ.get('ARGON2_MEMORY_COST', argon2.DEFAULT_MEMORY_COST)),"
+        " parallelism=int(os.environ.get('ARGON2_PARALLELISM', argon2.DEFAULT_PARALLELISM)))\n"
+        "digest = h.hash('correct horse battery staple'); n = 0; start = time.perf_counter()\n"
+        f"while time.perf_counter() - start < {seconds}:\n"
+        "    h.verify(digest, 'correct horse battery staple'); n += 1\n"
+        "print(n / (time.perf_counter() - start))\n"
+    )
+    result = subprocess.run(pinned(SERVER_CPU, [PYTHON, "-c", code]), capture_output=True, text=True,
+                            env={**os.environ, **env}, check=True)
+    return float(result.stdout)
+
+
+def login_script(username: str) -> str:
+    basic = base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
+    path = Path(tempfile.mkstemp(suffix=".lua")[1])
+    path.write_text(f'wrk.method = "POST"\nwrk.headers["Authorization"] = "Basic {basic}"\n')
+    return str(path)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--quick", action="store_true", help="one short round, to check the harness")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds = 1, 2.0
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk (Debian's package)")
+
+    rows: list[tuple[str, str, str, str]] = []
+    ratios: dict[str, list[float]] = {}
+    figures: dict[str, list[float]] = {}
+
+    def note(key: str, ratio: float, figure: float) -> None:
+        ratios.setdefault(key, []).append(ratio)
+        figures.setdefault(key, []).append(figure)
+
+    with postgres_on_load_cpu(), ExitStack() as stack:
+        pg_url = fresh_database(args.database_url)
+        base = stack.enter_context(baseline())
+        memory = stack.enter_context(sessionauth("memory", {}))
+        pg = stack.enter_context(sessionauth("postgres", {"DATABASE_URL": pg_url}))
+        cookies = {s.name: session_cookie(s, "bench") for s in (memory, pg)}
+
+        for _ in range(args.rounds):
+            hello = wrk(base.url + "/hello", seconds=args.seconds)
+            note("baseline", 1.0, hello.rate)
+            for server in (memory, pg):
+                got = wrk(server.url + "/protected", seconds=args.seconds, headers={"Cookie": cookies[server.name]})
+                note(f"protected-{server.name}", got.rate / hello.rate, got.rate)
+                if got.errors:
+                    print(f"warning: {got.errors} errors on {server.name} /protected", file=sys.stderr)
+
+    def row(goal: str, key: str, target: str) -> None:
+        if key in ratios:
+            rows.append((goal, f"{median(ratios[key]):.2f}x", target, f"{median(figures[key]):,.0f} req/s"))
+
+    row("baseline: bare FastAPI GET", "baseline", "1.00x", )
+    row("1. GET /protected, in-memory store", "protected-memory", ">= 0.9x")
+    row("1. GET /protected, Postgres", "protected-postgres", ">= 0.9x")
+
+    print(f"\n{len(os.sched_getaffinity(0))} CPUs usable; {platform.processor() or platform.machine()}; "
+          f"Python {platform.python_version()}; {args.rounds} rounds of {args.seconds:.0f} s\n")
+    print("| goal | measured (median ratio) | target | figure |")
+    print("|---|---:|---:|---:|")
+    for goal, measured, target, figure in rows:
+        print(f"| {goal} | {measured} | {target} | {figure} |")
+
+
+if __name__ == "__main__":
+    main()
