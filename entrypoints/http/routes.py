@@ -22,6 +22,7 @@ from entrypoints.http.dependencies import (
     current_session_dependency,
 )
 from entrypoints.http.errors import BASIC_CHALLENGE
+from entrypoints.http.fast_path import forward_auth_headers
 from entrypoints.http.schemas import (
     Credentials,
     ErrorOut,
@@ -132,6 +133,20 @@ def build_router(cookie_name: str) -> APIRouter:
             message=f"Hello, {current.user.username.display}: this is protected",
             user=UserOut.of(current.user),
         )
+
+    @router.get(
+        "/auth/verify",
+        response_class=Response,
+        responses=_responses(
+            {200: {"description": "Authenticated: X-Auth-User-Id and X-Auth-Username (percent-encoded UTF-8) set"}},
+            _UNAUTHENTICATED,
+        ),
+        summary="Forward-auth check for reverse proxies (nginx auth_request, Traefik forwardAuth)",
+    )
+    async def verify(current: CurrentSession) -> Response:
+        # Served by the pure ASGI fast path (entrypoints/http/fast_path.py); declared here for the
+        # OpenAPI document, with the same answer.
+        return Response(headers=forward_auth_headers(current))
 
     @router.post("/logout", response_model=MessageOut, responses=_responses(_UNAUTHENTICATED))
     async def logout(

@@ -20,11 +20,13 @@ FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_paralleli
 
 
 @asynccontextmanager
-async def running_client(clock: FakeClock | None = None, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
+async def running_client(
+    clock: FakeClock | None = None, fast_path: bool = True, **settings: object
+) -> AsyncIterator[httpx.AsyncClient]:
     container = build_container(load_settings(database_url=None, **{**FAST_ARGON2, **settings}))
     if clock is not None:
         container.clock.override(providers.Object(clock))
-    app = create_app(container)
+    app = create_app(container, fast_path=fast_path)
     transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 50000))
     # https: the session cookie is Secure by default and httpx would not send it back over http.
     async with app.router.lifespan_context(app), httpx.AsyncClient(

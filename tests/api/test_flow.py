@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.api.conftest import PASSWORD, log_in, sign_up
+from tests.api.conftest import PASSWORD, log_in, running_client, sign_up
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
@@ -168,3 +168,44 @@ async def test_healthz_and_readyz(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ok"}
+
+
+async def test_auth_verify_sets_the_user_headers_with_the_username_percent_encoded(client):
+    await sign_up(client, "Jürgen.ß")
+    await log_in(client, "jürgen.ß")
+    response = await client.get("/auth/verify")
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["x-auth-username"] == "J%C3%BCrgen.%C3%9F"
+    me = (await client.get("/getusers/me")).json()
+    assert response.headers["x-auth-user-id"] == me["user_id"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_auth_verify_without_a_valid_session_is_401(client):
+    assert (await client.get("/auth/verify")).status_code == 401
+    response = await client.get("/auth/verify", headers={"cookie": "session_id=" + "a" * 43})
+    assert response.status_code == 401 and set_cookie_attributes(response)["max-age"] == "0"
+    assert "x-auth-user-id" not in response.headers
+
+
+def comparable(response):
+    """Status, headers and body, without what differs between two apps by construction: the date,
+    the user id and creation time, and the expiry date of a cookie that is expired anyway."""
+    headers = {k: re.sub(r"expires=[^;]*; ", "", v) for k, v in response.headers.items() if k not in ("date", "x-auth-user-id")}
+    body = re.sub(rb'"(user_id|created_at)":"[^"]*"', rb'"\1":"-"', response.content)
+    return response.status_code, headers, body
+
+
+@pytest.mark.parametrize("path", ["/protected", "/getusers/me", "/auth/verify"])
+@pytest.mark.parametrize("cookie", ["valid", "garbage", "none"])
+async def test_the_fast_path_and_the_fastapi_routes_answer_alike(path, cookie):
+    answers = []
+    for fast_path in (True, False):
+        async with running_client(fast_path=fast_path) as client:
+            await sign_up(client)
+            await log_in(client)
+            if cookie != "valid":
+                client.cookies.clear()
+            headers = {"cookie": "session_id=garbage"} if cookie == "garbage" else {}
+            answers.append(comparable(await client.get(path, headers=headers)))
+    assert answers[0] == answers[1]
