@@ -227,24 +227,31 @@ def main() -> None:
         base = stack.enter_context(baseline())
         memory = stack.enter_context(sessionauth("memory", {}))
         pg = stack.enter_context(sessionauth("postgres", {"DATABASE_URL": pg_url}))
-        cookies = {s.name: session_cookie(s, "bench") for s in (memory, pg)}
+        pg_nocache = stack.enter_context(sessionauth("postgres-nocache", {"DATABASE_URL": pg_url, "SESSION_CACHE": "false"}))
+        servers = (memory, pg, pg_nocache)
+        cookies = {s.name: session_cookie(s, "bench") for s in servers}
 
         for _ in range(args.rounds):
             hello = wrk(base.url + "/hello", seconds=args.seconds)
             note("baseline", 1.0, hello.rate)
-            for server in (memory, pg):
-                got = wrk(server.url + "/protected", seconds=args.seconds, headers={"Cookie": cookies[server.name]})
-                note(f"protected-{server.name}", got.rate / hello.rate, got.rate)
-                if got.errors:
-                    print(f"warning: {got.errors} errors on {server.name} /protected", file=sys.stderr)
+            for server in servers:
+                for path in ("/protected", "/auth/verify"):
+                    got = wrk(server.url + path, seconds=args.seconds, headers={"Cookie": cookies[server.name]})
+                    note(f"{path}-{server.name}", got.rate / hello.rate, got.rate)
+                    if got.errors:
+                        print(f"warning: {got.errors} errors on {server.name} {path}", file=sys.stderr)
 
     def row(goal: str, key: str, target: str) -> None:
         if key in ratios:
             rows.append((goal, f"{median(ratios[key]):.2f}x", target, f"{median(figures[key]):,.0f} req/s"))
 
     row("baseline: bare FastAPI GET", "baseline", "1.00x", )
-    row("1. GET /protected, in-memory store", "protected-memory", ">= 0.9x")
-    row("1. GET /protected, Postgres", "protected-postgres", ">= 0.9x")
+    row("1. GET /protected, in-memory store", "/protected-memory", ">= 0.9x")
+    row("1. GET /protected, Postgres, session cache on", "/protected-postgres", ">= 0.9x")
+    row("1. GET /protected, Postgres, session cache off", "/protected-postgres-nocache", ">= 0.6x")
+    row("2. GET /auth/verify, in-memory store", "/auth/verify-memory", ">= 1.5x")
+    row("2. GET /auth/verify, Postgres, session cache on", "/auth/verify-postgres", ">= 1.0x")
+    row("2. GET /auth/verify, Postgres, session cache off", "/auth/verify-postgres-nocache", "(no goal)")
 
     print(f"\n{len(os.sched_getaffinity(0))} CPUs usable; {platform.processor() or platform.machine()}; "
           f"Python {platform.python_version()}; {args.rounds} rounds of {args.seconds:.0f} s\n")

@@ -42,15 +42,24 @@ class MemoryStorage(containers.DeclarativeContainer):
     attempts = store.provided.attempts
 
 
+def _postgres_store(settings: Settings) -> PostgresStore:
+    policy = _session_policy(settings)
+    return PostgresStore(
+        settings.database_url,
+        max_size=settings.database_pool_size,
+        connect_timeout=settings.database_timeout,
+        command_timeout=settings.database_timeout,
+        session_cache_for=policy.touch_interval if settings.session_cache else None,
+    )
+
+
+def _session_policy(settings: Settings) -> SessionPolicy:
+    return SessionPolicy.from_seconds(settings.session_idle_timeout, settings.session_absolute_timeout)
+
+
 class PostgresStorage(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
-    store = providers.Singleton(
-        PostgresStore,
-        settings.provided.database_url,
-        max_size=settings.provided.database_pool_size,
-        connect_timeout=settings.provided.database_timeout,
-        command_timeout=settings.provided.database_timeout,
-    )
+    store = providers.Singleton(_postgres_store, settings)
     users = store.provided.users
     sessions = store.provided.sessions
     attempts = store.provided.attempts
@@ -88,11 +97,7 @@ class Container(containers.DeclarativeContainer):
         queue_size=settings.provided.hash_queue_size,
         queue_timeout=settings.provided.hash_queue_timeout,
     )
-    session_policy = providers.Singleton(
-        SessionPolicy.from_seconds,
-        idle=settings.provided.session_idle_timeout,
-        absolute=settings.provided.session_absolute_timeout,
-    )
+    session_policy = providers.Singleton(_session_policy, settings)
     password_policy = providers.Singleton(PasswordPolicy)
     throttle_policy = providers.Singleton(_throttle_policy, settings)
     throttle = providers.Singleton(Throttle, counter=storage.attempts, clock=clock, policy=throttle_policy)

@@ -7,6 +7,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -16,8 +17,10 @@ from adapters.postgres.repositories import (
     PostgresSessionRepository,
     PostgresUserRepository,
 )
+from adapters.postgres.session_cache import CachedSessionRepository, RevocationListener
+from adapters.system import SystemClock
 from domain.errors import StoreUnavailable
-from domain.ports import Store
+from domain.ports import SessionRepository, Store
 
 log = logging.getLogger("sessionauth.postgres")
 
@@ -67,7 +70,10 @@ class PostgresStore(Store):
         max_size: int = 10,
         connect_timeout: float = 5.0,
         command_timeout: float = 5.0,
+        session_cache_for: timedelta | None = None,
     ) -> None:
+        """`session_cache_for`: cache resolved sessions while their last use is that recent
+        (the session policy's touch interval); None: no cache, one query per resolve."""
         self._dsn = dsn
         self._min_size = min_size
         self._max_size = max_size
@@ -75,8 +81,12 @@ class PostgresStore(Store):
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
         self.users = PostgresUserRepository(self)
-        self.sessions = PostgresSessionRepository(self)
+        self.sessions: SessionRepository = PostgresSessionRepository(self)
         self.attempts = PostgresAttemptCounter(self)
+        self._listener: RevocationListener | None = None
+        if session_cache_for is not None:
+            self.sessions = CachedSessionRepository(self.sessions, SystemClock(), session_cache_for)
+            self._listener = RevocationListener(dsn, self.sessions, connect_timeout)
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -93,8 +103,12 @@ class PostgresStore(Store):
             )
         except UNAVAILABLE:
             raise StoreUnavailable() from None
+        if self._listener is not None:
+            self._listener.start()
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:

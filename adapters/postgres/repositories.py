@@ -97,12 +97,18 @@ class PostgresUserRepository(UserRepository):
     ) -> int:
         user, kept = uuid.UUID(user_id), uuid.UUID(keep_session_id)
         async with self._db.connection() as c, c.transaction():
-            rekeyed = await c.execute(
-                "UPDATE sessions SET token_hash = $3 WHERE id = $2 AND user_id = $1", user, kept, new_token_hash
+            # The kept session gets its new token by a delete and an insert (same public id), so
+            # that the deletion trigger tells every instance's cache that the old token is gone.
+            row = await c.fetchrow(
+                f"DELETE FROM sessions WHERE id = $2 AND user_id = $1 RETURNING {_SESSION_COLUMNS}", user, kept
             )
-            if rekeyed == "UPDATE 0":
+            if row is None:
                 raise NotAuthenticated()  # the session ended meanwhile; the transaction rolls back
-            ended = await c.execute("DELETE FROM sessions WHERE user_id = $1 AND id <> $2", user, kept)
+            ended = await c.execute("DELETE FROM sessions WHERE user_id = $1", user)
+            await c.execute(
+                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                new_token_hash, *[row[name] for name in _SESSION_COLUMNS.split(", ")[1:]],
+            )
             await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user, password_hash)
         return int(ended.split()[-1])
 
@@ -181,6 +187,8 @@ class PostgresSessionRepository(SessionRepository):
             # Another instance purging right now: leave it to that one rather than contend for rows.
             if not await c.fetchval("SELECT pg_try_advisory_xact_lock($1)", PURGE_LOCK):
                 return 0
+            # Expired sessions are never served from a cache: no need to flush every instance's.
+            await c.execute("SET LOCAL sessionauth.quiet = 'on'")
             done = await c.execute(
                 "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2", now, now - idle_timeout
             )

@@ -1,0 +1,166 @@
+"""A cache of resolved sessions, kept fresh across instances by Postgres LISTEN/NOTIFY.
+
+Rules that make it safe:
+- An entry is served only while its last use is within `fresh_for` (the session policy's touch
+  interval): exactly the time in which ResolveSession would not write anyway. After that the
+  session is read again (and touched), so the cache never stretches an idle deadline, and the
+  absolute deadline is checked by the use-case on every request as before.
+- Every deletion of a session row, on any instance or by any tool, makes Postgres notify the
+  token hashes (a trigger, migration 0003); each instance drops them within milliseconds.
+- A read that raced with a notification is not cached (a generation counter), so a revocation
+  that lands while a read is in flight cannot be undone by that read.
+- The cache is used only while the listener's connection is up; when it drops the cache empties
+  and stays off until the listener is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from copy import copy
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from domain.ports import Clock, SessionRepository
+from domain.session import Session
+from domain.user import User
+
+log = logging.getLogger("sessionauth.postgres")
+
+CHANNEL = "sessionauth_revoked"
+FLUSH = "*"  # payload: forget everything (a large deletion)
+
+
+class CachedSessionRepository(SessionRepository):
+    def __init__(
+        self, inner: SessionRepository, clock: Clock, fresh_for: timedelta, max_entries: int = 100_000
+    ) -> None:
+        self._inner = inner
+        self._clock = clock
+        self._fresh_for = fresh_for
+        self._max_entries = max_entries
+        self._entries: dict[bytes, tuple[Session, User]] = {}
+        self._generation = 0
+        self.enabled = False  # turned on by the listener while it is connected
+
+    # invalidation
+
+    def forget(self, token_hashes: list[bytes]) -> None:
+        self._generation += 1
+        for token_hash in token_hashes:
+            self._entries.pop(token_hash, None)
+
+    def forget_all(self) -> None:
+        self._generation += 1
+        self._entries.clear()
+
+    def on_notification(self, payload: str) -> None:
+        if payload == FLUSH:
+            self.forget_all()
+            return
+        try:
+            self.forget([bytes.fromhex(item) for item in payload.split(",") if item])
+        except ValueError:
+            self.forget_all()  # unreadable: be safe
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.forget_all()
+        self.enabled = enabled
+
+    # the port
+
+    async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
+        if self.enabled:
+            hit = self._entries.get(token_hash)
+            if hit is not None and self._clock.now() - hit[0].last_seen_at < self._fresh_for:
+                return copy(hit[0]), hit[1]
+        generation = self._generation
+        found = await self._inner.get_with_user(token_hash)
+        if found is not None and self.enabled and generation == self._generation:
+            if len(self._entries) >= self._max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[token_hash] = (copy(found[0]), found[1])
+        return found
+
+    async def touch(self, token_hash: bytes, last_seen_at: datetime) -> None:
+        await self._inner.touch(token_hash, last_seen_at)
+        hit = self._entries.get(token_hash)
+        if hit is not None and last_seen_at > hit[0].last_seen_at:
+            hit[0].last_seen_at = last_seen_at
+
+    async def add(self, session: Session) -> None:
+        await self._inner.add(session)
+
+    async def revoke(self, token_hash: bytes) -> bool:
+        self.forget([token_hash])  # this instance at once; the others by notification
+        return await self._inner.revoke(token_hash)
+
+    async def list_for_user(self, user_id: str) -> list[Session]:
+        return await self._inner.list_for_user(user_id)
+
+    async def revoke_by_id(self, user_id: str, session_id: str) -> bool:
+        self._forget_user(user_id)
+        return await self._inner.revoke_by_id(user_id, session_id)
+
+    async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
+        self._forget_user(user_id)
+        return await self._inner.revoke_all_for_user(user_id, keep_session_id=keep_session_id)
+
+    async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
+        return await self._inner.purge_expired(now, idle_timeout)
+
+    def _forget_user(self, user_id: str) -> None:
+        self.forget([h for h, (s, _) in self._entries.items() if s.user_id == user_id])
+
+
+class RevocationListener:
+    """Holds one dedicated connection that LISTENs for revocations, checks it is alive, and
+    reconnects after any failure; the cache is enabled only while it is connected."""
+
+    CHECK_EVERY = 2.0  # seconds between liveness checks of the listening connection
+
+    def __init__(self, dsn: str, cache: CachedSessionRepository, timeout: float) -> None:
+        self._dsn = dsn
+        self._cache = cache
+        self._timeout = timeout
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sessionauth-revocation-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._cache.set_enabled(False)
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            connection = None
+            try:
+                connection = await asyncpg.connect(self._dsn, timeout=self._timeout)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _: lost.set())
+                await connection.add_listener(CHANNEL, lambda *args: self._cache.on_notification(args[-1]))
+                self._cache.set_enabled(True)
+                self.connected.set()
+                backoff = 0.2
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), self.CHECK_EVERY)
+                    except TimeoutError:
+                        await connection.fetchval("SELECT 1", timeout=self._timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # any failure means: not listening, so no cache
+                log.warning("revocation listener down; session cache off", extra={"error": type(error).__name__})
+            finally:
+                self._cache.set_enabled(False)
+                self.connected.clear()
+                if connection is not None and not connection.is_closed():
+                    connection.terminate()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
