@@ -1,0 +1,93 @@
+"""The session cache on real Postgres: revocations reach other instances within 100 ms, and a
+lost listener turns the cache off until it is back."""
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from adapters.postgres import PostgresStore
+from domain.session import hash_token
+from tests.contract.test_repositories import a_session, a_user
+from tests.postgres_provider import truncate_all
+
+PROPAGATION = 0.1  # seconds: the goal; NOTIFY takes about a millisecond here
+
+
+@pytest.fixture
+async def instances(migrated_database_url):
+    """Two stores on one database, as two `serve` instances would hold them."""
+    await truncate_all(migrated_database_url)
+    stores = [PostgresStore(migrated_database_url, session_cache_for=timedelta(minutes=1)) for _ in range(2)]
+    for store in stores:
+        await store.open()
+        await asyncio.wait_for(store._listener.connected.wait(), 10)
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+async def cached_session(a, b):
+    user = a_user()
+    await a.users.add(user)
+    session = a_session(user, at=a.sessions._clock.now())
+    await a.sessions.add(session)
+    for store in (a, b):
+        assert await store.sessions.get_with_user(session.token_hash) is not None
+    assert session.token_hash in b.sessions._entries  # b now serves it from memory
+    return user, session
+
+
+async def gone_within(store, token_hash, seconds):
+    """How long until `store` stops serving the session (None if it never does in time)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if await store.sessions.get_with_user(token_hash) is None:
+            return time.monotonic() - started
+        await asyncio.sleep(0.002)
+    return None
+
+
+@pytest.mark.parametrize("how", ["logout", "revoke by id", "revoke all", "password change", "raw SQL"])
+async def test_a_revocation_on_one_instance_reaches_the_other_within_100_ms(instances, how, migrated_database_url):
+    a, b = instances
+    user, session = await cached_session(a, b)
+    if how == "logout":
+        await a.sessions.revoke(session.token_hash)
+    elif how == "revoke by id":
+        await a.sessions.revoke_by_id(user.id, session.id)
+    elif how == "revoke all":
+        await a.sessions.revoke_all_for_user(user.id)
+    elif how == "password change":
+        await a.users.change_password(user.id, "$argon2id$new", keep_session_id=session.id, new_token_hash=hash_token("n" * 43))
+    else:  # an operator, or `sessionauth revoke-sessions`, in another process
+        connection = await asyncpg.connect(migrated_database_url)
+        await connection.execute("DELETE FROM sessions WHERE user_id = $1", uuid.UUID(user.id))
+        await connection.close()
+    assert await gone_within(b, session.token_hash, PROPAGATION) is not None
+
+
+async def test_when_the_listener_connection_drops_the_cache_empties_until_it_is_back(instances, migrated_database_url):
+    a, b = instances
+    _, session = await cached_session(a, b)
+    admin = await asyncpg.connect(migrated_database_url)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE (query LIKE 'LISTEN%' OR query = 'SELECT 1')"
+            " AND datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        deadline = time.monotonic() + 10
+        while b.sessions.enabled and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert not b.sessions.enabled and b.sessions._entries == {}
+        # while it is off, a revocation that b cannot hear is still honoured: b reads the store
+        await admin.execute("SET sessionauth.quiet = 'on'")  # not even a notification to miss
+        await admin.execute("DELETE FROM sessions WHERE token_hash = $1", session.token_hash)
+        assert await b.sessions.get_with_user(session.token_hash) is None
+    finally:
+        await admin.close()
+    await asyncio.wait_for(b._listener.connected.wait(), 15)
+    assert b.sessions.enabled

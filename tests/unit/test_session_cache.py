@@ -1,0 +1,156 @@
+"""The session cache's rules, with an in-memory store behind it and a fake clock."""
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.memory import InMemoryStore
+from adapters.postgres.session_cache import CachedSessionRepository
+from application import ResolveSession
+from domain.errors import SessionExpired
+from domain.session import SessionPolicy
+from tests.contract.test_repositories import T0, a_session, a_user
+from tests.fakes import FakeClock
+
+TOKEN = "T" * 43
+
+
+class CountingSessions:
+    """Wraps the in-memory repository and counts reads, to see what the cache saved."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.reads = 0
+
+    async def get_with_user(self, token_hash):
+        self.reads += 1
+        return await self.inner.get_with_user(token_hash)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+async def setup():
+    store, clock = InMemoryStore(), FakeClock(T0)
+    policy = SessionPolicy.from_seconds(idle=600, absolute=3600)  # touch interval: 60 s
+    backing = CountingSessions(store.sessions)
+    cache = CachedSessionRepository(backing, clock, policy.touch_interval)
+    cache.set_enabled(True)
+    user = a_user()
+    await store.users.add(user)
+    session = a_session(user, token=TOKEN, expires_at=T0 + timedelta(seconds=3600))
+    await cache.add(session)
+    return cache, backing, clock, ResolveSession(cache, clock, policy), session
+
+
+async def test_a_fresh_session_is_served_from_the_cache(setup):
+    cache, backing, clock, _, session = setup
+    for _ in range(5):
+        assert (await cache.get_with_user(session.token_hash))[0].id == session.id
+    assert backing.reads == 1
+
+
+async def test_an_entry_is_read_again_once_its_last_use_is_a_touch_interval_old(setup):
+    cache, backing, clock, resolve, session = setup
+    await cache.get_with_user(session.token_hash)
+    clock.advance(seconds=60)
+    await cache.get_with_user(session.token_hash)
+    assert backing.reads == 2
+
+
+async def test_a_touch_refreshes_the_cached_entry(setup):
+    cache, backing, clock, _, session = setup
+    await cache.get_with_user(session.token_hash)
+    clock.advance(seconds=60)
+    await cache.touch(session.token_hash, clock.now())
+    await cache.get_with_user(session.token_hash)
+    assert backing.reads == 1  # the touch made the cached entry fresh again
+
+
+async def test_returned_sessions_are_copies(setup):
+    cache, _, _, _, session = setup
+    found, _ = await cache.get_with_user(session.token_hash)
+    found.last_seen_at = T0 + timedelta(days=1)
+    assert (await cache.get_with_user(session.token_hash))[0].last_seen_at == T0
+
+
+@pytest.mark.parametrize("how", ["local revoke", "notification", "flush", "unreadable notification", "revoke all"])
+async def test_a_revocation_is_never_served_from_the_cache(setup, how):
+    cache, backing, clock, resolve, session = setup
+    await cache.get_with_user(session.token_hash)
+    await backing.inner.revoke(session.token_hash)  # gone in the store (another instance did it)
+    if how == "local revoke":
+        await cache.revoke(session.token_hash)
+    elif how == "notification":
+        cache.on_notification(f"{'00' * 32},{session.token_hash.hex()}")
+    elif how == "flush":
+        cache.on_notification("*")
+    elif how == "unreadable notification":
+        cache.on_notification("zz-not-hex")
+    else:
+        await cache.revoke_all_for_user(session.user_id)
+    assert await cache.get_with_user(session.token_hash) is None
+
+
+async def test_a_read_racing_a_notification_is_not_cached(setup):
+    cache, backing, _, _, session = setup
+
+    class Racing:
+        async def get_with_user(self, token_hash):
+            found = await backing.inner.get_with_user(token_hash)  # read before the revocation...
+            await backing.inner.revoke(token_hash)  # ...which commits and notifies meanwhile
+            cache.on_notification(token_hash.hex())
+            return found
+
+    cache._inner = Racing()
+    assert await cache.get_with_user(session.token_hash) is not None  # the racing read itself
+    cache._inner = backing
+    assert await cache.get_with_user(session.token_hash) is None
+
+
+async def test_the_cache_is_off_and_empty_while_the_listener_is_down(setup):
+    cache, backing, _, _, session = setup
+    await cache.get_with_user(session.token_hash)
+    cache.set_enabled(False)
+    await backing.inner.revoke(session.token_hash)  # a notification this instance cannot hear
+    assert await cache.get_with_user(session.token_hash) is None
+    cache.set_enabled(True)
+    assert await cache.get_with_user(session.token_hash) is None
+
+
+async def test_the_cache_never_serves_a_session_past_its_absolute_deadline(setup):
+    cache, backing, clock, resolve, session = setup
+    # in use every 10 s, so the cache keeps serving it, right up to a second before the deadline
+    uses = 0
+    while clock.now() + timedelta(seconds=11) < session.expires_at:
+        clock.advance(seconds=10)
+        await resolve.execute(token=TOKEN)
+        uses += 1
+    clock.current = session.expires_at - timedelta(seconds=1)
+    await resolve.execute(token=TOKEN)
+    assert backing.reads < uses / 2  # most of those came from the cache
+    clock.current = session.expires_at
+    with pytest.raises(SessionExpired):
+        await resolve.execute(token=TOKEN)
+
+
+async def test_the_cache_never_serves_a_session_past_its_idle_deadline(setup):
+    cache, backing, clock, _, session = setup
+    await cache.get_with_user(session.token_hash)
+    clock.advance(seconds=600)
+    reads = backing.reads
+    found, _ = await cache.get_with_user(session.token_hash)
+    assert backing.reads == reads + 1  # long past its freshness: read again, not served
+    assert found.last_seen_at == T0
+
+
+async def test_the_cache_is_bounded(setup):
+    cache, _, _, _, session = setup
+    cache._max_entries = 3
+    _, user = await cache.get_with_user(session.token_hash)
+    for _ in range(5):
+        extra = a_session(user)
+        await cache.add(extra)
+        await cache.get_with_user(extra.token_hash)
+    assert len(cache._entries) == 3
