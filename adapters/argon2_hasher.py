@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -19,12 +20,16 @@ T = TypeVar("T")
 
 
 class Argon2PasswordHasher(PasswordHasher):
-    """argon2id in a thread pool of `concurrency` threads.
+    """argon2id in a thread pool of `concurrency` threads running at the lowest CPU priority.
 
-    At most `concurrency + queue_size` hash operations are admitted at once; one more is refused at
-    once with HashingOverloaded, and so is one that waited in the queue longer than
-    `queue_timeout` seconds. Both turn into 503 + Retry-After: under a login storm clients get a
-    quick answer instead of a time-out, and memory stays bounded by `concurrency` x memory cost.
+    - At most `concurrency + queue_size` hash operations are admitted at once; one more is refused
+      at once with HashingOverloaded, and so is one whose answer is not ready `queue_timeout`
+      seconds after it was admitted (still queued, or still hashing). Both turn into 503 with
+      Retry-After: under a login storm clients get a quick answer instead of a time-out, and memory
+      stays bounded by `concurrency` x the argon2 memory cost.
+    - The threads run under Linux SCHED_IDLE (argon2's own lane threads inherit it), so hashing
+      only uses CPU time that request handling leaves: a login storm cannot slow down the
+      authenticated requests of everyone else.
     """
 
     def __init__(
@@ -43,7 +48,9 @@ class Argon2PasswordHasher(PasswordHasher):
             parallelism=parallelism,
             type=argon2.Type.ID,
         )
-        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2")
+        self._executor = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="argon2", initializer=_lowest_priority
+        )
         self._capacity = concurrency + queue_size
         self._admitted = 0
         self._queue_timeout = queue_timeout
@@ -82,12 +89,26 @@ class Argon2PasswordHasher(PasswordHasher):
         if self._admitted >= self._capacity:
             raise HashingOverloaded()
         self._admitted += 1
+        deadline = time.monotonic() + self._queue_timeout
+        future = asyncio.get_running_loop().run_in_executor(self._executor, _before_deadline, deadline, fn, args)
+        # The slot is held until the thread is done with it, even if the caller stops waiting.
+        future.add_done_callback(self._release)
         try:
-            deadline = time.monotonic() + self._queue_timeout
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, _before_deadline, deadline, fn, args)
-        finally:
-            self._admitted -= 1
+            return await asyncio.wait_for(asyncio.shield(future), self._queue_timeout)
+        except TimeoutError:
+            raise HashingOverloaded() from None
+
+    def _release(self, future: asyncio.Future) -> None:
+        self._admitted -= 1
+        if not future.cancelled():
+            future.exception()  # retrieved, so asyncio does not log a refused or abandoned hash
+
+
+def _lowest_priority() -> None:
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # this thread only (Linux)
+    except (AttributeError, OSError):
+        pass  # not Linux, or not allowed: hashing still works, at normal priority
 
 
 def _before_deadline(deadline: float, fn: Callable[..., T], args: tuple[object, ...]) -> T:

@@ -1,6 +1,7 @@
 """The argon2id adapter: real hashes, off the event loop, shedding load instead of queueing forever."""
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -82,15 +83,29 @@ async def test_a_full_queue_is_refused_at_once():
     hasher.close()
 
 
-async def test_a_request_that_waited_past_the_queue_deadline_is_refused():
-    hasher = Argon2PasswordHasher(**CHEAP, concurrency=1, queue_size=4, queue_timeout=0.05)
+async def test_past_the_deadline_both_a_running_and_a_queued_hash_are_refused():
+    hasher = Argon2PasswordHasher(**CHEAP, concurrency=1, queue_size=4, queue_timeout=0.2)
     gate = Gate()
-    busy = asyncio.ensure_future(hasher._run(gate))
+    running = asyncio.ensure_future(hasher._run(gate))
     assert await asyncio.to_thread(gate.entered.wait, 10)
-    waiting = asyncio.ensure_future(hasher.hash("waits in the queue"))
-    await asyncio.sleep(0.2)
+    queued = asyncio.ensure_future(hasher.hash("waits in the queue"))
+    for late in (running, queued):
+        with pytest.raises(HashingOverloaded):
+            await asyncio.wait_for(late, 10)
+    # the thread is still busy: its slot and the queued one stay taken until the work is done
+    assert hasher.in_flight == 2
     gate.release.set()
-    with pytest.raises(HashingOverloaded):
-        await asyncio.wait_for(waiting, 10)
-    assert await busy == "done"
+    for _ in range(1000):
+        if hasher.in_flight == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert hasher.in_flight == 0
+    assert await hasher.hash("room again")
     hasher.close()
+
+
+def test_hashing_threads_run_at_the_lowest_priority():
+    hasher = Argon2PasswordHasher(**CHEAP)
+    policy = hasher._executor.submit(lambda: os.sched_getscheduler(0)).result(10)
+    hasher.close()
+    assert policy == os.SCHED_IDLE
