@@ -202,6 +202,74 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+class Results:
+    """Per-round ratios and figures, reduced to medians for the table."""
+
+    def __init__(self) -> None:
+        self.ratios: dict[str, list[float]] = {}
+        self.figures: dict[str, list[float]] = {}
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def note(self, key: str, ratio: float, figure: float) -> None:
+        self.ratios.setdefault(key, []).append(ratio)
+        self.figures.setdefault(key, []).append(figure)
+
+    def row(self, goal: str, key: str, target: str, unit: str = "req/s", ratio: str = "x") -> None:
+        if key in self.ratios:
+            measured = f"{median(self.ratios[key]):.2f}{ratio}"
+            self.rows.append((goal, measured, target, f"{median(self.figures[key]):,.1f} {unit}"))
+
+    def fact(self, goal: str, measured: str, target: str, figure: str = "") -> None:
+        self.rows.append((goal, measured, target, figure))
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def hot_paths(results: Results, servers: list[Server], cookies: dict[str, str], base: Server, seconds: float) -> None:
+    """Goals 1 and 2: authenticated GETs against a bare FastAPI GET, in the same round."""
+    hello = wrk(base.url + "/hello", seconds=seconds)
+    results.note("baseline", 1.0, hello.rate)
+    for server in servers:
+        for path in ("/protected", "/auth/verify"):
+            got = wrk(server.url + path, seconds=seconds, headers={"Cookie": cookies[server.name]})
+            results.note(f"{path}-{server.name}", got.rate / hello.rate, got.rate)
+            if got.errors:
+                print(f"warning: {got.errors} errors on {server.name} {path}", file=sys.stderr)
+
+
+def logins(results: Results, server: Server, cookie: str, raw_rate: float, seconds: float) -> None:
+    """Goal 4 (login rate against raw argon2) and goal 5 (a login storm beside authenticated GETs)."""
+    script = login_script("bench")
+    quiet_login = wrk(server.url + "/login", seconds=seconds * 2, connections=4, script=script)
+    results.note(f"login-{server.name}", quiet_login.rate / raw_rate, quiet_login.rate)
+
+    quiet = wrk(server.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie})
+    start_rss = rss_kib(server.process.pid)
+    storm = subprocess.Popen(
+        pinned(LOAD_CPU, ["wrk", "-t1", "-c8", f"-d{round(seconds) + 2}s", "--latency", "--timeout=5s", "-s", script,
+                          server.url + "/login"]),
+        stdout=subprocess.PIPE, text=True,
+    )
+    time.sleep(1)
+    during = wrk(server.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie})
+    storm_out = storm.communicate()[0]
+    storm_total = int(re.search(r"(\d+) requests in", storm_out).group(1))
+    storm_secs = float(re.search(r"requests in ([\d.]+)s", storm_out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", storm_out)
+    timeouts = re.search(r"timeout (\d+)", storm_out)
+    ok_rate = (storm_total - (int(non_2xx.group(1)) if non_2xx else 0)) / storm_secs
+    results.note(f"storm-p99-{server.name}", during.p99_ms / quiet.p99_ms, during.p99_ms)
+    results.note(f"storm-success-{server.name}", ok_rate / quiet_login.rate * 100, ok_rate)
+    results.note(f"storm-timeouts-{server.name}", float(timeouts.group(1)) if timeouts else 0.0, 0.0)
+    peak = rss_kib(server.process.pid, "VmHWM")
+    results.note(f"storm-memory-{server.name}", (peak - start_rss) / 1024, peak / 1024)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
@@ -214,50 +282,45 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (Debian's package)")
 
-    rows: list[tuple[str, str, str, str]] = []
-    ratios: dict[str, list[float]] = {}
-    figures: dict[str, list[float]] = {}
-
-    def note(key: str, ratio: float, figure: float) -> None:
-        ratios.setdefault(key, []).append(ratio)
-        figures.setdefault(key, []).append(figure)
-
+    results = Results()
+    tunables = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}  # what `serve` runs with
     with postgres_on_load_cpu(), ExitStack() as stack:
         pg_url = fresh_database(args.database_url)
         base = stack.enter_context(baseline())
         memory = stack.enter_context(sessionauth("memory", {}))
         pg = stack.enter_context(sessionauth("postgres", {"DATABASE_URL": pg_url}))
         pg_nocache = stack.enter_context(sessionauth("postgres-nocache", {"DATABASE_URL": pg_url, "SESSION_CACHE": "false"}))
-        servers = (memory, pg, pg_nocache)
+        servers = [memory, pg, pg_nocache]
         cookies = {s.name: session_cookie(s, "bench") for s in servers}
 
         for _ in range(args.rounds):
-            hello = wrk(base.url + "/hello", seconds=args.seconds)
-            note("baseline", 1.0, hello.rate)
-            for server in servers:
-                for path in ("/protected", "/auth/verify"):
-                    got = wrk(server.url + path, seconds=args.seconds, headers={"Cookie": cookies[server.name]})
-                    note(f"{path}-{server.name}", got.rate / hello.rate, got.rate)
-                    if got.errors:
-                        print(f"warning: {got.errors} errors on {server.name} {path}", file=sys.stderr)
+            hot_paths(results, servers, cookies, base, args.seconds)
+        raw = raw_argon2_rate(args.seconds * 2, tunables)
+        for _ in range(args.rounds):
+            for server in (memory, pg):
+                logins(results, server, cookies[server.name], raw, args.seconds)
 
-    def row(goal: str, key: str, target: str) -> None:
-        if key in ratios:
-            rows.append((goal, f"{median(ratios[key]):.2f}x", target, f"{median(figures[key]):,.0f} req/s"))
-
-    row("baseline: bare FastAPI GET", "baseline", "1.00x", )
-    row("1. GET /protected, in-memory store", "/protected-memory", ">= 0.9x")
-    row("1. GET /protected, Postgres, session cache on", "/protected-postgres", ">= 0.9x")
-    row("1. GET /protected, Postgres, session cache off", "/protected-postgres-nocache", ">= 0.6x")
-    row("2. GET /auth/verify, in-memory store", "/auth/verify-memory", ">= 1.5x")
-    row("2. GET /auth/verify, Postgres, session cache on", "/auth/verify-postgres", ">= 1.0x")
-    row("2. GET /auth/verify, Postgres, session cache off", "/auth/verify-postgres-nocache", "(no goal)")
+    results.row("baseline: bare FastAPI GET", "baseline", "1.00x")
+    results.row("1. GET /protected, in-memory store", "/protected-memory", ">= 0.9x")
+    results.row("1. GET /protected, Postgres, session cache on", "/protected-postgres", ">= 0.9x")
+    results.row("1. GET /protected, Postgres, session cache off", "/protected-postgres-nocache", ">= 0.6x")
+    results.row("2. GET /auth/verify, in-memory store", "/auth/verify-memory", ">= 1.5x")
+    results.row("2. GET /auth/verify, Postgres, session cache on", "/auth/verify-postgres", ">= 1.0x")
+    results.row("2. GET /auth/verify, Postgres, session cache off", "/auth/verify-postgres-nocache", "(no goal)")
+    results.fact("4. raw argon2-cffi verify, default cost, one core", "1.00x", "", f"{raw:.2f} verifies/s")
+    for name in ("memory", "postgres"):
+        results.row(f"4. POST /login throughput, {name}", f"login-{name}", ">= 0.95x", "logins/s")
+    for name in ("memory", "postgres"):
+        results.row(f"5. GET p99 during a login storm, x quiet p99, {name}", f"storm-p99-{name}", "<= 2x", "ms")
+        results.row(f"5. logins succeeding during the storm, % of quiet rate, {name}", f"storm-success-{name}", ">= 10%", "logins/s", "%")
+        results.row(f"5. login client time-outs (5 s) during the storm, {name}", f"storm-timeouts-{name}", "0", "", "")
+        results.row(f"5. memory growth over start-up during the storm, MiB, {name}", f"storm-memory-{name}", "< 64 MiB x 1", "MiB peak", "")
 
     print(f"\n{len(os.sched_getaffinity(0))} CPUs usable; {platform.processor() or platform.machine()}; "
           f"Python {platform.python_version()}; {args.rounds} rounds of {args.seconds:.0f} s\n")
-    print("| goal | measured (median ratio) | target | figure |")
+    print("| goal | measured (median) | target | figure |")
     print("|---|---:|---:|---:|")
-    for goal, measured, target, figure in rows:
+    for goal, measured, target, figure in results.rows:
         print(f"| {goal} | {measured} | {target} | {figure} |")
 
 

@@ -9,6 +9,7 @@ from entrypoints.http.middleware import send_json
 from entrypoints.settings import normalize_origin
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SAFE = frozenset({"GET", "HEAD"})
 ALLOWED_METHODS = b"GET, POST, PUT, PATCH, DELETE"
 ALLOWED_HEADERS = b"authorization, content-type"
 PREFLIGHT_MAX_AGE = b"600"
@@ -34,11 +35,13 @@ class CrossSiteDefence:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        method = scope["method"]
+        if method in SAFE and not any(name == b"origin" for name, _ in scope["headers"]):
+            return await self.app(scope, receive, send)  # the common case, kept cheap
         headers = dict(scope["headers"])  # the last of repeated headers; browsers send one
         origin_raw = headers.get(b"origin")
         origin = normalize_origin(origin_raw.decode("latin-1")) if origin_raw is not None else None
         trusted = origin is not None and origin in self.trusted
-        method = scope["method"]
 
         if method == "OPTIONS" and origin_raw is not None and b"access-control-request-method" in headers:
             return await self._preflight(send, origin, trusted)

@@ -20,11 +20,13 @@ from application import Authenticated, ResolveSession
 from domain.errors import NotAuthenticated, StoreUnavailable
 from entrypoints.http.cookies import SessionCookie
 from entrypoints.http.errors import STORE_RETRY_AFTER
+from entrypoints.http.middleware import SecurityHeaders
 from entrypoints.http.schemas import ProtectedOut, UserOut
 
 Handler = Callable[[Authenticated], tuple[bytes, list[tuple[bytes, bytes]]]]
 
 _JSON = (b"content-type", b"application/json")
+_CROSS_ORIGIN = object()  # _token's answer for a request the full stack must handle
 _NOT_AUTHENTICATED = b'{"detail":"Not authenticated"}'
 _EXPIRED = b'{"detail":"Session expired"}'
 _UNAVAILABLE = b'{"detail":"Store unavailable"}'
@@ -56,7 +58,11 @@ ROUTES: dict[str, Handler] = {"/protected": _protected, "/getusers/me": _me, "/a
 
 
 class FastPath:
-    def __init__(self, app: ASGIApp, resolve: Callable[[], ResolveSession], cookie: SessionCookie) -> None:
+    """Placed in front of the whole app (see SessionAuthAPI), so it adds the security headers
+    itself, and leaves any request with an Origin header to the full stack, where the CORS rules
+    live."""
+
+    def __init__(self, resolve: Callable[[], ResolveSession], cookie: SessionCookie, app: ASGIApp | None = None) -> None:
         self.app = app
         self._resolve = resolve
         self._name = cookie.name.encode("latin-1")
@@ -64,13 +70,13 @@ class FastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
-        if handler is None:
+        token = self._token(scope["headers"]) if handler is not None else _CROSS_ORIGIN
+        if token is _CROSS_ORIGIN:
             return await self.app(scope, receive, send)
-        token = self._token(scope["headers"])
         if token is None:
             return await _answer(send, 401, _NOT_AUTHENTICATED, [_JSON])
         try:
-            current = await self._resolve().execute(token=token)
+            current = await self._resolve().execute(token=str(token))
         except NotAuthenticated as error:
             body = _EXPIRED if str(error) == "Session expired" else _NOT_AUTHENTICATED
             return await _answer(send, 401, body, [_JSON, self._expire])
@@ -79,16 +85,20 @@ class FastPath:
         body, headers = handler(current)
         await _answer(send, 200, body, headers)
 
-    def _token(self, headers: list[tuple[bytes, bytes]]) -> str | None:
-        """The session cookie's value ("" for a cookie without one), or None when absent."""
+    def _token(self, headers: list[tuple[bytes, bytes]]) -> str | object | None:
+        """The session cookie's value, None when absent, or _CROSS_ORIGIN for a request with an
+        Origin header (a browser's CORS request, for the full stack to answer)."""
+        token = None
         for name, value in headers:
-            if name != b"cookie":
-                continue
-            for pair in value.split(b";"):
-                key, eq, token = pair.strip().partition(b"=")
-                if eq and key == self._name:
-                    return token.decode("latin-1")
-        return None
+            if name == b"origin":
+                return _CROSS_ORIGIN
+            if name == b"cookie" and token is None:
+                for pair in value.split(b";"):
+                    key, eq, found = pair.strip().partition(b"=")
+                    if eq and key == self._name:
+                        token = found.decode("latin-1")
+                        break
+        return token
 
 
 async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -96,7 +106,7 @@ async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[byte
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            "headers": [*headers, (b"content-length", str(len(body)).encode()), *SecurityHeaders.HEADERS],
         }
     )
     await send({"type": "http.response.body", "body": body})

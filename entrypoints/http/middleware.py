@@ -77,6 +77,9 @@ class BodySizeLimit:
             await send_json(send, 400, {"detail": "Malformed Content-Length header"})
 
 
+_OURS = frozenset({b"x-content-type-options", b"cache-control"})
+
+
 class SecurityHeaders:
     """`X-Content-Type-Options: nosniff` on every response; `Cache-Control: no-store` too, since
     almost every answer carries user data or a cookie and none is worth caching."""
@@ -92,9 +95,11 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [h for h in self.HEADERS if h[0] not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                headers = list(message.get("headers", []))
+                # Starlette and our routes send lower-case names and hardly ever these two.
+                present = [name for name, _ in headers if name in _OURS]
+                headers += [h for h in self.HEADERS if h[0] not in present] if present else self.HEADERS
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, with_headers)

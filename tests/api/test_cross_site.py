@@ -141,3 +141,19 @@ def test_client_address_from_trusted_proxies(proxies, peer, xff, expected):
     addresses = ClientAddress(load_settings(trusted_proxies=proxies).proxies)
     scope = {"client": (peer, 1), "headers": [(b"x-forwarded-for", xff.encode())] if xff else []}
     assert addresses.of(scope) == expected
+
+
+async def test_the_fast_path_leaves_cross_origin_gets_to_the_cors_rules(make_client):
+    async with make_client(trusted_origins=TRUSTED) as c:
+        await c.post("/signup", json={"username": "alice", "password": "correct horse battery staple"})
+        await c.post("/login", auth=("alice", "correct horse battery staple"))
+        trusted = await c.get("/auth/verify", headers={"origin": TRUSTED})
+        other = await c.get("/auth/verify", headers={"origin": "https://evil.example"})
+        plain = await c.get("/auth/verify")
+    assert trusted.status_code == other.status_code == plain.status_code == 200
+    assert trusted.headers["access-control-allow-origin"] == TRUSTED
+    assert trusted.headers["x-auth-username"] == "alice"
+    assert "access-control-allow-origin" not in other.headers and "access-control-allow-origin" not in plain.headers
+    for response in (trusted, other, plain):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
