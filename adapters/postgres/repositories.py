@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -18,7 +19,15 @@ from domain.user import User, Username
 PURGE_LOCK = 0x5E55_1017_0002  # advisory lock: one instance purges at a time
 
 _USER_COLUMNS = "id, username, username_canonical, password_hash, created_at"
-_SESSION_COLUMNS = "token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent, ip"
+# Read through user_agents (each user agent is stored once; see migration 0004).
+_SESSION_SELECT = (
+    "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
+    " a.user_agent, host(s.ip) AS ip FROM sessions s LEFT JOIN user_agents a ON a.id = s.user_agent_id"
+)
+_SESSION_INSERT = (
+    "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip)"
+    " VALUES ($1, $2, $3, $4, $5, $6, sessionauth_user_agent_id($7), $8::inet)"
+)
 
 
 class Connections(Protocol):
@@ -46,6 +55,15 @@ def _session_from_row(row: asyncpg.Record) -> Session:
         user_agent=row["user_agent"],
         ip=row["ip"],
     )
+
+
+def _inet_or_none(value: str | None) -> str | None:
+    """A client address Postgres's inet accepts, or None (a peer that is not an IP address,
+    such as a test client's name, is not worth a failed login)."""
+    try:
+        return str(ipaddress.ip_address(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
@@ -100,14 +118,19 @@ class PostgresUserRepository(UserRepository):
             # The kept session gets its new token by a delete and an insert (same public id), so
             # that the deletion trigger tells every instance's cache that the old token is gone.
             row = await c.fetchrow(
-                f"DELETE FROM sessions WHERE id = $2 AND user_id = $1 RETURNING {_SESSION_COLUMNS}", user, kept
+                "DELETE FROM sessions WHERE id = $2 AND user_id = $1"
+                " RETURNING id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip",
+                user,
+                kept,
             )
             if row is None:
                 raise NotAuthenticated()  # the session ended meanwhile; the transaction rolls back
             ended = await c.execute("DELETE FROM sessions WHERE user_id = $1", user)
             await c.execute(
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                new_token_hash, *[row[name] for name in _SESSION_COLUMNS.split(", ")[1:]],
+                "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                new_token_hash,
+                *row.values(),
             )
             await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user, password_hash)
         return int(ended.split()[-1])
@@ -120,7 +143,7 @@ class PostgresSessionRepository(SessionRepository):
     async def add(self, session: Session) -> None:
         async with self._db.connection() as c:
             await c.execute(
-                f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                _SESSION_INSERT,
                 session.token_hash,
                 uuid.UUID(session.id),
                 uuid.UUID(session.user_id),
@@ -128,7 +151,7 @@ class PostgresSessionRepository(SessionRepository):
                 session.last_seen_at,
                 session.expires_at,
                 session.user_agent,
-                session.ip,
+                _inet_or_none(session.ip),
             )
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
@@ -136,10 +159,11 @@ class PostgresSessionRepository(SessionRepository):
         async with self._db.connection() as c:
             row = await c.fetchrow(
                 "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
-                " s.user_agent, s.ip, u.id AS u_id, u.username AS u_username,"
+                " a.user_agent, host(s.ip) AS ip, u.id AS u_id, u.username AS u_username,"
                 " u.username_canonical AS u_username_canonical, u.password_hash AS u_password_hash,"
                 " u.created_at AS u_created_at"
-                " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+                " FROM sessions s JOIN users u ON u.id = s.user_id"
+                " LEFT JOIN user_agents a ON a.id = s.user_agent_id WHERE s.token_hash = $1",
                 token_hash,
             )
         return None if row is None else (_session_from_row(row), _user_from_row(row, "u_"))
@@ -161,9 +185,7 @@ class PostgresSessionRepository(SessionRepository):
         if key is None:
             return []
         async with self._db.connection() as c:
-            rows = await c.fetch(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_at DESC", key
-            )
+            rows = await c.fetch(f"{_SESSION_SELECT} WHERE s.user_id = $1 ORDER BY s.created_at DESC", key)
         return [_session_from_row(row) for row in rows]
 
     async def revoke_by_id(self, user_id: str, session_id: str) -> bool:

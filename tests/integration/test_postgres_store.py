@@ -1,6 +1,7 @@
 """The Postgres adapter against a real server: migrations, races, outages and recovery."""
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import asyncpg
@@ -13,7 +14,7 @@ from domain.errors import StoreUnavailable, UsernameTaken
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
 from tests.fakes import FakeClock, FastPasswordHasher, RecordingAuditLog
-from tests.postgres_provider import truncate_all
+from tests.postgres_provider import truncate_all, with_database
 
 NOWHERE = "postgresql://app:hunter2@127.0.0.1:9/nowhere"
 
@@ -85,3 +86,44 @@ async def test_the_pool_recovers_by_itself_after_its_connections_are_killed(pg_s
     assert failures <= 1  # at most the first call sees the cut; the pool then replaces the rest
     assert await pg_store.ping()
     await truncate_all(migrated_database_url)
+
+
+async def test_the_compacting_migration_keeps_every_session(postgres_server_url):
+    from adapters.postgres.migrate import migrations
+
+    name = f"sessionauth_upgrade_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(postgres_server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    connection = await asyncpg.connect(with_database(postgres_server_url, name))
+    try:
+        for version, sql in migrations():
+            if version.startswith("0004"):
+                break
+            await connection.execute(sql)
+        user = uuid.uuid4()
+        await connection.execute("INSERT INTO users VALUES ($1, 'old', 'old', 'h', now())", user)
+        for i, agent in enumerate(["firefox", "firefox", None]):
+            await connection.execute(
+                "INSERT INTO sessions VALUES ($1, $2, $3, now(), now(), now() + interval '1 hour', $4, $5)",
+                bytes([i]) * 32, uuid.uuid4(), user, agent, "192.0.2.7",
+            )
+        await connection.execute(dict(migrations())["0004_compact_sessions"])
+        rows = await connection.fetch(
+            "SELECT a.user_agent, host(s.ip) AS ip FROM sessions s LEFT JOIN user_agents a ON a.id = s.user_agent_id"
+        )
+        assert sorted((r["user_agent"] or "", r["ip"]) for r in rows) == [("", "192.0.2.7"), ("firefox", "192.0.2.7"), ("firefox", "192.0.2.7")]
+        assert await connection.fetchval("SELECT count(*) FROM user_agents") == 1
+    finally:
+        await connection.close()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_a_client_address_that_is_not_an_ip_is_kept_as_none(pg_store):
+    from tests.contract.test_repositories import a_session, a_user
+
+    user = a_user()
+    await pg_store.users.add(user)
+    session = a_session(user, ip="testclient")
+    await pg_store.sessions.add(session)
+    assert (await pg_store.sessions.get_with_user(session.token_hash))[0].ip is None
