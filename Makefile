@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test bench install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (PYTHON=$(PYTHON))"; exit 1; }
@@ -20,6 +20,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Performance goals as ratios to a bare FastAPI app (needs wrk and PostgreSQL on 127.0.0.1:5432,
+# or BENCH_DATABASE_URL); see bench/RESULTS.md.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { command -v apt-get >/dev/null && apt-get install -y -qq wrk; } || { echo "install wrk (Debian: apt-get install wrk)"; exit 1; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

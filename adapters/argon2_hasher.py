@@ -54,8 +54,9 @@ class Argon2PasswordHasher(PasswordHasher):
         self._capacity = concurrency + queue_size
         self._admitted = 0
         self._queue_timeout = queue_timeout
-        # Made once at start with the current parameters, so an unknown user costs a real verify.
-        self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(24))
+        # Made once at start with the current parameters, so an unknown user costs a real verify;
+        # made in the pool, so its thread (and that thread's allocator arena) exists from the start.
+        self._dummy_hash = self._executor.submit(self._argon2.hash, secrets.token_urlsafe(24)).result()
 
     @property
     def in_flight(self) -> int:

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -142,9 +143,21 @@ class PostgresStore(Store):
             async with self._pool.acquire(timeout=self._connect_timeout) as connection:
                 yield connection
         except UNAVAILABLE as error:
-            log.warning("postgres unavailable", extra={"error": type(error).__name__})
-            # The other pooled connections most likely died with this one (a restart, a cut):
-            # replace them all on next use instead of failing once per connection.
-            if self._pool is not None:
-                await self._pool.expire_connections()
-            raise StoreUnavailable() from None
+            await self._unavailable(error)
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+        """One statement on a pooled connection: the hot path's shorter way to `connection()`."""
+        if self._pool is None:
+            raise StoreUnavailable()
+        try:
+            return await self._pool.fetchrow(query, *args)
+        except UNAVAILABLE as error:
+            await self._unavailable(error)
+
+    async def _unavailable(self, error: BaseException) -> NoReturn:
+        log.warning("postgres unavailable", extra={"error": type(error).__name__})
+        # The other pooled connections most likely died with this one (a restart, a cut):
+        # replace them all on next use instead of failing once per connection.
+        if self._pool is not None:
+            await self._pool.expire_connections()
+        raise StoreUnavailable() from None

@@ -24,6 +24,15 @@ _SESSION_SELECT = (
     "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
     " a.user_agent, host(s.ip) AS ip FROM sessions s LEFT JOIN user_agents a ON a.id = s.user_agent_id"
 )
+# The hot path: session, user agent and user by the token's hash, in one prepared statement.
+_RESOLVE = (
+    "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
+    " a.user_agent, host(s.ip) AS ip, u.id AS u_id, u.username AS u_username,"
+    " u.username_canonical AS u_username_canonical, u.password_hash AS u_password_hash,"
+    " u.created_at AS u_created_at"
+    " FROM sessions s JOIN users u ON u.id = s.user_id"
+    " LEFT JOIN user_agents a ON a.id = s.user_agent_id WHERE s.token_hash = $1"
+)
 _SESSION_INSERT = (
     "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip)"
     " VALUES ($1, $2, $3, $4, $5, $6, sessionauth_user_agent_id($7), $8::inet)"
@@ -32,6 +41,8 @@ _SESSION_INSERT = (
 
 class Connections(Protocol):
     def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None: ...
 
 
 def _user_from_row(row: asyncpg.Record, prefix: str = "") -> User:
@@ -156,16 +167,7 @@ class PostgresSessionRepository(SessionRepository):
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
         # The hot path: one statement, no explicit transaction.
-        async with self._db.connection() as c:
-            row = await c.fetchrow(
-                "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
-                " a.user_agent, host(s.ip) AS ip, u.id AS u_id, u.username AS u_username,"
-                " u.username_canonical AS u_username_canonical, u.password_hash AS u_password_hash,"
-                " u.created_at AS u_created_at"
-                " FROM sessions s JOIN users u ON u.id = s.user_id"
-                " LEFT JOIN user_agents a ON a.id = s.user_agent_id WHERE s.token_hash = $1",
-                token_hash,
-            )
+        row = await self._db.fetchrow(_RESOLVE, token_hash)
         return None if row is None else (_session_from_row(row), _user_from_row(row, "u_"))
 
     async def touch(self, token_hash: bytes, last_seen_at: datetime) -> None:

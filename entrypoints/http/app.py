@@ -51,6 +51,7 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
         if isinstance(store, InMemoryStore):
             log.warning("in-memory store: nothing persists; set DATABASE_URL to use PostgreSQL")
         await store.open()
+        container.hasher()  # built now: its dummy hash is made at start, not on the first login
         purger = asyncio.create_task(_purge_periodically(container, settings.purge_interval))
         try:
             yield
