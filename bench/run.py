@@ -266,8 +266,9 @@ def logins(results: Results, server: Server, cookie: str, raw_rate: float, secon
     results.note(f"storm-p99-{server.name}", during.p99_ms / quiet.p99_ms, during.p99_ms)
     results.note(f"storm-success-{server.name}", ok_rate / quiet_login.rate * 100, ok_rate)
     results.note(f"storm-timeouts-{server.name}", float(timeouts.group(1)) if timeouts else 0.0, 0.0)
-    peak = rss_kib(server.process.pid, "VmHWM")
-    results.note(f"storm-memory-{server.name}", (peak - server.start_rss_kib) / 1024, peak / 1024)
+    time.sleep(4)  # let queued hashes drain, so the next measurement starts quiet
+    peak, after = rss_kib(server.process.pid, "VmHWM"), rss_kib(server.process.pid)
+    results.note(f"storm-memory-{server.name}", (peak - server.start_rss_kib) / 1024, (after - server.start_rss_kib) / 1024)
 
 
 async def fill_sessions(database_url: str, total: int) -> dict[str, float]:
@@ -364,7 +365,6 @@ def main() -> None:
         for _ in range(args.rounds):
             for server in (memory, pg):
                 logins(results, server, cookies[server.name], raw, args.seconds)
-                time.sleep(4)  # let queued hashes drain, so the next measurement starts quiet
 
         # Goal 6: the uncached path with 1,000 sessions, then with 1,000,000.
         import asyncio
@@ -407,7 +407,8 @@ def main() -> None:
         results.row(f"5. GET p99 during a login storm, x quiet p99, {name}", f"storm-p99-{name}", "<= 2x", "ms")
         results.row(f"5. logins succeeding during the storm, % of quiet rate, {name}", f"storm-success-{name}", ">= 10%", "logins/s", "%")
         results.row(f"5. login client time-outs (5 s) during the storm, {name}", f"storm-timeouts-{name}", "0", "", "")
-        results.row(f"5. peak memory over start-up, MiB, {name}", f"storm-memory-{name}", f"< {hash_budget_mib} MiB", "MiB peak", "")
+        results.row(f"5. peak memory over start-up, MiB, {name}", f"storm-memory-{name}", f"< {hash_budget_mib} MiB",
+                    "MiB of it still held after the storm (heap growth, not hashing)", "")
 
     results.row("6. GET /protected, cache off, 1,000,000 sessions vs 1,000", "scale", ">= 0.90x")
     total = sum(sizes.values())
