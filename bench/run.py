@@ -336,12 +336,49 @@ print((tracemalloc.get_traced_memory()[0] - before) / {count})
     return float(result.stdout)
 
 
+def peer_fastapi_users(results: Results, admin_url: str, seconds: float, rounds: int) -> None:
+    """`--with-peers`: the same GET and login storm against fastapi-users (cookie + database)."""
+    try:
+        import fastapi_users  # noqa: F401
+        import fastapi_users_db_sqlalchemy  # noqa: F401
+    except ImportError:
+        subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "fastapi-users[sqlalchemy]>=14,<16"], check=True)
+    port = free_port()
+    env = {"PEER_DATABASE_URL": fresh_database(admin_url)}
+    with baseline() as base, start("fastapi-users", [PYTHON, "-m", "bench.peers.fastapi_users_app", "--port", str(port)], port, env) as peer:
+        with httpx.Client(base_url=peer.url) as client:
+            client.post("/auth/register", json={"email": "bench@example.com", "password": PASSWORD})
+            login = client.post("/auth/cookie/login", data={"username": "bench@example.com", "password": PASSWORD})
+            cookie = f"fastapiusersauth={login.cookies['fastapiusersauth']}"
+        script = Path(tempfile.mkstemp(suffix=".lua")[1])
+        script.write_text(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+            f'wrk.body = "username=bench%40example.com&password={PASSWORD.replace(" ", "+")}"\n'
+        )
+        for _ in range(rounds):
+            hello = wrk(base.url + "/hello", seconds=seconds)
+            got = wrk(peer.url + "/protected", seconds=seconds, headers={"Cookie": cookie})
+            results.note("peer-protected", got.rate / hello.rate, got.rate)
+            quiet = wrk(peer.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie})
+            storm = subprocess.Popen(
+                pinned(LOAD_CPU, ["wrk", "-t1", "-c8", f"-d{round(seconds) + 2}s", "--timeout=5s", "-s", str(script),
+                                  peer.url + "/auth/cookie/login"]),
+                stdout=subprocess.DEVNULL,
+            )
+            time.sleep(1)
+            during = wrk(peer.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie})
+            storm.wait()
+            results.note("peer-storm", during.p99_ms / quiet.p99_ms, during.p99_ms)
+            time.sleep(4)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--quick", action="store_true", help="one short round, to check the harness")
+    parser.add_argument("--with-peers", action="store_true", help="also measure fastapi-users (installs it if missing)")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 2.0
@@ -410,6 +447,11 @@ def main() -> None:
         results.row(f"5. peak memory over start-up, MiB, {name}", f"storm-memory-{name}", f"< {hash_budget_mib} MiB",
                     "MiB of it still held after the storm (heap growth, not hashing)", "")
 
+    if args.with_peers:
+        with postgres_on_load_cpu():
+            peer_fastapi_users(results, args.database_url, args.seconds, args.rounds)
+        results.row("peer: fastapi-users (cookie + database strategy), GET /protected", "peer-protected", "(compare 1.)")
+        results.row("peer: fastapi-users, GET p99 during a login storm, x quiet p99", "peer-storm", "(compare 5.)", "ms")
     results.row("6. GET /protected, cache off, 1,000,000 sessions vs 1,000", "scale", ">= 0.90x")
     total = sum(sizes.values())
     results.fact("6. bytes per session row in Postgres, indexes included", f"{total:.0f} B", "<= 200 B",
