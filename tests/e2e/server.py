@@ -57,33 +57,48 @@ class Server:
 
 @contextmanager
 def serving(*extra_args: str, ready_timeout: float = 60, **settings: str) -> Iterator[Server]:
-    port = free_port()
-    log = Path(tempfile.mkstemp(prefix="sessionauth-serve-", suffix=".log")[1])
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [SESSIONAUTH, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
-            env=cli_env(**settings),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited with {process.returncode}: {server.output()}")
-            try:
-                if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("serve did not answer /healthz in time")
-            time.sleep(0.1)
+    with serving_many(1, *extra_args, ready_timeout=ready_timeout, **settings) as (server,):
         yield server
+
+
+@contextmanager
+def serving_many(count: int, *extra_args: str, ready_timeout: float = 60, **settings: str) -> Iterator[list[Server]]:
+    """`count` serve processes started at the same moment, then waited for together."""
+    servers: list[Server] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            log = Path(tempfile.mkstemp(prefix="sessionauth-serve-", suffix=".log")[1])
+            with log.open("w") as sink:
+                process = subprocess.Popen(
+                    [SESSIONAUTH, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
+                    env=cli_env(**settings),
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            servers.append(Server(process, f"http://127.0.0.1:{port}", log))
+        deadline = time.monotonic() + ready_timeout
+        for server in servers:
+            _wait_ready(server, deadline)
+        yield servers
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        log.unlink(missing_ok=True)
+        for server in servers:
+            if server.process.poll() is None:
+                server.process.kill()
+                server.process.wait(10)
+            server.log.unlink(missing_ok=True)
+
+
+def _wait_ready(server: Server, deadline: float) -> None:
+    while True:
+        if server.process.poll() is not None:
+            raise AssertionError(f"serve exited with {server.process.returncode}: {server.output()}")
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("serve did not answer /healthz in time")
+        time.sleep(0.1)

@@ -1,0 +1,61 @@
+"""Three `sessionauth serve` processes started at once on one empty database."""
+
+import time
+import asyncpg
+import httpx
+
+from tests.e2e.server import serving_many
+
+PASSWORD = "correct horse battery staple"
+PROPAGATION = 0.1  # seconds: the goal for a revocation to reach every instance
+
+
+def refused_within(url: str, cookie: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    with httpx.Client(base_url=url, headers={"cookie": f"session_id={cookie}"}) as client:
+        while True:
+            if client.get("/protected").status_code == 401:
+                return True
+            if time.monotonic() > deadline:
+                return False
+
+
+async def test_three_instances_share_users_sessions_and_revocations(database_url):
+    # started together: each applies migrations under the lock; all three must come up
+    with serving_many(3, DATABASE_URL=database_url) as servers:
+        a, b, c = servers
+
+        connection = await asyncpg.connect(database_url)
+        try:
+            versions = await connection.fetch("SELECT version FROM schema_migrations")
+            assert len(versions) == len({v["version"] for v in versions}) >= 4
+        finally:
+            await connection.close()
+
+        with httpx.Client(base_url=a.url) as client:
+            assert client.post("/signup", json={"username": "shared", "password": PASSWORD}).status_code == 201
+        with httpx.Client(base_url=b.url) as client:
+            login = client.post("/login", auth=("shared", PASSWORD))
+            assert login.status_code == 200
+        cookie = login.cookies["session_id"]
+        for server in servers:  # every instance knows the session (and caches it)
+            with httpx.Client(base_url=server.url, headers={"cookie": f"session_id={cookie}"}) as client:
+                assert client.get("/protected").status_code == 200
+
+        with httpx.Client(base_url=c.url, headers={"cookie": f"session_id={cookie}"}) as client:
+            assert client.post("/logout").status_code == 200
+        for server in (a, b):
+            assert refused_within(server.url, cookie, PROPAGATION)
+
+        # a revocation of all sessions from one instance's API, seen by the others at once
+        with httpx.Client(base_url=a.url) as client:
+            first = client.post("/login", auth=("shared", PASSWORD)).cookies["session_id"]
+        with httpx.Client(base_url=b.url) as client:
+            second = client.post("/login", auth=("shared", PASSWORD)).cookies["session_id"]
+        for server in servers:
+            with httpx.Client(base_url=server.url, headers={"cookie": f"session_id={first}"}) as client:
+                assert client.get("/protected").status_code == 200
+        with httpx.Client(base_url=c.url, headers={"cookie": f"session_id={second}"}) as client:
+            assert client.delete("/sessions").json() == {"revoked": 1}
+        for server in servers:
+            assert refused_within(server.url, first, PROPAGATION)
