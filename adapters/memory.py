@@ -90,10 +90,12 @@ class InMemorySessionRepository(SessionRepository):
         self._users = users
         self._by_hash: dict[bytes, Session] = {}
 
-    async def add(self, session: Session) -> None:
-        if session.user_id not in self._users._by_id:
-            raise ValueError("session for an unknown user")
+    async def add(self, session: Session, *, password_hash: str) -> bool:
+        user = self._users._by_id.get(session.user_id)
+        if user is None or user.password_hash != password_hash:
+            return False
         self._by_hash[session.token_hash] = copy(session)
+        return True
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
         session = self._by_hash.get(token_hash)

@@ -32,7 +32,8 @@ class Login:
       (no session fixation). A device cookie is (re)issued for the account.
     - A hash made with other argon2 parameters than the current ones is replaced; other sessions
       stay (a rehash is not a password change).
-    - No database work happens while hashing.
+    - No database work happens while hashing; a login that raced a password change and verified
+      the old password gets no session.
     """
 
     def __init__(
@@ -104,7 +105,10 @@ class Login:
             user_agent=client.user_agent,
             ip=client.address,
         )
-        await self._sessions.add(session)
+        if not await self._sessions.add(session, password_hash=user.password_hash):
+            # The password changed between our verify and now: the old one no longer logs in.
+            self._audit.record("login_failed", user_id=user.id, client=client)
+            raise InvalidCredentials()
         device_cookie = await self._devices.issue(user.id, device_id or self._tokens.public_id(), now)
         self._audit.record("login_succeeded", user_id=user.id, session_id=session.id, client=client)
         return LoginResult(user=user, session=session, token=token, device_cookie=device_cookie)

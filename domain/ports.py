@@ -31,7 +31,10 @@ class UserRepository(Protocol):
 
 
 class SessionRepository(Protocol):
-    async def add(self, session: Session) -> None: ...
+    async def add(self, session: Session, *, password_hash: str) -> bool:
+        """Store the session if its user's password hash is still `password_hash`, atomically
+        with respect to a password change: a login that verified the old password while the
+        password was being changed must not leave a session behind. False when it was not stored."""
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
         """The session with that token hash and its user, in one lookup (the hot path)."""

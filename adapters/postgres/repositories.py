@@ -33,9 +33,12 @@ _RESOLVE = (
     " FROM sessions s JOIN users u ON u.id = s.user_id"
     " LEFT JOIN user_agents a ON a.id = s.user_agent_id WHERE s.token_hash = $1"
 )
+# Inserted only while the user's password hash is the one the login verified; FOR SHARE waits for
+# a password change in progress (which updates the user row first) and then sees its outcome.
 _SESSION_INSERT = (
     "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip)"
-    " VALUES ($1, $2, $3, $4, $5, $6, sessionauth_user_agent_id($7), $8::inet)"
+    " SELECT $1, $2, u.id, $4, $5, $6, sessionauth_user_agent_id($7), $8::inet"
+    " FROM users u WHERE u.id = $3 AND u.password_hash = $9 FOR SHARE"
 )
 
 
@@ -126,6 +129,9 @@ class PostgresUserRepository(UserRepository):
     ) -> int:
         user, kept = uuid.UUID(user_id), uuid.UUID(keep_session_id)
         async with self._db.connection() as c, c.transaction():
+            # The user row first: its lock makes a racing login's session insert wait for the
+            # outcome (see _SESSION_INSERT), so no session made with the old password survives.
+            await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user, password_hash)
             # The kept session gets its new token by a delete and an insert (same public id), so
             # that the deletion trigger tells every instance's cache that the old token is gone.
             row = await c.fetchrow(
@@ -143,7 +149,6 @@ class PostgresUserRepository(UserRepository):
                 new_token_hash,
                 *row.values(),
             )
-            await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user, password_hash)
         return int(ended.split()[-1])
 
 
@@ -151,9 +156,9 @@ class PostgresSessionRepository(SessionRepository):
     def __init__(self, db: Connections) -> None:
         self._db = db
 
-    async def add(self, session: Session) -> None:
+    async def add(self, session: Session, *, password_hash: str) -> bool:
         async with self._db.connection() as c:
-            await c.execute(
+            done = await c.execute(
                 _SESSION_INSERT,
                 session.token_hash,
                 uuid.UUID(session.id),
@@ -163,7 +168,9 @@ class PostgresSessionRepository(SessionRepository):
                 session.expires_at,
                 session.user_agent,
                 _inet_or_none(session.ip),
+                password_hash,
             )
+        return done != "INSERT 0 0"
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
         # The hot path: one statement, no explicit transaction.

@@ -89,8 +89,8 @@ class CachedSessionRepository(SessionRepository):
         if hit is not None and last_seen_at > hit[0].last_seen_at:
             hit[0].last_seen_at = last_seen_at
 
-    async def add(self, session: Session) -> None:
-        await self._inner.add(session)
+    async def add(self, session: Session, *, password_hash: str) -> bool:
+        return await self._inner.add(session, password_hash=password_hash)
 
     async def revoke(self, token_hash: bytes) -> bool:
         self.forget([token_hash])  # this instance at once; the others by notification

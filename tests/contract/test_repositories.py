@@ -13,6 +13,7 @@ from domain.user import User, Username
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 IDLE = timedelta(minutes=10)
+FAKE_HASH = "$argon2id$fake"
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -22,7 +23,7 @@ def store(request):
 
 
 def a_user(name: str = "Alice", at: datetime = T0) -> User:
-    return User(id=str(uuid.uuid4()), username=Username.parse(name), password_hash="$argon2id$fake", created_at=at)
+    return User(id=str(uuid.uuid4()), username=Username.parse(name), password_hash=FAKE_HASH, created_at=at)
 
 
 def a_session(user: User, at: datetime = T0, token: str | None = None, **fields) -> Session:
@@ -45,7 +46,7 @@ async def with_user_and_session(store, **fields):
     user = a_user()
     await store.users.add(user)
     session = a_session(user, **fields)
-    await store.sessions.add(session)
+    await store.sessions.add(session, password_hash=FAKE_HASH)
     return user, session
 
 
@@ -126,7 +127,7 @@ async def test_sessions_of_a_user_are_listed_newest_first(store):
         await store.users.add(user)
     older, newer = a_session(alice, T0), a_session(alice, T0 + timedelta(seconds=1))
     for session in (older, newer, a_session(bob)):
-        await store.sessions.add(session)
+        await store.sessions.add(session, password_hash=FAKE_HASH)
     assert [s.id for s in await store.sessions.list_for_user(alice.id)] == [newer.id, older.id]
     assert await store.sessions.list_for_user(str(uuid.uuid4())) == []
 
@@ -136,7 +137,7 @@ async def test_revoke_by_id_only_within_the_owner(store):
     for user in (alice, bob):
         await store.users.add(user)
     session = a_session(alice)
-    await store.sessions.add(session)
+    await store.sessions.add(session, password_hash=FAKE_HASH)
     assert await store.sessions.revoke_by_id(bob.id, session.id) is False
     assert await store.sessions.revoke_by_id(alice.id, "not-a-uuid") is False
     assert await store.sessions.revoke_by_id(alice.id, session.id) is True
@@ -149,7 +150,7 @@ async def test_revoke_all_for_user_keeps_the_kept_one_and_other_users(store):
         await store.users.add(user)
     kept, other1, other2, bobs = a_session(alice), a_session(alice), a_session(alice), a_session(bob)
     for session in (kept, other1, other2, bobs):
-        await store.sessions.add(session)
+        await store.sessions.add(session, password_hash=FAKE_HASH)
     assert await store.sessions.revoke_all_for_user(alice.id, keep_session_id=kept.id) == 2
     assert [s.id for s in await store.sessions.list_for_user(alice.id)] == [kept.id]
     assert await store.sessions.revoke_all_for_user(alice.id) == 1
@@ -159,7 +160,7 @@ async def test_revoke_all_for_user_keeps_the_kept_one_and_other_users(store):
 async def test_change_password_rekeys_the_kept_session_and_ends_the_others(store):
     user, kept = await with_user_and_session(store)
     other = a_session(user)
-    await store.sessions.add(other)
+    await store.sessions.add(other, password_hash=FAKE_HASH)
     new_hash = hash_token("n" * 43)
     assert await store.users.change_password(user.id, "$argon2id$new", keep_session_id=kept.id, new_token_hash=new_hash) == 1
     assert (await store.users.get(user.id)).password_hash == "$argon2id$new"
@@ -171,7 +172,7 @@ async def test_change_password_rekeys_the_kept_session_and_ends_the_others(store
 async def test_change_password_for_a_vanished_session_changes_nothing(store):
     user, kept = await with_user_and_session(store)
     other = a_session(user)
-    await store.sessions.add(other)
+    await store.sessions.add(other, password_hash=FAKE_HASH)
     await store.sessions.revoke(kept.token_hash)
     with pytest.raises(NotAuthenticated):
         await store.users.change_password(user.id, "$argon2id$new", keep_session_id=kept.id, new_token_hash=hash_token("n" * 43))
@@ -205,7 +206,7 @@ async def test_purge_leaves_live_sessions_and_counts(store):
     user = a_user()
     await store.users.add(user)
     for at in (T0, T0, T0 + timedelta(hours=1)):
-        await store.sessions.add(a_session(user, at))
+        await store.sessions.add(a_session(user, at), password_hash=FAKE_HASH)
     assert await store.sessions.purge_expired(T0 + IDLE, IDLE) == 2
     assert len(await store.sessions.list_for_user(user.id)) == 1
 
@@ -243,3 +244,13 @@ async def test_concurrent_increments_are_never_lost(store):
 async def test_the_device_key_is_stable_and_long(store):
     first = await store.device_key()
     assert len(first) >= 32 and await store.device_key() == first
+
+
+async def test_a_session_is_not_stored_once_the_password_hash_has_changed(store):
+    user = a_user()
+    await store.users.add(user)
+    await store.users.update_password_hash(user.id, "$argon2id$changed")
+    session = a_session(user)
+    assert await store.sessions.add(session, password_hash=FAKE_HASH) is False
+    assert await store.sessions.get_with_user(session.token_hash) is None
+    assert await store.sessions.add(session, password_hash="$argon2id$changed") is True

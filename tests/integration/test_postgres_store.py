@@ -125,5 +125,5 @@ async def test_a_client_address_that_is_not_an_ip_is_kept_as_none(pg_store):
     user = a_user()
     await pg_store.users.add(user)
     session = a_session(user, ip="testclient")
-    await pg_store.sessions.add(session)
+    await pg_store.sessions.add(session, password_hash=user.password_hash)
     assert (await pg_store.sessions.get_with_user(session.token_hash))[0].ip is None

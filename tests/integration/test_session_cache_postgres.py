@@ -34,7 +34,7 @@ async def cached_session(a, b):
     user = a_user()
     await a.users.add(user)
     session = a_session(user, at=a.sessions._clock.now())
-    await a.sessions.add(session)
+    await a.sessions.add(session, password_hash=user.password_hash)
     for store in (a, b):
         assert await store.sessions.get_with_user(session.token_hash) is not None
     assert session.token_hash in b.sessions._entries  # b now serves it from memory

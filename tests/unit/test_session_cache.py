@@ -40,7 +40,7 @@ async def setup():
     user = a_user()
     await store.users.add(user)
     session = a_session(user, token=TOKEN, expires_at=T0 + timedelta(seconds=3600))
-    await cache.add(session)
+    await cache.add(session, password_hash=user.password_hash)
     return cache, backing, clock, ResolveSession(cache, clock, policy), session
 
 
@@ -151,6 +151,6 @@ async def test_the_cache_is_bounded(setup):
     _, user = await cache.get_with_user(session.token_hash)
     for _ in range(5):
         extra = a_session(user)
-        await cache.add(extra)
+        await cache.add(extra, password_hash=user.password_hash)
         await cache.get_with_user(extra.token_hash)
     assert len(cache._entries) == 3

@@ -1,0 +1,106 @@
+"""Races on real Postgres, through the use-cases: what concurrent requests must never produce."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from adapters.postgres import PostgresStore
+from adapters.system import SecretsTokenGenerator
+from application import ChangePassword, Login, Logout, ResolveSession, SignUp, Throttle
+from domain.client import Client
+from domain.device import DeviceCookies
+from domain.errors import InvalidCredentials, NotAuthenticated
+from domain.session import SessionPolicy
+from domain.throttle import ThrottlePolicy
+from domain.user import PasswordPolicy
+from tests.fakes import FakeClock, FastPasswordHasher, RecordingAuditLog
+from tests.postgres_provider import truncate_all
+
+OLD, NEW = "the old passphrase", "the new passphrase"
+
+
+class Service:
+    def __init__(self, store: PostgresStore, per_account: int = 0) -> None:
+        clock, hasher, tokens, audit = FakeClock(), FastPasswordHasher(), SecretsTokenGenerator(), RecordingAuditLog()
+        self.policy = SessionPolicy.from_seconds(1800, 28800)
+        throttle = Throttle(store.attempts, clock, ThrottlePolicy(timedelta(minutes=15), 0, per_account, 0, 0))
+        devices = DeviceCookies(store, timedelta(days=30))
+        self.store = store
+        self.sign_up = SignUp(store.users, hasher, clock, tokens, PasswordPolicy(), throttle, audit)
+        self.login = Login(store.users, store.sessions, hasher, clock, tokens, self.policy, throttle, devices, audit)
+        self.resolve = ResolveSession(store.sessions, clock, self.policy)
+        self.logout = Logout(store.sessions, audit)
+        self.change = ChangePassword(store.users, hasher, clock, tokens, PasswordPolicy(), throttle, devices, audit)
+
+
+@pytest.fixture(params=[True, False], ids=["cache", "no-cache"])
+async def service(request, migrated_database_url):
+    await truncate_all(migrated_database_url)
+    store = PostgresStore(migrated_database_url, max_size=30, session_cache_for=timedelta(minutes=1) if request.param else None)
+    await store.open()
+    if request.param:
+        await asyncio.wait_for(store._listener.connected.wait(), 10)
+    yield Service(store)
+    await store.close()
+
+
+async def test_concurrent_logins_of_one_user_make_distinct_sessions(service):
+    await service.sign_up.execute(username="many", password=OLD)
+    results = await asyncio.gather(*(service.login.execute(username="many", password=OLD) for _ in range(20)))
+    assert len({r.token for r in results}) == len({r.session.id for r in results}) == 20
+    for result in results:
+        assert (await service.resolve.execute(token=result.token)).session.id == result.session.id
+
+
+async def test_a_logout_racing_a_request_leaves_the_session_dead(service):
+    await service.sign_up.execute(username="racer", password=OLD)
+    for _ in range(25):
+        token = (await service.login.execute(username="racer", password=OLD)).token
+        current = await service.resolve.execute(token=token)
+        await asyncio.gather(
+            service.logout.execute(current=current),
+            service.resolve.execute(token=token),
+            return_exceptions=True,
+        )
+        with pytest.raises(NotAuthenticated):
+            await service.resolve.execute(token=token)
+
+
+async def test_a_login_with_the_old_password_never_outlives_a_password_change(service):
+    await service.sign_up.execute(username="changer", password=OLD)
+    password = OLD
+    for round_ in range(20):
+        current = await service.resolve.execute(token=(await service.login.execute(username="changer", password=password)).token)
+        new = f"{NEW} {round_}"
+        changed, racing = await asyncio.gather(
+            service.change.execute(current=current, current_password=password, new_password=new),
+            service.login.execute(username="changer", password=password),
+            return_exceptions=True,
+        )
+        assert isinstance(changed, str), changed
+        if not isinstance(racing, InvalidCredentials):
+            # it logged in with the old password before the change: the change must have ended it
+            with pytest.raises(NotAuthenticated):
+                await service.resolve.execute(token=racing.token)
+        assert (await service.resolve.execute(token=changed)).user.username.canonical == "changer"
+        password = new
+
+
+async def test_concurrent_failures_are_all_counted(migrated_database_url):
+    await truncate_all(migrated_database_url)
+    store = PostgresStore(migrated_database_url, max_size=30)
+    await store.open()
+    try:
+        service = Service(store, per_account=1000)
+        await service.sign_up.execute(username="target", password=OLD)
+        attempts = [
+            service.login.execute(username="target", password="wrong guess", client=Client(address=f"203.0.113.{i}"))
+            for i in range(40)
+        ]
+        results = await asyncio.gather(*attempts, return_exceptions=True)
+        assert all(isinstance(r, InvalidCredentials) for r in results)
+        counts = await store.attempts.get(["login:account:target"], service.login._clock.now())
+        assert counts["login:account:target"].value == 40
+    finally:
+        await store.close()
