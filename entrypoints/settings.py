@@ -42,7 +42,7 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     database_pool_size: int = Field(10, ge=1, le=1000)
-    database_timeout: float = Field(5.0, gt=0)
+    database_timeout: float = Field(3.0, gt=0)
     session_cache: bool = True
 
     session_cookie_name: str = "session_id"

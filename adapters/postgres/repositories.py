@@ -17,6 +17,7 @@ from domain.session import Session
 from domain.user import User, Username
 
 PURGE_LOCK = 0x5E55_1017_0002  # advisory lock: one instance purges at a time
+PURGE_TIMEOUT = 600.0  # seconds
 
 _USER_COLUMNS = "id, username, username_canonical, password_hash, created_at"
 # Read through user_agents (each user agent is stored once; see migration 0004).
@@ -221,7 +222,10 @@ class PostgresSessionRepository(SessionRepository):
             # Expired sessions are never served from a cache: no need to flush every instance's.
             await c.execute("SET LOCAL sessionauth.quiet = 'on'")
             done = await c.execute(
-                "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2", now, now - idle_timeout
+                "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+                now,
+                now - idle_timeout,
+                timeout=PURGE_TIMEOUT,  # a large backlog may take longer than one request's budget
             )
         return int(done.split()[-1])
 
