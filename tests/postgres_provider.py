@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -44,7 +45,7 @@ def _run(coroutine):
 async def _answers(url: str) -> bool:
     try:
         connection = await asyncpg.connect(url, timeout=3)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
+    except Exception:  # refused, timed out, rejected, protocol trouble: no usable server here
         return False
     await connection.close()
     return True
@@ -65,12 +66,18 @@ def with_database(url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
 
     def say(path: str) -> None:
         request.config.stash[CHOSEN] = path
-        if reporter is not None:
+        if reporter is None:
+            return
+        # Fixture setup runs under output capture: without this the line would be swallowed.
+        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
             reporter.ensure_newline()
+            if reporter._tw.width_of_current_line:  # the progress dots of -q
+                reporter.write("\n")
             reporter.write_line(f"postgres tests: {path}", bold=True)
 
     if os.environ.get("TEST_DATABASE_URL"):

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import NoReturn
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -44,13 +44,22 @@ UNAVAILABLE = (
 
 
 def redacted_dsn(dsn: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    """The URL without its password, for messages and logs. asyncpg also takes the password as a
+    query parameter (`?password=...`), so that is hidden too; a URL that does not parse is not
+    shown at all, since we cannot tell where its password is."""
+    try:
+        parts = urlsplit(dsn)
+        password = parts.password
+    except ValueError:
+        return "<unparsable database URL>"
+    if password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any("password" in key.lower() for key, _ in query):
+        hidden = [(key, "***" if "password" in key.lower() else value) for key, value in query]
+        parts = parts._replace(query=urlencode(hidden, safe="*"))
+    return urlunsplit(parts)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -118,10 +127,13 @@ class PostgresStore(Store):
                 pool.terminate()
 
     async def ping(self) -> bool:
+        """Never raises: readiness probes ask often and must get an answer, bounded in time."""
+        budget = min(2.0, self._command_timeout)
         try:
-            async with self.connection() as connection:
-                await connection.fetchval("SELECT 1", timeout=min(2.0, self._command_timeout))
-        except StoreUnavailable:
+            async with asyncio.timeout(self._connect_timeout + budget):
+                async with self.connection() as connection:
+                    await connection.fetchval("SELECT 1", timeout=budget)
+        except Exception:  # StoreUnavailable, and anything unforeseen: not ready either way
             return False
         return True
 
@@ -150,14 +162,19 @@ class PostgresStore(Store):
         if self._pool is None:
             raise StoreUnavailable()
         try:
-            return await self._pool.fetchrow(query, *args)
+            # Not Pool.fetchrow: it waits for a free connection without a time limit.
+            async with self._pool.acquire(timeout=self._connect_timeout) as connection:
+                return await connection.fetchrow(query, *args)
         except UNAVAILABLE as error:
             await self._unavailable(error)
 
     async def _unavailable(self, error: BaseException) -> NoReturn:
         log.warning("postgres unavailable", extra={"error": type(error).__name__})
-        # The other pooled connections most likely died with this one (a restart, a cut):
-        # replace them all on next use instead of failing once per connection.
-        if self._pool is not None:
+        # A lost connection means its siblings most likely died with it (a restart, a cut):
+        # replace them all on next use instead of failing once per connection. A timeout does
+        # not: a busy pool or a slow statement says nothing about the other connections, and
+        # reconnecting them all would add load just when there is too much (asyncpg itself
+        # drops a connection whose statement timed out and could not be cancelled).
+        if self._pool is not None and not isinstance(error, TimeoutError):
             await self._pool.expire_connections()
         raise StoreUnavailable() from None

@@ -82,6 +82,8 @@ def _inet_or_none(value: str | None) -> str | None:
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    """Ids are UUIDs here; any other string names nothing, as in the in-memory store (which takes
+    any string), rather than failing in the driver."""
     try:
         return uuid.UUID(value) if value is not None else None
     except ValueError:
@@ -122,13 +124,18 @@ class PostgresUserRepository(UserRepository):
         return None if row is None else _user_from_row(row)
 
     async def update_password_hash(self, user_id: str, password_hash: str) -> None:
+        key = _uuid_or_none(user_id)
+        if key is None:
+            return
         async with self._db.connection() as c:
-            await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", uuid.UUID(user_id), password_hash)
+            await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", key, password_hash)
 
     async def change_password(
         self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
     ) -> int:
-        user, kept = uuid.UUID(user_id), uuid.UUID(keep_session_id)
+        user, kept = _uuid_or_none(user_id), _uuid_or_none(keep_session_id)
+        if user is None or kept is None:
+            raise NotAuthenticated()  # no such session, as in the in-memory store
         async with self._db.connection() as c, c.transaction():
             # The user row first: its lock makes a racing login's session insert wait for the
             # outcome (see _SESSION_INSERT), so no session made with the old password survives.
@@ -158,12 +165,15 @@ class PostgresSessionRepository(SessionRepository):
         self._db = db
 
     async def add(self, session: Session, *, password_hash: str) -> bool:
+        user = _uuid_or_none(session.user_id)
+        if user is None:
+            return False  # no such user
         async with self._db.connection() as c:
             done = await c.execute(
                 _SESSION_INSERT,
                 session.token_hash,
                 uuid.UUID(session.id),
-                uuid.UUID(session.user_id),
+                user,
                 session.created_at,
                 session.last_seen_at,
                 session.expires_at,
@@ -206,10 +216,13 @@ class PostgresSessionRepository(SessionRepository):
             return await c.execute("DELETE FROM sessions WHERE id = $2 AND user_id = $1", user, session) != "DELETE 0"
 
     async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
+        user = _uuid_or_none(user_id)
+        if user is None:
+            return 0
         async with self._db.connection() as c:
             done = await c.execute(
                 "DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2",
-                uuid.UUID(user_id),
+                user,
                 _uuid_or_none(keep_session_id),
             )
         return int(done.split()[-1])

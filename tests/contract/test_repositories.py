@@ -83,10 +83,35 @@ async def test_returned_objects_are_copies(store):
     user, session = await with_user_and_session(store)
     found = await store.users.get(user.id)
     found.password_hash = "changed"
-    stored, _ = await store.sessions.get_with_user(session.token_hash)
+    (await store.users.get_by_username("alice")).password_hash = "changed"
+    stored, its_user = await store.sessions.get_with_user(session.token_hash)
     stored.last_seen_at = T0 + timedelta(days=1)
+    its_user.password_hash = "changed"
+    (await store.sessions.list_for_user(user.id))[0].last_seen_at = T0 + timedelta(days=1)
     assert (await store.users.get(user.id)).password_hash == "$argon2id$fake"
     assert (await store.sessions.get_with_user(session.token_hash))[0].last_seen_at == T0
+
+
+async def test_objects_given_to_the_store_are_not_kept_by_reference(store):
+    user, session = await with_user_and_session(store)
+    user.password_hash = "changed"
+    session.last_seen_at = T0 + timedelta(days=1)
+    assert (await store.users.get(user.id)).password_hash == "$argon2id$fake"
+    assert (await store.sessions.get_with_user(session.token_hash))[0].last_seen_at == T0
+
+
+async def test_ids_that_name_nothing_change_nothing(store):
+    user, session = await with_user_and_session(store)
+    for unknown in ("not-a-uuid", str(uuid.uuid4())):
+        await store.users.update_password_hash(unknown, "$argon2id$new")
+        assert await store.sessions.revoke_all_for_user(unknown) == 0
+        assert await store.sessions.add(a_session(user, user_id=unknown), password_hash=FAKE_HASH) is False
+        with pytest.raises(NotAuthenticated):
+            await store.users.change_password(unknown, "$argon2id$new", keep_session_id=session.id, new_token_hash=hash_token("n" * 43))
+        with pytest.raises(NotAuthenticated):
+            await store.users.change_password(user.id, "$argon2id$new", keep_session_id=unknown, new_token_hash=hash_token("n" * 43))
+    assert (await store.users.get(user.id)).password_hash == "$argon2id$fake"
+    assert [s.id for s in await store.sessions.list_for_user(user.id)] == [session.id]
 
 
 async def test_update_password_hash_keeps_sessions(store):

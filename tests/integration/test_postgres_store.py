@@ -62,12 +62,56 @@ async def test_an_unreachable_server_is_store_unavailable_quickly_and_not_ready(
         await asyncio.wait_for(apply_migrations(NOWHERE), 30)
 
 
+async def test_a_server_that_never_answers_is_store_unavailable_within_the_timeouts():
+    silent = []  # accepted connections, held open and never answered (a black-holed network)
+    server = await asyncio.start_server(lambda reader, writer: silent.append(writer), "127.0.0.1", 0)
+    url = f"postgresql://app:hunter2@127.0.0.1:{server.sockets[0].getsockname()[1]}/silent"
+    store = PostgresStore(url, connect_timeout=0.5, command_timeout=0.5)
+    try:
+        await store.open()
+        for call in (store.users.get_by_username("alice"), store.sessions.get_with_user(b"\0" * 32)):
+            with pytest.raises(StoreUnavailable):
+                await asyncio.wait_for(call, 30)
+        assert await asyncio.wait_for(store.ping(), 30) is False
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(apply_migrations(url, timeout=0.5), 30)
+    finally:
+        await store.close()
+        server.close()
+        for writer in silent:
+            writer.close()
+
+
+async def test_a_busy_pool_is_store_unavailable_after_the_wait_and_keeps_its_connections(migrated_database_url):
+    store = PostgresStore(migrated_database_url, max_size=1, connect_timeout=0.5)
+    await store.open()
+    try:
+        async with store.connection() as only:
+            pid = only.get_server_pid()
+            for call in (store.users.get_by_username("alice"), store.sessions.get_with_user(b"\0" * 32)):
+                with pytest.raises(StoreUnavailable):
+                    await asyncio.wait_for(call, 30)
+            assert await asyncio.wait_for(store.ping(), 30) is False
+        # A full pool is not a dead server: the connection stays, no reconnecting under load.
+        async with store.connection() as again:
+            assert again.get_server_pid() == pid
+    finally:
+        await store.close()
+
+
 def test_redacted_dsn_hides_only_the_password():
     assert redacted_dsn(NOWHERE) == "postgresql://app:***@127.0.0.1:9/nowhere"
     assert redacted_dsn("postgresql://postgres@db/x") == "postgresql://postgres@db/x"
+    assert redacted_dsn("postgres://db/x?sslmode=require&password=hunter2") == "postgres://db/x?sslmode=require&password=***"
+    assert redacted_dsn("postgresql://app:hunter2@[::1/x") == "<unparsable database URL>"
 
 
-async def test_the_pool_recovers_by_itself_after_its_connections_are_killed(pg_store, migrated_database_url):
+@pytest.mark.parametrize("path", ["connection", "hot path"])
+async def test_the_pool_recovers_by_itself_after_its_connections_are_killed(pg_store, migrated_database_url, path):
+    call = {
+        "connection": lambda: pg_store.users.get_by_username("alice"),
+        "hot path": lambda: pg_store.sessions.get_with_user(b"\0" * 32),
+    }[path]
     await asyncio.gather(*(pg_store.users.get_by_username(f"u{i}") for i in range(10)))  # warm several
     admin = await asyncpg.connect(migrated_database_url)
     try:
@@ -77,13 +121,16 @@ async def test_the_pool_recovers_by_itself_after_its_connections_are_killed(pg_s
         )
     finally:
         await admin.close()
-    failures = 0
+    outcomes = []
     for _ in range(5):
         try:
-            await pg_store.users.get_by_username("alice")
+            await call()
+            outcomes.append("ok")
         except StoreUnavailable:
-            failures += 1
-    assert failures <= 1  # at most the first call sees the cut; the pool then replaces the rest
+            outcomes.append("unavailable")
+    # At most the first call sees the cut (when the termination notice is still unread); the
+    # pool then replaces every connection, so the very next call works.
+    assert outcomes[1:] == ["ok"] * 4
     assert await pg_store.ping()
     await truncate_all(migrated_database_url)
 
