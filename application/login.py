@@ -91,8 +91,6 @@ class Login:
         await self._throttle.clear(limits[0])
         await self._rehash_if_needed(user, password, client)
 
-        if presented_token is not None and is_well_formed_token(presented_token):
-            await self._sessions.revoke(hash_token(presented_token))
         token = self._tokens.session_token()
         now = self._clock.now()
         session = Session(
@@ -105,13 +103,27 @@ class Login:
             user_agent=client.user_agent,
             ip=client.address,
         )
-        if not await self._sessions.add(session, password_hash=user.password_hash):
-            # The password changed between our verify and now: the old one no longer logs in.
+        if not await self._store_session(session, user, password):
             self._audit.record("login_failed", user_id=user.id, client=client)
             raise InvalidCredentials()
+        if presented_token is not None and is_well_formed_token(presented_token):
+            await self._sessions.revoke(hash_token(presented_token))
         device_cookie = await self._devices.issue(user.id, device_id or self._tokens.public_id(), now)
         self._audit.record("login_succeeded", user_id=user.id, session_id=session.id, client=client)
         return LoginResult(user=user, session=session, token=token, device_cookie=device_cookie)
+
+    async def _store_session(self, session: Session, user: User, password: str) -> bool:
+        """Store the session only while the verified hash is still the user's. If the hash moved
+        meanwhile, it was a password change (the old password must not log in) or a concurrent
+        login's rehash of the same password: one more verify against the stored hash tells."""
+        if await self._sessions.add(session, password_hash=user.password_hash):
+            return True
+        current = await self._users.get(user.id)
+        if current is None or current.password_hash == user.password_hash:
+            return False
+        if not await self._hasher.verify(current.password_hash, password):
+            return False
+        return await self._sessions.add(session, password_hash=current.password_hash)
 
     async def _rehash_if_needed(self, user: User, password: str, client: Client) -> None:
         if not self._hasher.needs_rehash(user.password_hash):

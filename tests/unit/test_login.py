@@ -81,3 +81,33 @@ async def test_login_accepts_the_nfkc_form_of_the_password(world):
     await world.sign_up.execute(username="bob", password="ﬁne password")  # U+FB01 ligature
     result = await world.login.execute(username="bob", password="fine password")
     assert result.user.username.display == "bob"
+
+
+async def test_a_concurrent_rehash_does_not_fail_a_login_with_the_right_password(world, alice):
+    """Another login re-hashed the same password between this login's verify and its session:
+    the login still succeeds (only a password change may refuse it)."""
+    real_add = world.store.sessions.add
+
+    async def add_after_a_rehash(session, *, password_hash):
+        stored = world.store.users._by_id[alice.id]
+        if stored.password_hash == password_hash:  # the first try: another login rehashes just before
+            stored.password_hash = "rehashed$" + stored.password_hash.partition("$")[2]  # same password
+        return await real_add(session, password_hash=password_hash)
+
+    world.store.sessions.add = add_after_a_rehash
+    result = await world.login.execute(username="alice", password=PASSWORD)
+    assert await world.resolve.execute(token=result.token)
+
+
+async def test_a_login_that_raced_a_password_change_keeps_the_presented_session(world, alice):
+    old = await world.login.execute(username="alice", password=PASSWORD)
+    real_add = world.store.sessions.add
+
+    async def add_after_a_change(session, *, password_hash):
+        world.store.users._by_id[alice.id].password_hash = await world.hasher.hash("a brand new passphrase")
+        return await real_add(session, password_hash=password_hash)
+
+    world.store.sessions.add = add_after_a_change
+    with pytest.raises(InvalidCredentials):
+        await world.login.execute(username="alice", password=PASSWORD, presented_token=old.token)
+    assert await world.store.sessions.get_with_user(hash_token(old.token)) is not None
