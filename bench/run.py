@@ -329,7 +329,7 @@ tracemalloc.start()
 before = tracemalloc.get_traced_memory()[0]
 for i in range({count}):
     asyncio.run(store.sessions.add(Session(str(uuid.uuid4()), user.id, hash_token(secrets.token_urlsafe(32)), now, now,
-        now + timedelta(hours=8), "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"[: 40 + i % 30], "192.0.2.1")))
+        now + timedelta(hours=8), "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"[: 40 + i % 30], "192.0.2.1"), password_hash="h"))
 print((tracemalloc.get_traced_memory()[0] - before) / {count})
 """
     result = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
