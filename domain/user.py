@@ -115,10 +115,6 @@ def normalize_password(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw)
 
 
-def password_within_length(normalized: str) -> bool:
-    return PASSWORD_MIN <= len(normalized) <= PASSWORD_MAX
-
-
 @dataclass(frozen=True, slots=True)
 class PasswordPolicy:
     """What a new password must satisfy. `check` returns the normalised password to hash.
