@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install clean system-packages
+
+# Debian packages that some tests drive for real, as command:package. `make test` installs the
+# missing ones when it can (apt-get, root); otherwise it says how, and those tests fail saying so.
+TEST_PACKAGES := nginx:nginx chromium:chromium chromedriver:chromium-driver docker-compose:docker-compose
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (PYTHON=$(PYTHON))"; exit 1; }
@@ -18,8 +22,21 @@ install: $(STAMP)
 run: $(STAMP)
 	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} $(BIN)/sessionauth serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+system-packages:
+	@missing=; for pair in $(TEST_PACKAGES); do \
+	  command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "make test: installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "make test: missing Debian packages:$$missing; the tests that need them will fail (install: apt-get install$$missing)"; \
+	  fi; \
+	fi
 
 # Performance goals as ratios to a bare FastAPI app (needs wrk and PostgreSQL on 127.0.0.1:5432,
 # or BENCH_DATABASE_URL); see bench/RESULTS.md.
