@@ -48,9 +48,8 @@ class Argon2PasswordHasher(PasswordHasher):
             parallelism=parallelism,
             type=argon2.Type.ID,
         )
-        self._executor = ThreadPoolExecutor(
-            max_workers=concurrency, thread_name_prefix="argon2", initializer=_lowest_priority
-        )
+        self._concurrency = concurrency
+        self._executor: ThreadPoolExecutor | None = self._new_pool()
         self._capacity = concurrency + queue_size
         self._admitted = 0
         self._queue_timeout = queue_timeout
@@ -78,7 +77,16 @@ class Argon2PasswordHasher(PasswordHasher):
         await self._run(self._verify, self._dummy_hash, password)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the threads. The hasher stays usable: the next hash starts a new pool, so an app
+        whose lifespan runs again (tests, an embedding app restarting) keeps working."""
+        pool, self._executor = self._executor, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(
+            max_workers=self._concurrency, thread_name_prefix="argon2", initializer=_lowest_priority
+        )
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
@@ -91,6 +99,8 @@ class Argon2PasswordHasher(PasswordHasher):
             raise HashingOverloaded()
         self._admitted += 1
         deadline = time.monotonic() + self._queue_timeout
+        if self._executor is None:
+            self._executor = self._new_pool()
         future = asyncio.get_running_loop().run_in_executor(self._executor, _before_deadline, deadline, fn, args)
         # The slot is held until the thread is done with it, even if the caller stops waiting.
         future.add_done_callback(self._release)

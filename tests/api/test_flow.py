@@ -2,6 +2,7 @@
 
 import re
 
+import httpx
 import pytest
 
 from tests.api.conftest import PASSWORD, log_in, running_client, sign_up
@@ -209,3 +210,17 @@ async def test_the_fast_path_and_the_fastapi_routes_answer_alike(path, cookie):
             headers = {"cookie": "session_id=garbage"} if cookie == "garbage" else {}
             answers.append(comparable(await client.get(path, headers=headers)))
     assert answers[0] == answers[1]
+
+
+async def test_an_app_started_a_second_time_still_signs_up_and_logs_in():
+    # Test clients and embedding apps may run one app's lifespan more than once; the second run
+    # found the password hasher closed by the first and answered 500 (found by the schema fuzzing).
+    async with running_client() as client:
+        await sign_up(client)
+    app = client.app
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=transport, base_url="https://testserver"
+    ) as again:
+        await sign_up(again, username="bob")
+        await log_in(again, username="bob")

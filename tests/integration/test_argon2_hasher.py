@@ -23,6 +23,17 @@ async def test_hashes_are_argon2id_with_the_configured_cost_and_verify():
     hasher.close()
 
 
+async def test_a_closed_hasher_starts_a_new_pool_on_the_next_hash():
+    # An app whose lifespan runs twice closes the hasher at the end of the first run.
+    hasher = Argon2PasswordHasher(**CHEAP)
+    digest = await hasher.hash("correct horse battery staple")
+    hasher.close()
+    assert await hasher.verify(digest, "correct horse battery staple")
+    await hasher.verify_dummy("anything")
+    hasher.close()
+    hasher.close()
+
+
 async def test_the_same_password_hashes_differently_each_time():
     hasher = Argon2PasswordHasher(**CHEAP)
     assert await hasher.hash("same password!") != await hasher.hash("same password!")
