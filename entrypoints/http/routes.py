@@ -218,7 +218,12 @@ def build_router(cookie_name: str) -> APIRouter:
         cookie.set(response, token, max_age=max(0, int((current.session.expires_at - now).total_seconds())))
         return response
 
-    @router.get("/healthz", response_model=StatusOut, tags=["operations"])
+    @router.get(
+        "/healthz",
+        response_model=StatusOut,
+        tags=["operations"],
+        responses={code: answer for code, answer in _COMMON.items() if code != 503},  # no store
+    )
     async def healthz() -> StatusOut:
         return StatusOut(status="ok")
 
@@ -226,7 +231,7 @@ def build_router(cookie_name: str) -> APIRouter:
         "/readyz",
         response_model=StatusOut,
         tags=["operations"],
-        responses={503: {"model": StatusOut, "description": "Store unreachable"}},
+        responses=_responses({503: {"model": StatusOut, "description": "Store unreachable"}}),
     )
     async def readyz(store: StoreDep) -> Any:
         if await store.ping():

@@ -1,0 +1,240 @@
+"""Schema-driven fuzzing: Schemathesis generates requests from the app's own OpenAPI document, valid
+and invalid, and checks every answer against that document.
+
+Checks on every case: no 5xx; the status code, content type, headers and body match what the
+operation documents; no response carries a password, a password hash or a session token (beyond the
+`Set-Cookie` that hands a token to its owner). Authenticated operations are fuzzed with a fresh
+session from a real login before each case, so that a logout or a revocation generated earlier
+does not leave the rest unauthenticated.
+
+Bounded and reproducible: FUZZ_EXAMPLES cases per operation and phase, derandomized (Hypothesis
+draws from a fixed seed), on both stores: the in-memory one and PostgreSQL, whose text type refuses
+bytes that Python strings accept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.python import asgi as schemathesis_asgi
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from entrypoints.container import build_container
+from entrypoints.http.app import create_app
+from entrypoints.settings import load_settings
+from tests.api.conftest import FAST_ARGON2
+
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
+OWNER, OWNER_PASSWORD = "fuzz.owner", "fuzzing owner passphrase 7"
+COOKIE = "session_id"
+# Every token the login hook handed out: none may come back in a body.
+ISSUED_TOKENS: list[str] = []
+
+
+def _operations() -> list[tuple[str, str]]:
+    # From the document of an app that has not started: building it does no I/O.
+    document = create_app(build_container(load_settings(database_url=None))).openapi()
+    cases = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            cases.append(pytest.param(method.upper(), path, GenerationMode.POSITIVE, id=f"{method.upper()} {path} valid"))
+            # Invalid input needs an input to break: a parameter or a body.
+            if operation.get("parameters") or operation.get("requestBody"):
+                cases.append(pytest.param(method.upper(), path, GenerationMode.NEGATIVE, id=f"{method.upper()} {path} invalid"))
+    return cases
+
+
+OPERATIONS = _operations()
+# The input rules go beyond what JSON Schema can state (Unicode scripts, NFKC, the list of common
+# passwords), so a request the document allows may still be refused with 422: the check that every
+# schema-valid request is accepted does not apply. Its converse, that every schema-invalid request
+# is refused with a 4xx, does.
+EXCLUDED_CHECKS = [positive_data_acceptance]
+
+
+class Fuzzing:
+    """The loaded schema of a running app, and the hook that logs its owner in."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+
+    def post(self, path: str, **kwargs):
+        with schemathesis_asgi.get_client(self.app) as client:
+            return client.post(path, **kwargs)
+
+    def restore_password(self, changed_to: str, token: str) -> None:
+        """Undo a password change the fuzzer made, so every case starts from the same state."""
+        with schemathesis_asgi.get_client(self.app) as client:
+            client.cookies.set(COOKIE, token)
+            answer = client.post("/password", json={"current_password": changed_to, "new_password": OWNER_PASSWORD})
+        assert answer.status_code == 200, answer.text
+
+    def session_ids(self, token: str) -> list[str]:
+        with schemathesis_asgi.get_client(self.app) as client:
+            client.cookies.set(COOKIE, token)
+            answer = client.get("/sessions")
+        assert answer.status_code == 200, answer.text
+        return [session["id"] for session in answer.json()]
+
+    def log_in(self) -> str:
+        """A fresh session for each case, so that a logout or a revocation generated earlier does
+        not leave the rest unauthenticated."""
+        answer = self.post("/login", json={"username": OWNER, "password": OWNER_PASSWORD})
+        assert answer.status_code == 200, answer.text
+        token = answer.cookies[COOKIE]
+        ISSUED_TOKENS.append(token)
+        return token
+
+
+@pytest.fixture(scope="module", params=["memory", "postgres"])
+def fuzzing(request: pytest.FixtureRequest) -> Iterator[Fuzzing]:
+    url = request.getfixturevalue("migrated_database_url") if request.param == "postgres" else None
+    container = build_container(
+        load_settings(
+            database_url=url,
+            session_cookie_secure=False,
+            # Throttling is tested on its own; here it would end the fuzzing of sign-up and
+            # login after a few dozen cases.
+            throttle_login_per_address=0,
+            throttle_login_per_account=0,
+            throttle_login_per_device=0,
+            throttle_signup_per_address=0,
+            purge_interval=0,
+            # Fuzzing is not about overload: a loaded machine must not turn a slow hash into 503.
+            hash_queue_timeout=60,
+            **FAST_ARGON2,
+        )
+    )
+    fuzzing = Fuzzing(create_app(container))  # starts the app's lifespan on Schemathesis' loop
+    answer = fuzzing.post("/signup", json={"username": OWNER, "password": OWNER_PASSWORD})
+    assert answer.status_code == 201, answer.text
+    try:
+        yield fuzzing
+    finally:
+        schemathesis_asgi.shutdown_lifespans()
+
+
+# Values that reach past the input rules: random text almost never makes a valid username, so
+# without these a fuzzed sign-up would never succeed or collide, and a login never succeed.
+USERNAMES = st.one_of(
+    st.sampled_from([OWNER, "FUZZ.OWNER", "ｆｕｚｚ.owner", "fuzz.owner\u200b", "fuzz\u043ewner", "jürgen"]),
+    st.from_regex(r"[a-z][a-z0-9._@+-]{2,24}", fullmatch=True),
+)
+PASSWORDS = st.one_of(
+    st.sampled_from(["password", "short", "ＰＡＳＳＷＯＲＤ ｐｈｒａｓｅ 9", "x" * 1025]),
+    st.text(min_size=8, max_size=64),
+)
+
+
+def _steer(body: dict, data) -> None:
+    """Replace the generated values, some of the time, by ones that reach past the input rules.
+    The owner's name and password come up too, so that sign-ups collide and logins and password
+    changes succeed."""
+    if "username" in body and data.draw(st.booleans(), label="steer username"):
+        body["username"] = data.draw(USERNAMES, label="username")
+    for key in ("password", "current_password", "new_password"):
+        if key in body and data.draw(st.booleans(), label=f"steer {key}"):
+            own = st.just(OWNER_PASSWORD) if key != "new_password" else st.nothing()
+            body[key] = data.draw(st.one_of(own, PASSWORDS), label=key)
+
+
+def _sent_passwords(case) -> list[str]:
+    """Passwords the case itself sent that are long and distinctive enough to search for: a short
+    one ("pass") or one equal to a username the answer may rightly show would match by chance."""
+    body = case.body if isinstance(case.body, dict) else {}
+    usernames = [value for key, value in body.items() if key == "username" and isinstance(value, str)]
+    found = []
+    for key in ("password", "current_password", "new_password"):
+        value = body.get(key)
+        if isinstance(value, str) and len(value) >= 12 and not any(value in name for name in usernames):
+            found.append(value)
+    return found
+
+
+def _cookie(response) -> str:
+    for issued in response.headers.get("set-cookie", []):
+        name, _, rest = issued.partition("=")
+        if name.strip() == COOKIE:
+            return rest.split(";", 1)[0]
+    raise AssertionError("no session cookie in the answer")
+
+
+def _spellings(secret: str) -> set[str]:
+    return {secret, json.dumps(secret)[1:-1]}
+
+
+@schemathesis.check
+def no_secret_in_response(ctx, response, case) -> None:
+    # Schemathesis gives each header as a list of values.
+    headers = {name: values for name, values in response.headers.items() if name.lower() != "set-cookie"}
+    shown = response.content.decode("utf-8", "replace") + json.dumps(headers)
+    assert "$argon2" not in shown, "a password hash in the response"
+    for password in [OWNER_PASSWORD, *_sent_passwords(case)]:
+        assert not any(spelling in shown for spelling in _spellings(password)), "a password in the response"
+    tokens = [*ISSUED_TOKENS[-3:], *(value for value in (case.cookies or {}).values() if isinstance(value, str) and len(value) >= 20)]
+    for issued in response.headers.get("set-cookie", []):
+        name, _, rest = issued.partition("=")
+        tokens.append(rest.split(";", 1)[0] if name.strip() == COOKIE else "")
+    for token in tokens:
+        if token:
+            assert token not in shown, "a session token in the response"
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), OPERATIONS)
+def test_every_answer_matches_the_document(fuzzing: Fuzzing, method: str, path: str, mode) -> None:
+    operation = fuzzing.schema[path][method]
+    statuses: set[int] = set()
+
+    # Mostly with a valid session; sometimes with whatever cookie (or none) the case came with.
+    @given(
+        case=operation.as_strategy(generation_mode=mode),
+        authenticated=st.sampled_from([True, True, True, False]),
+        data=st.data(),
+    )
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        derandomize=True,  # a fixed seed: a failure reproduces
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def fuzz(case, authenticated: bool, data) -> None:
+        if authenticated:
+            case.cookies = {**(case.cookies or {}), COOKIE: fuzzing.log_in()}
+        if mode == GenerationMode.POSITIVE and isinstance(case.body, dict):
+            _steer(case.body, data)
+        if mode == GenerationMode.POSITIVE and "session_id" in (case.path_parameters or {}) and authenticated:
+            # A random id never names a session: some of the time, take one of the owner's (the
+            # list is newest first, so the first is the current one). Drawn by position, so
+            # that the draws do not depend on how many sessions exist.
+            which = data.draw(st.sampled_from(["generated", "current", "oldest"]), label="session id")
+            if which != "generated":
+                owned = fuzzing.session_ids(case.cookies[COOKIE])
+                case.path_parameters["session_id"] = owned[0] if which == "current" else owned[-1]
+        response = case.call()
+        statuses.add(response.status_code)
+        try:
+            case.validate_response(
+                response, additional_checks=[no_secret_in_response], excluded_checks=EXCLUDED_CHECKS
+            )
+        finally:
+            if path == "/password" and response.status_code == 200:
+                fuzzing.restore_password(case.body["new_password"], _cookie(response))
+
+    fuzz()
+    # The fuzzing reached past the input checks: valid cases were accepted at least once (and, on
+    # sign-up, collided with a taken name), invalid ones were refused.
+    if mode == GenerationMode.POSITIVE:
+        assert any(200 <= status < 300 for status in statuses), statuses
+        if path == "/signup":
+            assert {201, 409, 422} <= statuses, statuses
+    else:
+        assert all(400 <= status < 500 for status in statuses), statuses
