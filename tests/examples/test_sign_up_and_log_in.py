@@ -105,3 +105,14 @@ def test_no_database_url_is_a_usage_error():
     result = run_script("alice")
     assert result.returncode == 2
     assert "DATABASE_URL" in result.stderr
+
+
+def test_a_schema_of_its_own_keeps_its_tables_apart(first_run, database_url):
+    """What the README advises for a database the application shares: `?search_path=<schema>`
+    (asyncpg passes it to the server), so `users` and `sessions` cannot meet the app's own."""
+    asyncio.run(fetch(database_url, "CREATE SCHEMA sessionauth_only"))
+    result = run_script(f"{database_url}?search_path=sessionauth_only", "carol")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("schema: applied 0001_initial")
+    assert [r["username"] for r in asyncio.run(fetch(database_url, "SELECT username FROM sessionauth_only.users"))] == ["carol"]
+    assert [r["username"] for r in asyncio.run(fetch(database_url, "SELECT username FROM public.users"))] == ["Alice"]
