@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,8 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from adapters.memory import InMemoryStore
-from domain.errors import DomainError
 from entrypoints.container import Container, build_container
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cookies import SessionCookie
@@ -20,6 +17,7 @@ from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.fast_path import FastPath
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
 from entrypoints.http.routes import build_router
+from entrypoints.lifecycle import running
 from entrypoints.settings import load_settings
 
 log = logging.getLogger("sessionauth")
@@ -47,19 +45,8 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = container.storage.store()
-        if isinstance(store, InMemoryStore):
-            log.warning("in-memory store: nothing persists; set DATABASE_URL to use PostgreSQL")
-        await store.open()
-        container.hasher()  # built now: its dummy hash is made at start, not on the first login
-        purger = asyncio.create_task(_purge_periodically(container, settings.purge_interval))
-        try:
+        async with running(container):
             yield
-        finally:
-            purger.cancel()
-            await asyncio.gather(purger, return_exceptions=True)
-            await store.close()
-            container.hasher().close()
 
     app = SessionAuthAPI(
         title="sessionauth",
@@ -81,24 +68,6 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
         app.fast_path = FastPath(resolve=container.resolve_session, cookie=app.state.session_cookie)
     _declare_basic_scheme(app)
     return app
-
-
-async def _purge_periodically(container: Container, interval: int) -> None:
-    """Delete expired sessions every `interval` seconds (0: never). Runs beside the requests, one
-    statement at a time; on Postgres only one instance purges in a given round (the adapter takes
-    a try-lock), so instances do not fight over the same rows."""
-    if interval <= 0:
-        return
-    purge = container.purge_expired_sessions()
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            purged = await purge.execute()
-        except DomainError:
-            log.warning("purge of expired sessions failed; will retry", extra={"interval": interval})
-            continue
-        if purged:
-            log.info("purged expired sessions", extra={"purged": purged})
 
 
 def create_app_from_env() -> FastAPI:

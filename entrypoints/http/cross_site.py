@@ -63,6 +63,18 @@ class CrossSiteDefence:
 
         await self.app(scope, receive, with_cors)
 
+    def refuses(self, scope: Scope) -> bool:
+        """The same rules for a check outside the middleware: True for an unsafe request from
+        another site that no trusted origin vouches for."""
+        if scope["method"] not in UNSAFE:
+            return False
+        headers = dict(scope["headers"])
+        origin_raw = headers.get(b"origin")
+        origin = normalize_origin(origin_raw.decode("latin-1")) if origin_raw is not None else None
+        if origin is not None and origin in self.trusted:
+            return False
+        return not self._same_site(scope, headers, origin_raw, origin)
+
     def _same_site(self, scope: Scope, headers: dict[bytes, bytes], origin_raw: bytes | None, origin: str | None) -> bool:
         fetch_site = headers.get(b"sec-fetch-site")
         if fetch_site is not None:

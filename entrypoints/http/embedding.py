@@ -1,0 +1,160 @@
+"""sessionauth inside a FastAPI application of your own.
+
+    auth = SessionAuth.from_env()              # or SessionAuth.from_settings(Settings(...))
+    app = FastAPI()
+    auth.install(app, prefix="/auth")          # /auth/signup, /auth/login, /auth/logout, ...
+
+    @app.get("/notes")
+    async def notes(user: Annotated[CurrentUser, Depends(auth.current_user)]) -> ...
+
+`install` mounts the service's own app (the same routes, error answers, cross-site defence and
+headers as `sessionauth serve`) as a sub-application, so none of that leaks into the host app:
+its routes, exception handlers and middleware stay as they were. Starlette does not run a mounted
+app's lifespan, so `install` wraps the host app's lifespan instead. `current_user` turns every
+failure into an HTTPException, which any FastAPI app answers as `{"detail": ...}` without our
+handlers.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the dependency's annotations as
+# objects, and `scheme` is a local name it could not resolve from a string.
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.security import APIKeyCookie
+
+from adapters.postgres import apply_migrations, redacted_dsn
+from application import Authenticated
+from domain.errors import NotAuthenticated, StoreUnavailable
+from entrypoints.container import Container, build_container
+from entrypoints.http.app import create_app
+from entrypoints.http.client_address import ClientAddress
+from entrypoints.http.cookies import SessionCookie
+from entrypoints.http.cross_site import CrossSiteDefence
+from entrypoints.http.errors import STORE_RETRY_AFTER
+from entrypoints.lifecycle import running
+from entrypoints.settings import Settings, load_settings
+
+__all__ = ["CurrentUser", "SessionAuth", "Settings"]
+
+# Answers about who is asking must not be kept by a shared cache.
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """Who is asking. Holds no secret (no password hash, no token), so an endpoint may return it
+    as it is."""
+
+    user_id: str
+    username: str  # as signed up (NFKC form, case kept)
+    created_at: datetime
+    session_id: str  # the session's public id, as GET {prefix}/sessions lists it
+
+    @classmethod
+    def of(cls, current: Authenticated) -> "CurrentUser":
+        return cls(
+            user_id=current.user.id,
+            username=current.user.username.display,
+            created_at=current.user.created_at,
+            session_id=current.session.id,
+        )
+
+
+class SessionAuth:
+    """sessionauth's routes and a `current_user` dependency for an application of your own.
+
+    `migrate`: on Postgres, apply pending schema migrations when the app starts (under the same
+    advisory lock as `sessionauth serve`, so several workers may start at once); pass False when
+    your deployment runs `sessionauth migrate` itself.
+    """
+
+    def __init__(self, container: Container, *, migrate: bool = True) -> None:
+        self.container = container
+        self.settings: Settings = container.settings()
+        self._migrate = migrate
+        self._running = False
+        self._cookie = SessionCookie.from_settings(self.settings)
+        # Only its rules are used (`refuses`), never the middleware itself, hence no inner app.
+        self._cross_site = CrossSiteDefence(None, self.settings.origins, ClientAddress(self.settings.proxies))  # type: ignore[arg-type]
+        self.current_user = self._current_user_dependency()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> "SessionAuth":
+        """`Settings(database_url=..., ...)`: arguments first, then the environment, then the
+        defaults. No `database_url` (and no DATABASE_URL) is the in-memory store."""
+        return cls(build_container(settings), migrate=migrate)
+
+    @classmethod
+    def from_env(cls, *, migrate: bool = True) -> "SessionAuth":
+        """The same environment variables as `sessionauth serve`; ConfigError names a bad one."""
+        return cls(build_container(load_settings()), migrate=migrate)
+
+    def install(self, app: FastAPI, prefix: str = "/auth") -> None:
+        """Mount the routes under `prefix`, and run sessionauth for as long as `app` runs: the
+        store opens before the app's own lifespan starts and closes after it ends."""
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ValueError("prefix must start with '/' and not end with it, e.g. '/auth'")
+        app.mount(prefix, create_app(self.container, fast_path=False), name="sessionauth")
+        own_lifespan = app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(app: Any) -> AsyncIterator[Any]:
+            async with self.running(), own_lifespan(app) as state:
+                yield state
+
+        app.router.lifespan_context = lifespan
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator["SessionAuth"]:
+        """Migrate (see `migrate`), open the store, build the hasher and purge expired sessions in
+        the background; close it all on exit. `install` enters it for you; enter it yourself to
+        use `container`'s use-cases without an app."""
+        if self._running:
+            raise RuntimeError("this SessionAuth is already running (installed twice, or entered twice?)")
+        self._running = True
+        try:
+            url = self.settings.database_url
+            if self._migrate and url:
+                try:
+                    await apply_migrations(url)
+                except StoreUnavailable:
+                    raise RuntimeError(f"sessionauth: cannot reach PostgreSQL at {redacted_dsn(url)}") from None
+            async with running(self.container):
+                yield self
+        finally:
+            self._running = False
+
+    def _current_user_dependency(self):
+        # Declared through APIKeyCookie so that the host app's OpenAPI document shows the cookie.
+        scheme = APIKeyCookie(name=self._cookie.name, auto_error=False, scheme_name="sessionCookie")
+        resolve, cookie, cross_site = self.container.resolve_session, self._cookie, self._cross_site
+        probe = Response()
+        cookie.expire(probe)
+        expiring = probe.headers["set-cookie"]
+
+        async def current_user(
+            request: Request, response: Response, token: Annotated[str | None, Depends(scheme)]
+        ) -> CurrentUser:
+            """The user the session cookie authenticates, or 401 (and an invalid cookie expired).
+            An unsafe request (POST, PUT, PATCH, DELETE) from another site gets 403: the cookie
+            goes along with such requests, so they must not act on the user's behalf."""
+            if cross_site.refuses(request.scope):
+                raise HTTPException(403, "Cross-site request refused", headers=_NO_STORE)
+            try:
+                if not token:
+                    raise NotAuthenticated()
+                current = await resolve().execute(token=token)
+            except NotAuthenticated as error:
+                headers = {**_NO_STORE, "Set-Cookie": expiring} if cookie.name in request.cookies else _NO_STORE
+                raise HTTPException(401, str(error), headers=headers) from None
+            except StoreUnavailable as error:
+                raise HTTPException(503, str(error), headers={**_NO_STORE, "Retry-After": STORE_RETRY_AFTER}) from None
+            response.headers["Cache-Control"] = "no-store"
+            return CurrentUser.of(current)
+
+        return current_user

@@ -1,0 +1,52 @@
+"""What a running sessionauth holds open: the store, the password hasher and the background
+purge. The service's app and an application that embeds sessionauth enter the same context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from adapters.memory import InMemoryStore
+from domain.errors import DomainError
+from entrypoints.container import Container
+
+log = logging.getLogger("sessionauth")
+
+
+@asynccontextmanager
+async def running(container: Container) -> AsyncIterator[None]:
+    """Open the store, build the hasher (its dummy hash is made now, not on the first login) and
+    purge expired sessions every PURGE_INTERVAL seconds; undo all of it on the way out."""
+    store = container.storage.store()
+    if isinstance(store, InMemoryStore):
+        log.warning("in-memory store: nothing persists; set DATABASE_URL to use PostgreSQL")
+    await store.open()
+    container.hasher()
+    purger = asyncio.create_task(_purge_periodically(container, container.settings().purge_interval))
+    try:
+        yield
+    finally:
+        purger.cancel()
+        await asyncio.gather(purger, return_exceptions=True)
+        await store.close()
+        container.hasher().close()
+
+
+async def _purge_periodically(container: Container, interval: int) -> None:
+    """Delete expired sessions every `interval` seconds (0: never). Runs beside the requests, one
+    statement at a time; on Postgres only one instance purges in a given round (the adapter takes
+    a try-lock), so instances do not fight over the same rows."""
+    if interval <= 0:
+        return
+    purge = container.purge_expired_sessions()
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            purged = await purge.execute()
+        except DomainError:
+            log.warning("purge of expired sessions failed; will retry", extra={"interval": interval})
+            continue
+        if purged:
+            log.info("purged expired sessions", extra={"purged": purged})

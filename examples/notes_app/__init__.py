@@ -1,0 +1,1 @@
+"""A notes application of "your own" that embeds sessionauth (see app.py)."""
