@@ -3,7 +3,7 @@ fast path, so the hot GETs it answers are measured too)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from time import perf_counter
 
 from fastapi import FastAPI
@@ -47,11 +47,12 @@ class RequestLatency:
         started = perf_counter()
         status = 500  # what the server answers when the app raises before it starts a response
 
-        async def send_noting_status(message: Message) -> None:
+        def send_noting_status(message: Message) -> Awaitable[None]:
+            # Not a coroutine of its own: it hands back send's, one frame less per message.
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_noting_status)
