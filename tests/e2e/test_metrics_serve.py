@@ -1,6 +1,7 @@
 """GET /metrics of a real `sessionauth serve --workers 2`: every scrape, whichever worker answers
 it, reports the totals of both workers; the workers' private metrics directory goes at exit."""
 
+import shutil
 from pathlib import Path
 
 import httpx
@@ -48,28 +49,35 @@ def scrape(url: str) -> dict[tuple, float]:
 def test_every_scrape_reports_the_logins_of_both_workers(database_url):
     with serving("--workers", "2", DATABASE_URL=database_url) as server:
         directory = metrics_directory(server)
-        with httpx.Client(base_url=server.url) as client:
-            assert client.post("/signup", json={"username": "counted", "password": PASSWORD}).status_code == 201
-        logins = 0
-        # Fresh connections until both workers have answered some (each new connection goes to
-        # whichever worker accepts it first), within a generous bound.
-        while logins < 200:
+        try:
+            logins = log_in_on_both_workers(server, directory)
             for _ in range(10):
-                with httpx.Client(base_url=server.url) as fresh:
-                    assert fresh.post("/login", auth=("counted", PASSWORD)).status_code == 200
-            logins += 10
-            if sum(1 for n in successful_logins_by_worker(directory).values() if n > 0) >= 2:
-                break
-        by_worker = successful_logins_by_worker(directory)
-        assert sum(by_worker.values()) == logins
-        assert sum(1 for n in by_worker.values() if n > 0) == 2, by_worker
+                seen = scrape(server.url)
+                assert seen[("sessionauth_logins_total", (("outcome", "success"),))] == logins
+                assert seen[("sessionauth_signups_total", (("outcome", "success"),))] == 1
+                assert seen[("sessionauth_hash_queue_depth", ())] == 0
+                login_requests = ("method", "POST"), ("route", "/login"), ("status", "2xx")
+                assert seen[("sessionauth_http_request_duration_seconds_count", login_requests)] == logins
+            assert server.stop() == 0
+            assert not directory.exists()
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)  # when a failure leaves serve to be killed
 
+
+def log_in_on_both_workers(server: Server, directory: Path) -> int:
+    """Logins on fresh connections (each goes to whichever worker accepts it first) until both
+    workers have counted some, within a generous bound; returns how many."""
+    with httpx.Client(base_url=server.url) as client:
+        assert client.post("/signup", json={"username": "counted", "password": PASSWORD}).status_code == 201
+    logins = 0
+    while logins < 200:
         for _ in range(10):
-            seen = scrape(server.url)
-            assert seen[("sessionauth_logins_total", (("outcome", "success"),))] == logins
-            assert seen[("sessionauth_signups_total", (("outcome", "success"),))] == 1
-            assert seen[("sessionauth_hash_queue_depth", ())] == 0
-            login_requests = ("method", "POST"), ("route", "/login"), ("status", "2xx")
-            assert seen[("sessionauth_http_request_duration_seconds_count", login_requests)] == logins
-        assert server.stop() == 0
-    assert not directory.exists()
+            with httpx.Client(base_url=server.url) as fresh:
+                assert fresh.post("/login", auth=("counted", PASSWORD)).status_code == 200
+        logins += 10
+        if sum(1 for n in successful_logins_by_worker(directory).values() if n > 0) >= 2:
+            break
+    by_worker = successful_logins_by_worker(directory)
+    assert sum(by_worker.values()) == logins
+    assert sum(1 for n in by_worker.values() if n > 0) == 2, by_worker
+    return logins
