@@ -41,6 +41,7 @@ class Argon2PasswordHasher(PasswordHasher):
         concurrency: int = 1,
         queue_size: int = 8,
         queue_timeout: float = 2.0,
+        on_queue_change: Callable[[int], None] | None = None,
     ) -> None:
         self._argon2 = argon2.PasswordHasher(
             time_cost=time_cost,
@@ -53,6 +54,9 @@ class Argon2PasswordHasher(PasswordHasher):
         self._capacity = concurrency + queue_size
         self._admitted = 0
         self._queue_timeout = queue_timeout
+        # Told the number of admitted hashes (running or waiting) at each change: the metrics'
+        # queue-depth gauge, kept without this adapter knowing about Prometheus.
+        self._queue_changed = on_queue_change or _ignore
         # Made once at start with the current parameters, so an unknown user costs a real verify;
         # made in the pool, so its thread (and that thread's allocator arena) exists from the start.
         self._dummy_hash = self._executor.submit(self._argon2.hash, secrets.token_urlsafe(24)).result()
@@ -98,6 +102,7 @@ class Argon2PasswordHasher(PasswordHasher):
         if self._admitted >= self._capacity:
             raise HashingOverloaded()
         self._admitted += 1
+        self._queue_changed(self._admitted)
         deadline = time.monotonic() + self._queue_timeout
         if self._executor is None:
             self._executor = self._new_pool()
@@ -111,8 +116,13 @@ class Argon2PasswordHasher(PasswordHasher):
 
     def _release(self, future: asyncio.Future) -> None:
         self._admitted -= 1
+        self._queue_changed(self._admitted)
         if not future.cancelled():
             future.exception()  # retrieved, so asyncio does not log a refused or abandoned hash
+
+
+def _ignore(depth: int) -> None:
+    pass
 
 
 def _lowest_priority() -> None:

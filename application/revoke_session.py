@@ -10,6 +10,8 @@ class RevokeSession:
 
     - Only an active session of the caller can be ended; an unknown, foreign, expired or already
       revoked id is SessionNotFound, one answer for all, so ids of others reveal nothing.
+    - The audit event names its scope ("single"), so it can be told from the other ways a
+      session ends.
     Returns True when the caller ended the session it is using.
     """
 
@@ -22,5 +24,7 @@ class RevokeSession:
         active = {s.session.id for s in await self._listing.execute(current=current)}
         if session_id not in active or not await self._sessions.revoke_by_id(current.user.id, session_id):
             raise SessionNotFound()
-        self._audit.record("session_revoked", user_id=current.user.id, session_id=session_id, client=client)
+        self._audit.record(
+            "session_revoked", user_id=current.user.id, session_id=session_id, client=client, scope="single"
+        )
         return session_id == current.session.id

@@ -9,9 +9,13 @@ import logging
 import logging.config
 import os
 import platform
+import shutil
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -149,15 +153,35 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # handlers turn that into the exit status 0 the contract asks for.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda *_: sys.exit(0))
-    uvicorn.run(
-        "entrypoints.http.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        **server_options(settings),
-    )
+    with metrics_shared_by_workers(settings, workers):
+        uvicorn.run(
+            "entrypoints.http.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            **server_options(settings),
+        )
     return 0
+
+
+@contextmanager
+def metrics_shared_by_workers(settings: Settings, workers: int) -> Iterator[None]:
+    """With several workers, each is a process with its own counters: they keep them in files in
+    one private directory (prometheus_client's multiprocess mode) and whichever worker answers
+    /metrics sums them all. The variable is set before the workers start, since prometheus_client
+    reads it when first imported; the directory goes when serve exits. An operator's own
+    PROMETHEUS_MULTIPROC_DIR is used as it is and left in place. One worker needs none of this."""
+    if workers == 1 or not settings.metrics_enabled or settings.prometheus_multiproc_dir:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="sessionauth-metrics-")  # mode 0700
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def server_options(settings: Settings) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from dependency_injector import containers, providers
@@ -10,6 +11,7 @@ from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.audit_log import LoggingAuditLog
 from adapters.memory import InMemoryStore
 from adapters.postgres import PostgresStore
+from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
 from adapters.system import SecretsTokenGenerator, StaticDeviceKey, SystemClock
 from application import (
     ChangePassword,
@@ -81,13 +83,26 @@ def _device_cookies(settings: Settings, store: InMemoryStore | PostgresStore) ->
     return DeviceCookies(keys, timedelta(seconds=settings.device_cookie_ttl))
 
 
+def _metrics(settings: Settings) -> PrometheusMetrics | None:
+    return PrometheusMetrics(settings.prometheus_multiproc_dir) if settings.metrics_enabled else None
+
+
+def _audit_log(metrics: PrometheusMetrics | None) -> LoggingAuditLog | MeteredAuditLog:
+    return LoggingAuditLog() if metrics is None else MeteredAuditLog(LoggingAuditLog(), metrics)
+
+
+def _queue_depth_observer(metrics: PrometheusMetrics | None) -> Callable[[float], None] | None:
+    return None if metrics is None else metrics.hash_queue_depth.set
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     storage = providers.DependenciesContainer()
 
     clock = providers.Singleton(SystemClock)
     tokens = providers.Singleton(SecretsTokenGenerator)
-    audit = providers.Singleton(LoggingAuditLog)
+    metrics = providers.Singleton(_metrics, settings)  # None when METRICS_ENABLED=false
+    audit = providers.Singleton(_audit_log, metrics)
     hasher = providers.Singleton(
         Argon2PasswordHasher,
         time_cost=settings.provided.argon2_time_cost,
@@ -96,6 +111,7 @@ class Container(containers.DeclarativeContainer):
         concurrency=settings.provided.hash_concurrency,
         queue_size=settings.provided.hash_queue_size,
         queue_timeout=settings.provided.hash_queue_timeout,
+        on_queue_change=providers.Callable(_queue_depth_observer, metrics),
     )
     session_policy = providers.Singleton(_session_policy, settings)
     password_policy = providers.Singleton(PasswordPolicy)

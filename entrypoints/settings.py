@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "json"
     metrics_enabled: bool = True
+    # prometheus_client's own variable (it reads it at import): set, each worker keeps its metrics
+    # in files there and /metrics sums them. `serve --workers N` makes a private one itself.
+    prometheus_multiproc_dir: str | None = None
 
     @field_validator("session_cookie_samesite", "log_level", "log_format", mode="before")
     @classmethod
@@ -104,6 +107,15 @@ class Settings(BaseSettings):
     def _key_length(cls, value: str | None) -> str | None:
         if value is not None and len(value.encode()) < 32:
             raise ValueError("must be at least 32 bytes (for example: openssl rand -hex 32)")
+        return value
+
+    @field_validator("prometheus_multiproc_dir")
+    @classmethod
+    def _directory(cls, value: str | None) -> str | None:
+        # An empty value still puts prometheus_client in multiprocess mode, writing to the
+        # working directory: refused like any other path that is not a directory.
+        if value is not None and not os.path.isdir(value):
+            raise ValueError("must be an existing directory")
         return value
 
     @field_validator("session_cookie_name")

@@ -15,6 +15,7 @@ from entrypoints.http.cookies import SessionCookie
 from entrypoints.http.cross_site import CrossSiteDefence
 from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.fast_path import FastPath
+from entrypoints.http.metrics import RequestLatency, add_metrics_route
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
 from entrypoints.http.routes import build_router
 from entrypoints.lifecycle import running
@@ -26,16 +27,21 @@ log = logging.getLogger("sessionauth")
 class SessionAuthAPI(FastAPI):
     """FastAPI, with the fast path for the hottest GETs in front of its whole middleware stack
     (Starlette's error and FastAPI's own middleware included): those requests then cost about
-    what a pure ASGI app costs. See entrypoints/http/fast_path.py."""
+    what a pure ASGI app costs. See entrypoints/http/fast_path.py. Request latency is measured
+    in front of both, when metrics are on."""
 
     fast_path: FastPath | None = None
+    request_latency: RequestLatency | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        if self.fast_path is None:
-            return stack
-        self.fast_path.app = stack
-        return self.fast_path
+        if self.fast_path is not None:
+            self.fast_path.app = stack
+            stack = self.fast_path
+        if self.request_latency is not None:
+            self.request_latency.app = stack
+            stack = self.request_latency
+        return stack
 
 
 def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
@@ -57,7 +63,13 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
     app.state.container = container
     app.state.session_cookie = SessionCookie.from_settings(settings)
     app.state.client_address = addresses = ClientAddress(settings.proxies)
-    app.include_router(build_router(settings.session_cookie_name))
+    router = build_router(settings.session_cookie_name)
+    app.include_router(router)
+    if (metrics := container.metrics()) is not None:
+        add_metrics_route(app, metrics)
+        # Recent FastAPI keeps an included router's routes behind a wrapper of its own, so the
+        # route templates are read from the router itself as well.
+        app.request_latency = RequestLatency(metrics, [*app.routes, *router.routes])
     install_error_handlers(app)
     # Starlette runs the last added outermost: headers, cross-site checks, the fast path for the
     # hot authenticated GETs, then body size and FastAPI itself.

@@ -69,6 +69,8 @@ BAD_SETTINGS = [
     ("DATABASE_TIMEOUT", "never"),
     ("SESSION_CACHE", "sometimes"),
     ("PURGE_INTERVAL", "-1"),
+    ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/hunter2"),
+    ("PROMETHEUS_MULTIPROC_DIR", ""),
 ]
 
 

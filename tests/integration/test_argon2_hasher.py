@@ -120,3 +120,23 @@ def test_hashing_threads_run_at_the_lowest_priority():
     policy = hasher._executor.submit(lambda: os.sched_getscheduler(0)).result(10)
     hasher.close()
     assert policy == os.SCHED_IDLE
+
+
+async def test_the_queue_depth_is_reported_at_each_change():
+    depths: list[int] = []
+    hasher = Argon2PasswordHasher(**CHEAP, concurrency=1, queue_size=2, queue_timeout=30, on_queue_change=depths.append)
+    gate = Gate()
+    admitted = [asyncio.ensure_future(hasher._run(gate)) for _ in range(3)]  # one running, two waiting
+    await asyncio.sleep(0)
+    assert await asyncio.to_thread(gate.entered.wait, 10)
+    with pytest.raises(HashingOverloaded):
+        await hasher.hash("one too many")
+    assert depths == [1, 2, 3]  # the refused one was never admitted
+    gate.release.set()
+    assert await asyncio.gather(*admitted) == ["done"] * 3
+    for _ in range(1000):
+        if hasher.in_flight == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert depths == [1, 2, 3, 2, 1, 0]
+    hasher.close()

@@ -1,0 +1,169 @@
+"""The service's Prometheus metrics, and an audit log that counts the security events it records.
+
+Every label value is one of the constants written here, never something taken from a request:
+no username, user id, session id, address or token can reach the exposition, and no client can
+make the number of series grow.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import values as _values
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from domain.client import Client
+from domain.ports import AuditLog
+
+OUTCOMES = ("success", "invalid", "throttled")
+SIGNUP_OUTCOMES = ("success", "throttled")
+REVOCATION_SCOPES = ("single", "others", "all", "password_change")
+# From a cached session check (well under a millisecond) to a login that waits for its hash
+# (HASH_QUEUE_TIMEOUT, 3 s by default).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class PrometheusMetrics:
+    """The metrics of one service process.
+
+    - Without `multiprocess_dir` the metrics live on a registry of this instance, so two apps in
+      one process (tests) count apart.
+    - With `multiprocess_dir` (prometheus_client's PROMETHEUS_MULTIPROC_DIR, which must already
+      have been set when prometheus_client was imported) every worker process writes its values
+      to files there, and a scrape of any worker merges them all: counters and histograms are
+      summed over every worker that ever ran, the queue depth over the live ones.
+    """
+
+    # The classic text format, which generate_latest writes. Recent prometheus_client calls its
+    # CONTENT_TYPE_LATEST version=1.0.0, which some scrapers (Datadog's, Metricbeat) do not parse.
+    content_type = "text/plain; version=0.0.4; charset=utf-8"
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        if multiprocess_dir and _values.ValueClass is _values.MutexValue:
+            raise RuntimeError("PROMETHEUS_MULTIPROC_DIR was not set when prometheus_client was imported")
+        self._dir = multiprocess_dir
+        own = None if multiprocess_dir else CollectorRegistry()
+        self.signups = Counter(
+            "sessionauth_signups", "Sign-ups by outcome (success: account created).", ["outcome"], registry=own
+        )
+        self.logins = Counter("sessionauth_logins", "Logins by outcome.", ["outcome"], registry=own)
+        self.password_changes = Counter(
+            "sessionauth_password_changes",
+            "Password changes by outcome (invalid: wrong current password).",
+            ["outcome"],
+            registry=own,
+        )
+        self.logouts = Counter("sessionauth_logouts", "Sessions ended by POST /logout.", registry=own)
+        self.sessions_revoked = Counter(
+            "sessionauth_sessions_revoked",
+            "Sessions ended other than by logout: one by id (single), all but the caller's (others), "
+            "all of a user (all), or by a password change (password_change).",
+            ["scope"],
+            registry=own,
+        )
+        self.hash_queue_depth = Gauge(
+            "sessionauth_hash_queue_depth",
+            "Password hashes admitted and not finished (running or waiting for a thread).",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.request_duration = Histogram(
+            "sessionauth_http_request_duration_seconds",
+            "Time to answer a request, by route template, method and status class.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=own,
+        )
+        # Every series that can be known in advance exists from the start, at zero: a rate over a
+        # series that appears only with its first event misses that event.
+        for outcome in SIGNUP_OUTCOMES:
+            self.signups.labels(outcome)
+        for outcome in OUTCOMES:
+            self.logins.labels(outcome)
+            self.password_changes.labels(outcome)
+        for scope in REVOCATION_SCOPES:
+            self.sessions_revoked.labels(scope)
+        self.hash_queue_depth.set(0)
+        if multiprocess_dir:
+            self._registry = CollectorRegistry()
+            MultiProcessCollector(self._registry, path=multiprocess_dir)
+        else:
+            self._registry = own
+
+    def request_observer(self, route: str, method: str, status: str) -> Callable[[float], None]:
+        return self.request_duration.labels(route, method, status).observe
+
+    def exposition(self) -> bytes:
+        """The text exposition format, over every worker in multiprocess mode."""
+        if self._dir:
+            self._forget_dead_workers()
+        return generate_latest(self._registry)
+
+    def _forget_dead_workers(self) -> None:
+        # A worker that died (uvicorn starts another) keeps its last queue depth in its file;
+        # prometheus_client leaves it to the supervisor to call mark_process_dead, which uvicorn
+        # does not, so a scrape does it for every process that is gone.
+        for path in glob.glob(os.path.join(self._dir, "gauge_live*_*.db")):
+            pid = path.rsplit("_", 1)[1].removesuffix(".db")
+            if pid.isdigit() and not _alive(int(pid)):
+                mark_process_dead(int(pid), self._dir)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MeteredAuditLog(AuditLog):
+    """Records every event with the wrapped log, and counts the ones the metrics name. Only the
+    event's name and its fixed qualifier (`action` or `scope`) choose a counter; the user, session
+    and client fields are passed on and never looked at."""
+
+    def __init__(self, inner: AuditLog, metrics: PrometheusMetrics) -> None:
+        self._inner = inner
+        m = metrics
+        revoked = m.sessions_revoked.labels
+        # (event, action or scope) -> the counters it moves, each by one or by a count in the event
+        self._counts: dict[tuple[str, object], tuple[tuple[Counter, str | None], ...]] = {
+            ("signup", None): ((m.signups.labels("success"), None),),
+            ("throttled", "signup"): ((m.signups.labels("throttled"), None),),
+            ("login_succeeded", None): ((m.logins.labels("success"), None),),
+            ("login_failed", None): ((m.logins.labels("invalid"), None),),
+            ("throttled", "login"): ((m.logins.labels("throttled"), None),),
+            ("password_changed", None): (
+                (m.password_changes.labels("success"), None),
+                (revoked("password_change"), "revoked_sessions"),
+            ),
+            ("login_failed", "password_change"): ((m.password_changes.labels("invalid"), None),),
+            ("throttled", "password_change"): ((m.password_changes.labels("throttled"), None),),
+            ("logout", None): ((m.logouts, None),),
+            ("session_revoked", "single"): ((revoked("single"), None),),
+            ("session_revoked", "others"): ((revoked("others"), None),),
+            ("session_revoked", "all"): ((revoked("all"), "revoked_sessions"),),
+        }
+
+    def record(
+        self,
+        event: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        client: Client | None = None,
+        **details: object,
+    ) -> None:
+        self._inner.record(event, user_id=user_id, session_id=session_id, client=client, **details)
+        qualifier = details.get("action", details.get("scope"))
+        for counter, amount in self._counts.get((event, qualifier), ()):
+            counter.inc(_count(details.get(amount)) if amount else 1)
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
