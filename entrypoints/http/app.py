@@ -20,6 +20,7 @@ from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.fast_path import FastPath
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
 from entrypoints.http.routes import build_router
+from entrypoints.http.ui import BrowserPages, build_ui_router
 from entrypoints.settings import load_settings
 
 log = logging.getLogger("sessionauth")
@@ -71,12 +72,15 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
     app.state.session_cookie = SessionCookie.from_settings(settings)
     app.state.client_address = addresses = ClientAddress(settings.proxies)
     app.include_router(build_router(settings.session_cookie_name))
+    app.include_router(build_ui_router())
     install_error_handlers(app)
-    # Starlette runs the last added outermost: headers, cross-site checks, the fast path for the
-    # hot authenticated GETs, then body size and FastAPI itself.
+    # Starlette runs the last added outermost: the browser pages' headers and HTML errors, the
+    # security headers, cross-site checks, then body size and FastAPI itself (the fast path for
+    # the hot authenticated GETs stands in front of them all).
     app.add_middleware(BodySizeLimit)
     app.add_middleware(CrossSiteDefence, trusted_origins=settings.origins, addresses=addresses)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BrowserPages)
     if fast_path:
         app.fast_path = FastPath(resolve=container.resolve_session, cookie=app.state.session_cookie)
     _declare_basic_scheme(app)
