@@ -34,7 +34,7 @@ async def logged_in(client, username="alice") -> str:
 def assert_page_headers(response: httpx.Response) -> None:
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert response.headers["x-frame-options"] == "DENY"
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
     assert "www-authenticate" not in response.headers

@@ -15,7 +15,10 @@ CONTENT_SECURITY_POLICY = (
 PAGE_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # Not `no-referrer`: under it Chromium sends `Origin: null` with the pages' own form posts,
+    # which the cross-site defence refuses wherever Sec-Fetch-Site is not sent (plain http to a
+    # host other than loopback, older browsers). `same-origin` still tells other sites nothing.
+    (b"referrer-policy", b"same-origin"),
 ]
 _REPLACED = frozenset({b"content-type", b"content-length"})
 
