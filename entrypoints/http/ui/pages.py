@@ -34,7 +34,7 @@ NOTICES = {
 # Titles and texts of the error pages, by status.
 ERRORS = {
     400: ("Bad request", "The form could not be read. Go back and try again."),
-    403: ("Refused", "This request came from another site, so it was refused. Nothing was changed."),
+    403: ("Request refused", "This request came from another site, so it was refused. Nothing was changed."),
     404: ("Not found", "There is nothing here."),
     405: ("Not allowed", "This page cannot be used that way."),
     413: ("Too large", "The form was too large (the limit is 64 KiB)."),
