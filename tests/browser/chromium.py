@@ -30,8 +30,11 @@ class ChromiumMissing(RuntimeError):
     pass
 
 
+DEBIAN_PATH = "/usr/bin/chromium"
+
+
 def chromium_executable() -> str:
-    for candidate in (shutil.which("chromium"), "/usr/bin/chromium"):
+    for candidate in (shutil.which("chromium"), DEBIAN_PATH):
         if candidate and Path(candidate).exists():
             return candidate
     raise ChromiumMissing(INSTALL_HINT)
