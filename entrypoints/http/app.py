@@ -18,6 +18,7 @@ from entrypoints.http.fast_path import FastPath
 from entrypoints.http.metrics import RequestLatency, add_metrics_route
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
 from entrypoints.http.routes import build_router
+from entrypoints.http.ui import BrowserPages, build_ui_router
 from entrypoints.lifecycle import running
 from entrypoints.settings import load_settings
 
@@ -63,19 +64,22 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
     app.state.container = container
     app.state.session_cookie = SessionCookie.from_settings(settings)
     app.state.client_address = addresses = ClientAddress(settings.proxies)
-    router = build_router(settings.session_cookie_name)
-    app.include_router(router)
+    routers = [build_router(settings.session_cookie_name), build_ui_router()]
+    for router in routers:
+        app.include_router(router)
     if (metrics := container.metrics()) is not None:
         add_metrics_route(app, metrics)
         # Recent FastAPI keeps an included router's routes behind a wrapper of its own, so the
-        # route templates are read from the router itself as well.
-        app.request_latency = RequestLatency(metrics, [*app.routes, *router.routes])
+        # route templates are read from the routers themselves as well.
+        app.request_latency = RequestLatency(metrics, [*app.routes, *(r for router in routers for r in router.routes)])
     install_error_handlers(app)
-    # Starlette runs the last added outermost: headers, cross-site checks, the fast path for the
-    # hot authenticated GETs, then body size and FastAPI itself.
+    # Starlette runs the last added outermost: the browser pages' headers and HTML errors, the
+    # security headers, cross-site checks, then body size and FastAPI itself (the fast path for
+    # the hot authenticated GETs stands in front of them all).
     app.add_middleware(BodySizeLimit)
     app.add_middleware(CrossSiteDefence, trusted_origins=settings.origins, addresses=addresses)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BrowserPages)
     if fast_path:
         app.fast_path = FastPath(resolve=container.resolve_session, cookie=app.state.session_cookie)
     _declare_basic_scheme(app)

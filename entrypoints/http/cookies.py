@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.requests import Request
 from starlette.responses import Response
 
+from application import LoginResult
 from entrypoints.settings import Settings
 
 
@@ -56,3 +58,12 @@ class SessionCookie:
             httponly=True,
             samesite=self.samesite,
         )
+
+
+def set_login_cookies(request: Request, response: Response, result: LoginResult) -> None:
+    """The session cookie, lasting to the session's absolute deadline, and the device cookie, as
+    every successful login sets them (the JSON /login and the /ui/login form alike)."""
+    container = request.app.state.container
+    cookie: SessionCookie = request.app.state.session_cookie
+    cookie.set(response, result.token, max_age=int(container.session_policy().absolute_timeout.total_seconds()))
+    cookie.set_device(response, result.device_cookie, max_age=int(container.devices().ttl.total_seconds()))

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from application import Authenticated
 from domain.errors import InvalidCredentials
+from entrypoints.http.cookies import set_login_cookies
 from entrypoints.http.credentials import read_credentials
 from entrypoints.http.dependencies import (
     ChangePasswordDep,
@@ -110,8 +111,7 @@ def build_router(cookie_name: str) -> APIRouter:
         except InvalidCredentials as error:
             headers = challenge if credentials.via_basic else None
             return JSONResponse({"detail": str(error)}, 401, headers=headers)
-        container = request.app.state.container
-        policy = container.session_policy()
+        policy = request.app.state.container.session_policy()
         body = LoginOut(
             message="Logged in",
             user=UserOut.of(result.user),
@@ -119,8 +119,7 @@ def build_router(cookie_name: str) -> APIRouter:
             idle_expires_at=policy.idle_deadline(result.session),
         )
         response = JSONResponse(body.model_dump(mode="json"))
-        cookie.set(response, result.token, max_age=int(policy.absolute_timeout.total_seconds()))
-        cookie.set_device(response, result.device_cookie, max_age=int(container.devices().ttl.total_seconds()))
+        set_login_cookies(request, response, result)
         return response
 
     @router.get("/getusers/me", response_model=UserOut, responses=_responses(_UNAUTHENTICATED))

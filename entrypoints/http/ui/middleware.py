@@ -1,0 +1,72 @@
+"""What every /ui/ response carries, whichever part of the app produced it."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.http.ui.pages import error_html
+
+# No script at all: the pages are plain forms and links, so the policy can forbid every script,
+# inline or not, and every frame ancestor (no clickjacking of the revoke buttons).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+PAGE_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    # Not `no-referrer`: under it Chromium sends `Origin: null` with the pages' own form posts,
+    # which the cross-site defence refuses wherever Sec-Fetch-Site is not sent (plain http to a
+    # host other than loopback, older browsers). `same-origin` still tells other sites nothing.
+    (b"referrer-policy", b"same-origin"),
+]
+_REPLACED = frozenset({b"content-type", b"content-length"})
+
+
+def is_page(path: str) -> bool:
+    return path == "/ui" or path.startswith("/ui/")
+
+
+class BrowserPages:
+    """Adds the page headers (CSP, X-Frame-Options, Referrer-Policy) to every /ui/ response, and
+    turns the JSON error answers that come from outside the page routes (a cross-site 403, a 413
+    from the body limit, a 404 or 405 from the router, a 503 from the error handlers) into HTML
+    error pages with the same status and headers: a browser is never shown raw JSON.
+
+    Placed outermost, so that the answers of the other middlewares pass through it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_page(scope["path"]):
+            return await self.app(scope, receive, send)
+        held: Message | None = None
+
+        async def paged(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), *PAGE_HEADERS]
+                message = {**message, "headers": headers}
+                if message["status"] >= 400 and _is_json(headers):
+                    held = message  # the JSON body that follows is dropped for the page
+                    return
+            elif message["type"] == "http.response.body" and held is not None:
+                if message.get("more_body", False):
+                    return
+                return await _send_html(send, held)
+            await send(message)
+
+        await self.app(scope, receive, paged)
+
+
+def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"content-type" and value.startswith(b"application/json") for name, value in headers)
+
+
+async def _send_html(send: Send, start: Message) -> None:
+    body = error_html(start["status"])
+    headers = [(name, value) for name, value in start["headers"] if name not in _REPLACED]
+    headers += [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

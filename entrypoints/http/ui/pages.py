@@ -1,0 +1,72 @@
+"""Rendering: Jinja2 templates with autoescaping on, and the messages the pages show.
+
+Every text a page shows about an error or a notice comes from the tables here, never from the
+request, so a crafted link cannot make a page say something the service did not.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.responses import HTMLResponse
+
+_templates = Environment(
+    loader=PackageLoader("entrypoints.http.ui", "templates"),
+    autoescape=True,  # every template is HTML; everything interpolated is escaped
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_templates.filters["utc"] = lambda moment: moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+_templates.filters["iso"] = lambda moment: moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+# `?notice=` keys a redirect may carry; unknown keys show nothing.
+NOTICES = {
+    "signed-up": "Account created. Log in to start a session.",
+    "logged-out": "You have logged out.",
+    "expired": "Your session expired. Log in again to continue.",
+    "ended": "Your session has ended. Log in again to continue.",
+    "revoked": "That session has ended.",
+    "others-revoked": "Every other session has ended.",
+}
+
+# Titles and texts of the error pages, by status.
+ERRORS = {
+    400: ("Bad request", "The form could not be read. Go back and try again."),
+    403: ("Request refused", "This request came from another site, so it was refused. Nothing was changed."),
+    404: ("Not found", "There is nothing here."),
+    405: ("Not allowed", "This page cannot be used that way."),
+    413: ("Too large", "The form was too large (the limit is 64 KiB)."),
+    415: ("Unsupported form", "The form was sent in a format this service does not read."),
+    422: ("Invalid request", "The request could not be understood."),
+    429: ("Too many attempts", "Too many attempts. Wait a little and try again."),
+    503: ("Unavailable", "The service is unavailable right now. Try again in a few seconds."),
+}
+_FALLBACK_ERROR = ("Error", "Something went wrong. Nothing was changed; try again later.")
+
+
+def render(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: object) -> HTMLResponse:
+    context = {"notice": None, "error": None, "field": None, "username": "", "user": None, **context}
+    return HTMLResponse(_templates.get_template(template).render(context), status, headers)
+
+
+def notice_text(key: str | None) -> str | None:
+    return NOTICES.get(key) if key else None
+
+
+def error_html(status: int, message: str | None = None) -> bytes:
+    title, text = ERRORS.get(status, _FALLBACK_ERROR)
+    return _templates.get_template("error.html").render(
+        title=title, message=message or text, status=status, notice=None, error=None, user=None
+    ).encode()
+
+
+def error_page(status: int, message: str | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
+    return HTMLResponse(error_html(status, message), status, headers)
+
+
+def wait_text(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{-(-seconds // 60)} minutes"

@@ -1,0 +1,191 @@
+"""The browser pages: server-rendered forms over the same use-cases as the JSON API.
+
+- Post/Redirect/Get: every successful POST answers 303 to a page.
+- No page ever answers 401. A 401 must carry a challenge, and the one browsers act on is Basic's
+  login dialog; a page that needs a session redirects (303) to the login form instead, with a
+  notice when a session it was given has expired or ended, and a failed login is a 422 form.
+- Credentials arrive as form fields, never as Basic credentials.
+- A form that fails is shown again with the error beside its field, the username kept and the
+  password never sent back.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from starlette.responses import RedirectResponse
+
+from application import Authenticated
+from domain.errors import (
+    DomainError,
+    HashingOverloaded,
+    InvalidCredentials,
+    NotAuthenticated,
+    PolicyViolation,
+    SessionExpired,
+    SessionNotFound,
+    StoreUnavailable,
+    Throttled,
+    UsernameTaken,
+)
+from entrypoints.http.cookies import SessionCookie, set_login_cookies
+from entrypoints.http.dependencies import (
+    ClientDep,
+    ListSessionsDep,
+    LoginDep,
+    LogoutDep,
+    RevokeOtherSessionsDep,
+    RevokeSessionDep,
+    SignUpDep,
+)
+from entrypoints.http.errors import HASHING_RETRY_AFTER, STORE_RETRY_AFTER
+from entrypoints.http.ui.forms import read_form
+from entrypoints.http.ui.pages import error_page, notice_text, render, wait_text
+
+log = logging.getLogger("sessionauth.http")
+
+_FORM_ERRORS = (PolicyViolation, UsernameTaken, InvalidCredentials, Throttled, HashingOverloaded, StoreUnavailable)
+_STYLESHEET = resources.files("entrypoints.http.ui").joinpath("static/ui.css").read_bytes()
+
+
+def build_ui_router() -> APIRouter:
+    # Kept out of the OpenAPI document, which describes the JSON API only.
+    router = APIRouter(prefix="/ui", include_in_schema=False)
+
+    @router.get("/")
+    async def home(request: Request, listing: ListSessionsDep, notice: str | None = None) -> Response:
+        current = await _authenticate(request)
+        if isinstance(current, Response):
+            return current
+        sessions = await listing.execute(current=current)
+        return render(
+            "home.html",
+            title="Your account",
+            user=current.user,
+            sessions=sessions,
+            others=sum(not s.current for s in sessions),
+            notice=notice_text(notice),
+        )
+
+    @router.get("/signup")
+    async def signup_form() -> Response:
+        return render("signup.html", title="Sign up")
+
+    @router.post("/signup")
+    async def signup(request: Request, sign_up: SignUpDep, client: ClientDep) -> Response:
+        form = await read_form(request)
+        username = form.get("username", "")
+        try:
+            user = await sign_up.execute(username=username, password=form.get("password", ""), client=client)
+        except _FORM_ERRORS as error:
+            return _form_again("signup.html", "Sign up", error, username)
+        query = urlencode({"notice": "signed-up", "username": user.username.display})
+        return RedirectResponse(f"/ui/login?{query}", 303)
+
+    @router.get("/login")
+    async def login_form(notice: str | None = None, username: str = "") -> Response:
+        return render("login.html", title="Log in", notice=notice_text(notice), username=username[:64])
+
+    @router.post("/login")
+    async def login(request: Request, login: LoginDep, client: ClientDep) -> Response:
+        form = await read_form(request)
+        username = form.get("username", "")
+        cookie: SessionCookie = request.app.state.session_cookie
+        try:
+            result = await login.execute(
+                username=username,
+                password=form.get("password", ""),
+                presented_token=request.cookies.get(cookie.name),
+                client=client,
+            )
+        except _FORM_ERRORS as error:
+            return _form_again("login.html", "Log in", error, username)
+        response = RedirectResponse("/ui/", 303)
+        set_login_cookies(request, response, result)
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request, logout: LogoutDep, client: ClientDep) -> Response:
+        current = await _authenticate(request)
+        if isinstance(current, Response):
+            return current
+        await logout.execute(current=current, client=client)
+        return _logged_out(request)
+
+    @router.post("/sessions/others/revoke")
+    async def revoke_others(request: Request, revoke: RevokeOtherSessionsDep, client: ClientDep) -> Response:
+        current = await _authenticate(request)
+        if isinstance(current, Response):
+            return current
+        await revoke.execute(current=current, client=client)
+        return RedirectResponse("/ui/?notice=others-revoked", 303)
+
+    @router.post("/sessions/{session_id}/revoke")
+    async def revoke(request: Request, session_id: str, revoke: RevokeSessionDep, client: ClientDep) -> Response:
+        current = await _authenticate(request)
+        if isinstance(current, Response):
+            return current
+        try:
+            was_current = await revoke.execute(current=current, session_id=session_id, client=client)
+        except SessionNotFound:
+            return error_page(404, "That session is not active any more. Nothing was changed.")
+        if was_current:
+            return _logged_out(request)
+        return RedirectResponse("/ui/?notice=revoked", 303)
+
+    @router.get("/static/ui.css")
+    async def stylesheet() -> Response:
+        return Response(_STYLESHEET, media_type="text/css")
+
+    return router
+
+
+async def _authenticate(request: Request) -> Authenticated | Response:
+    """The session the cookie names, or a redirect to the login form that also expires a cookie
+    naming no valid session. A store that cannot be reached propagates (503)."""
+    cookie: SessionCookie = request.app.state.session_cookie
+    token = request.cookies.get(cookie.name)
+    if not token:
+        return RedirectResponse("/ui/login", 303)
+    try:
+        return await request.app.state.container.resolve_session().execute(token=token)
+    except SessionExpired:
+        response = RedirectResponse("/ui/login?notice=expired", 303)
+    except NotAuthenticated:
+        response = RedirectResponse("/ui/login?notice=ended", 303)
+    cookie.expire(response)
+    return response
+
+
+def _logged_out(request: Request) -> Response:
+    response = RedirectResponse("/ui/login?notice=logged-out", 303)
+    request.app.state.session_cookie.expire(response)
+    return response
+
+
+def _form_again(template: str, title: str, error: DomainError, username: str) -> Response:
+    """The form once more, with what went wrong; the status says it too."""
+    headers: dict[str, str] = {}
+    field = None
+    if isinstance(error, PolicyViolation):
+        status, message, field = 422, error.message, error.field
+    elif isinstance(error, UsernameTaken):
+        status, message, field = 409, "That username is taken. Choose another one.", "username"
+    elif isinstance(error, InvalidCredentials):
+        # One message for an unknown user, a wrong password and unusable input, as /login.
+        status, message = 422, "Wrong username or password."
+    elif isinstance(error, Throttled):
+        status, message = 429, f"Too many attempts. Try again in {wait_text(error.retry_after)}."
+        headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, HashingOverloaded):
+        status, message = 503, "The service is busy. Try again in a moment."
+        headers["Retry-After"] = HASHING_RETRY_AFTER
+    else:
+        log.warning("store unavailable", extra={"path": f"/ui/{template.removesuffix('.html')}"})
+        status, message = 503, "The service is unavailable right now. Try again in a few seconds."
+        headers["Retry-After"] = STORE_RETRY_AFTER
+    return render(template, status, headers, title=title, error=message, field=field, username=username[:256])
+
