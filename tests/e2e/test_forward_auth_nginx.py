@@ -37,8 +37,12 @@ class Stack:
     def start(self) -> tuple[Server, RecordingUpstream, Nginx]:
         if self._started is None:
             nginx_binary()  # fails with the install hint before anything else starts
-            # nginx connects from 127.0.0.1: its X-Forwarded-For is believed, nobody else's.
-            server = self._exits.enter_context(serving(DATABASE_URL=self._database_url, TRUSTED_PROXIES="127.0.0.1"))
+            # All of loopback is trusted, clients' addresses too: as broad as a Docker network's
+            # CIDR, which holds the gateway that published ports' clients come through. nginx must
+            # then replace a client's X-Forwarded-For, not append to it.
+            server = self._exits.enter_context(
+                serving(DATABASE_URL=self._database_url, TRUSTED_PROXIES="127.0.0.0/8")
+            )
             upstream = self._exits.enter_context(recording_upstream())
             port = int(server.url.rsplit(":", 1)[1])
             nginx = self._exits.enter_context(nginx_in_front(sessionauth_ports=[port], app_port=upstream.port))
