@@ -193,3 +193,27 @@ def test_sessionauth_unreachable_is_a_503_and_the_application_is_not_reached() -
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"] == "1"
         assert upstream.received == []
+
+
+def test_one_login_serves_applications_on_several_subdomains(database_url: str) -> None:
+    nginx_binary()
+    settings = {"DATABASE_URL": database_url, "TRUSTED_PROXIES": "127.0.0.1", "SESSION_COOKIE_DOMAIN": "example.test"}
+    with serving(**settings) as server, recording_upstream() as upstream, nginx_in_front(
+        sessionauth_ports=[int(server.url.rsplit(":", 1)[1])], app_port=upstream.port
+    ) as nginx:
+        username = f"sub.{secrets.token_hex(4)}"
+        app = {"host": "app.example.test"}
+        assert httpx.post(f"{nginx.url}/signup", json={"username": username, "password": PASSWORD}, headers=app).status_code == 201
+        login = httpx.post(f"{nginx.url}/login", auth=(username, PASSWORD), headers=app)
+        assert login.status_code == 200, login.text
+
+        # The browser keeps a Domain=example.test cookie for every host under example.test.
+        (set_cookie,) = [c for c in login.headers.get_list("set-cookie") if c.startswith(f"{COOKIE}=")]
+        assert "domain=example.test" in set_cookie.lower()
+        token = set_cookie.split(";", 1)[0].split("=", 1)[1]
+        response = get_app(nginx, token, headers=[("host", "api.example.test")])
+
+        assert response.status_code == 200, response.text
+        (received,) = upstream.received
+        assert received.values("X-Forwarded-Host") == ["api.example.test"]
+        assert received.values("X-Auth-Username") == [username]
