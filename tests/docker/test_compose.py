@@ -17,7 +17,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -33,6 +32,7 @@ READY_TIMEOUT = 60  # seconds for nginx to pass requests on to sessionauth
 PROPAGATION_TIMEOUT = 5  # seconds for a revocation on one replica to reach the other (goal: 0.1 s)
 PASSWORD = "correct horse battery staple"
 COOKIE = "session_id"
+_STACK_SETTINGS = ("TRUSTED_PROXIES", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME")  # the test's own, not the caller's
 INSTALL_COMPOSE = (
     "docker-compose is not installed; this test runs docker/compose.yaml for real. Install Debian's "
     "package: `apt-get install docker-compose` (`make test` does it when run as root)."
@@ -47,7 +47,7 @@ class ComposeStack:
         self.nginx_url = ""
         self.replica_urls: dict[str, str] = {}
         self._env = {
-            **{k: v for k, v in os.environ.items() if k not in ("TRUSTED_PROXIES", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME")},
+            **{k: v for k, v in os.environ.items() if k not in _STACK_SETTINGS},
             "POSTGRES_PASSWORD": secrets.token_hex(16),
         }
         self._started = False
@@ -69,7 +69,7 @@ class ComposeStack:
     def compose(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
         files = [arg for path in COMPOSE_FILES for arg in ("-f", path)]
         result = subprocess.run(
-            ["docker-compose", "--no-ansi", "-p", self.project, *files, *args],
+            ["docker-compose", "--ansi", "never", "-p", self.project, *files, *args],
             capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=self._env,
         )
         if check and result.returncode != 0:
@@ -151,7 +151,8 @@ def test_the_demo_application_is_reached_only_with_a_session(stack: ComposeStack
     assert anonymous.json() == {"detail": "Not authenticated"}
 
     user, token = sign_up_and_log_in(stack, username)
-    page = httpx.get(f"{stack.nginx_url}/hello", headers=with_cookie(token, **{"X-Auth-User-Id": "spoofed"}), timeout=30)
+    spoofed = with_cookie(token, **{"X-Auth-User-Id": "spoofed"})
+    page = httpx.get(f"{stack.nginx_url}/hello", headers=spoofed, timeout=30)
 
     assert page.status_code == 200, page.text
     echoed = page.json()

@@ -187,7 +187,8 @@ def test_sessionauth_sees_the_client_address_nginx_saw_not_the_one_claimed(stack
 
 def test_sessionauth_unreachable_is_a_503_and_the_application_is_not_reached() -> None:
     nginx_binary()
-    with recording_upstream() as upstream, nginx_in_front(sessionauth_ports=[free_port()], app_port=upstream.port) as nginx:
+    nowhere = free_port()  # nothing listens there
+    with recording_upstream() as upstream, nginx_in_front(sessionauth_ports=[nowhere], app_port=upstream.port) as nginx:
         response = get_app(nginx, secrets.token_urlsafe(32))
 
         assert response.status_code == 503, response.text
@@ -203,7 +204,8 @@ def test_one_login_serves_applications_on_several_subdomains(database_url: str) 
     ) as nginx:
         username = f"sub.{secrets.token_hex(4)}"
         app = {"host": "app.example.test"}
-        assert httpx.post(f"{nginx.url}/signup", json={"username": username, "password": PASSWORD}, headers=app).status_code == 201
+        signup = httpx.post(f"{nginx.url}/signup", json={"username": username, "password": PASSWORD}, headers=app)
+        assert signup.status_code == 201, signup.text
         login = httpx.post(f"{nginx.url}/login", auth=(username, PASSWORD), headers=app)
         assert login.status_code == 200, login.text
 

@@ -18,7 +18,10 @@ from entrypoints.http.fast_path import forward_auth_headers
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 PUBLIC = ["/signup", "/login", "/logout", "/password", "/getusers/me", "/sessions", "/sessions/0b6c2a3e-1f"]
-NOT_PUBLIC = ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/auth/verify", "/protected", "/", "/sessionsx", "/app/login"]
+NOT_PUBLIC = [
+    "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/auth/verify", "/protected",
+    "/", "/sessionsx", "/app/login",
+]
 
 
 def headers_verify_sends() -> set[str]:
