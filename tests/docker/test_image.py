@@ -10,54 +10,23 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.docker.engine import IMAGE, built_image, docker, wait_until
+
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-IMAGE = "sessionauth:test"
 POSTGRES_IMAGE = "postgres:16-alpine"
-BUILD_TIMEOUT = 900  # seconds; a cold build downloads every dependency from PyPI
 POSTGRES_TIMEOUT = 60  # seconds for the database to accept connections
 START_TIMEOUT = 90  # seconds for /healthz after a start; serve itself waits up to 30 s for Postgres
 HEALTHY_TIMEOUT = 60  # seconds for Docker to report the image's HEALTHCHECK healthy
 STOP_TIMEOUT = 20  # seconds `docker stop` waits before it kills
 COOKIE = "session_id"
-START_AN_ENGINE = (
-    "No Docker engine answers. Start one, with local stand-ins for the images, from the repository "
-    "root: `../shared/tools/docker-standins postgres:16-alpine python:3.11-slim`, and export the line "
-    "it prints last (.ci/run does both)."
-)
-
-
-def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT
-    )
-    if check and result.returncode != 0:
-        pytest.fail(
-            f"`docker {' '.join(args)}` exited {result.returncode}:\n"
-            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}",
-            pytrace=False,
-        )
-    return result
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 class App:
@@ -126,13 +95,8 @@ class Stack:
         docker("network", "rm", self.network, check=False)
 
     def _start(self) -> App:
-        self._require_engine()
         started = time.monotonic()
-        docker(
-            "build", "--network", "host", "-f", "docker/Dockerfile", "-t", IMAGE, ".",
-            timeout=BUILD_TIMEOUT,
-        )
-        print(f"\n{IMAGE} built in {time.monotonic() - started:.1f} s")
+        built_image()
 
         self._made_anything = True
         password = secrets.token_hex(16)
@@ -169,14 +133,6 @@ class Stack:
     def _postgres_ready(self) -> bool:
         probe = ("exec", self.postgres, "pg_isready", "--host=127.0.0.1", "--username=sessionauth")
         return docker(*probe, check=False).returncode == 0
-
-    @staticmethod
-    def _require_engine() -> None:
-        if shutil.which("docker") is None:
-            pytest.fail(f"{START_AN_ENGINE}\n(The docker command is not installed.)", pytrace=False)
-        info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
-        if info.returncode != 0:
-            pytest.fail(f"{START_AN_ENGINE}\n`docker info`: {info.stderr.strip()[-1000:]}", pytrace=False)
 
 
 @pytest.fixture(scope="module")
