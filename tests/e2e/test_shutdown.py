@@ -2,14 +2,16 @@
 
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
+import argon2
 import asyncpg
 import httpx
 
 from tests.e2e.server import serving
 
 PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a brand new passphrase 42"
 # A real argon2 cost, so that sign-ups are still in flight when the signal arrives.
 SLOW_HASHING = {"ARGON2_TIME_COST": "2", "ARGON2_MEMORY_COST": "32768", "HASH_QUEUE_SIZE": "64", "HASH_QUEUE_TIMEOUT": "30"}
 
@@ -77,3 +79,66 @@ async def test_kill_9_leaves_no_half_made_state(database_url):
         for user in users:
             response = httpx.post(server.url + "/login", auth=(user["username"], PASSWORD))
             assert response.status_code == 200
+
+
+def log_in(url: str, name: str) -> httpx.Cookies | None:
+    try:
+        response = httpx.post(url + "/login", auth=(name, PASSWORD), timeout=30)
+    except httpx.TransportError:
+        return None
+    return response.cookies if response.status_code == 200 else None
+
+
+def change_password(url: str, cookies: httpx.Cookies) -> int | None:
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    try:
+        return httpx.post(url + "/password", json=body, cookies=cookies, timeout=30).status_code
+    except httpx.TransportError:
+        return None
+
+
+async def test_kill_9_amid_logins_and_password_changes_leaves_each_change_whole(database_url):
+    settings = {**SLOW_HASHING, "SESSION_COOKIE_SECURE": "false", "THROTTLE_SIGNUP_PER_ADDRESS": "0"}
+    changers = [f"changer{i}" for i in range(8)]
+    loginers = [f"loginer{i}" for i in range(8)]
+    with serving(DATABASE_URL=database_url, **settings) as server:
+        for name in changers + loginers:
+            assert sign_up(server.url, name) == 201
+        # Three sessions per changer: a change ends the two others and rotates the one it came with.
+        current = {name: [log_in(server.url, name) for _ in range(3)][-1] for name in changers}
+    with serving(DATABASE_URL=database_url, **settings) as server:
+        with ThreadPoolExecutor(len(changers) + len(loginers)) as pool:
+            changes = {name: pool.submit(change_password, server.url, current[name]) for name in changers}
+            logins = [pool.submit(log_in, server.url, name) for name in loginers]
+            # Killed as soon as the first change has answered: the others are still hashing.
+            first = next(as_completed(changes.values(), timeout=60))
+            server.process.kill()
+            assert first.result() == 200
+            changed = {name: answer.result() for name, answer in changes.items()}
+            [answer.result() for answer in logins]
+    assert None in changed.values() and 200 in changed.values(), changed  # the kill came mid-way
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT u.username, u.password_hash, count(s.id) AS sessions FROM users u"
+            " LEFT JOIN sessions s ON s.user_id = u.id WHERE u.username LIKE 'changer%' GROUP BY u.id"
+        )
+        orphans = await connection.fetchval(
+            "SELECT count(*) FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE u.id IS NULL"
+        )
+    finally:
+        await connection.close()
+    assert orphans == 0
+    verifier = argon2.PasswordHasher()
+    for row in rows:
+        try:
+            new = verifier.verify(row["password_hash"], NEW_PASSWORD)
+        except argon2.exceptions.VerifyMismatchError:
+            new = False
+        if new:  # the change happened, with its revocations: only the rotated session is left
+            assert row["sessions"] == 1, dict(row)
+        else:  # or not at all: the old password and all three sessions
+            assert verifier.verify(row["password_hash"], PASSWORD)
+            assert row["sessions"] == 3, dict(row)
+            assert changed[row["username"]] != 200, dict(row)  # never a success that was lost
