@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.prometheus_metrics import PrometheusMetrics
+from entrypoints.http.route_path import route_path
 
 UNMATCHED = "unmatched"  # every path that names no route: a scanner's paths must not become series
 _METHODS = {m: m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
@@ -30,8 +31,9 @@ def add_metrics_route(app: FastAPI, metrics: PrometheusMetrics) -> None:
 class RequestLatency:
     """Observes each HTTP request's duration, from its arrival to the app's return, labelled by
     the template of the route its path names (`/sessions/{session_id}`, never the path itself,
-    which would carry ids), its method and its status class. Unknown methods and paths collapse
-    into one label each. The label children are made once per combination and kept."""
+    which would carry ids; under a mount, the template without the mount's prefix, as the routes
+    match it), its method and its status class. Unknown methods and paths collapse into one label
+    each. The label children are made once per combination and kept."""
 
     def __init__(self, metrics: PrometheusMetrics, routes: Sequence[BaseRoute], app: ASGIApp | None = None) -> None:
         self.app = app
@@ -58,7 +60,7 @@ class RequestLatency:
             await self.app(scope, receive, send_noting_status)
         finally:
             elapsed = perf_counter() - started
-            key = (self._route(scope["path"]), _METHODS.get(scope["method"], "other"), status // 100)
+            key = (self._route(route_path(scope)), _METHODS.get(scope["method"], "other"), status // 100)
             observe = self._observers.get(key)
             if observe is None:
                 observe = self._observers[key] = self._observer(*key)

@@ -46,6 +46,7 @@ class Browsing:
     context: object
     page: object
     base: str
+    ui: str = "/ui/"  # where the pages are: /auth/ui/ in an app that embeds sessionauth at /auth
     responses: list = field(default_factory=list)
     console: list[str] = field(default_factory=list)
 
@@ -57,25 +58,25 @@ class Browsing:
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
     def sign_up(self, username: str, password: str = PASSWORD) -> None:
-        self.page.goto(self.url("/ui/signup"))
+        self.page.goto(self.url(f"{self.ui}signup"))
         self.page.fill("#username", username)
         self.page.fill("#password", password)
         self.page.click("button[type=submit] >> text=Create account")
 
     def log_in(self, username: str, password: str = PASSWORD) -> None:
-        if not self.path().startswith("/ui/login"):
-            self.page.goto(self.url("/ui/login"))
+        if not self.path().startswith(f"{self.ui}login"):
+            self.page.goto(self.url(f"{self.ui}login"))
         self.page.fill("#username", username)
         self.page.fill("#password", password)
         self.page.click("main button[type=submit]")
 
     def page_responses(self) -> list:
-        return [r for r in self.responses if urlsplit(r.url).path.startswith("/ui/")]
+        return [r for r in self.responses if urlsplit(r.url).path.startswith(self.ui)]
 
     def assert_clean(self) -> None:
         """What every test ends with: no Basic challenge was ever seen, every /ui/ answer had the
         page headers, and the browser reported no Content-Security-Policy violation."""
-        assert self.page_responses(), "no /ui/ response was recorded"
+        assert self.page_responses(), f"no {self.ui} response was recorded"
         for response in self.responses:
             headers = response.all_headers()
             assert response.status != 401 and "www-authenticate" not in headers, response.url
@@ -87,9 +88,9 @@ class Browsing:
         assert violations == []
 
 
-def record(context, base: str) -> Browsing:
+def record(context, base: str, ui: str = "/ui/") -> Browsing:
     page = context.new_page()
-    browsing = Browsing(context=context, page=page, base=base)
+    browsing = Browsing(context=context, page=page, base=base, ui=ui)
     context.on("response", lambda response: browsing.responses.append(response))
     page.on("console", lambda message: browsing.console.append(message.text))
     return browsing

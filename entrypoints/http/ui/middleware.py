@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrypoints.http.ui.pages import error_html
+from entrypoints.http.route_path import route_path
+from entrypoints.http.ui.pages import error_html, ui_base
 
 # No script at all: the pages are plain forms and links, so the policy can forbid every script,
 # inline or not, and every frame ancestor (no clickjacking of the revoke buttons).
@@ -23,7 +24,8 @@ PAGE_HEADERS = [
 _REPLACED = frozenset({b"content-type", b"content-length"})
 
 
-def is_page(path: str) -> bool:
+def is_page(scope: Scope) -> bool:
+    path = route_path(scope)
     return path == "/ui" or path.startswith("/ui/")
 
 
@@ -31,7 +33,8 @@ class BrowserPages:
     """Adds the page headers (CSP, X-Frame-Options, Referrer-Policy) to every /ui/ response, and
     turns the JSON error answers that come from outside the page routes (a cross-site 403, a 413
     from the body limit, a 404 or 405 from the router, a 503 from the error handlers) into HTML
-    error pages with the same status and headers: a browser is never shown raw JSON.
+    error pages with the same status and headers: a browser is never shown raw JSON. Under a mount
+    (`SessionAuth.install`) the pages are at <prefix>/ui/, matched once the prefix is taken off.
 
     Placed outermost, so that the answers of the other middlewares pass through it."""
 
@@ -39,7 +42,7 @@ class BrowserPages:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_page(scope["path"]):
+        if scope["type"] != "http" or not is_page(scope):
             return await self.app(scope, receive, send)
         held: Message | None = None
 
@@ -54,7 +57,7 @@ class BrowserPages:
             elif message["type"] == "http.response.body" and held is not None:
                 if message.get("more_body", False):
                     return
-                return await _send_html(send, held)
+                return await _send_html(send, held, ui_base(scope))
             await send(message)
 
         await self.app(scope, receive, paged)
@@ -64,8 +67,8 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name == b"content-type" and value.startswith(b"application/json") for name, value in headers)
 
 
-async def _send_html(send: Send, start: Message) -> None:
-    body = error_html(start["status"])
+async def _send_html(send: Send, start: Message, base: str) -> None:
+    body = error_html(start["status"], base)
     headers = [(name, value) for name, value in start["headers"] if name not in _REPLACED]
     headers += [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())]
     await send({**start, "headers": headers})

@@ -7,9 +7,11 @@ request, so a crafted link cannot make a page say something the service did not.
 from __future__ import annotations
 
 from datetime import UTC
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse
+from starlette.types import Scope
 
 _templates = Environment(
     loader=PackageLoader("entrypoints.http.ui", "templates"),
@@ -46,24 +48,33 @@ ERRORS = {
 _FALLBACK_ERROR = ("Error", "Something went wrong. Nothing was changed; try again later.")
 
 
-def render(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: object) -> HTMLResponse:
+def ui_base(scope: Scope) -> str:
+    """Where the pages are, for links, form actions and redirects: `/ui`, or `/auth/ui` when the
+    app is mounted at /auth (`SessionAuth.install`), where a bare `/ui/` would reach the host app.
+    Percent-encoded: the mount point is a decoded path, and it goes into URLs."""
+    return quote(scope.get("root_path", "")) + "/ui"
+
+
+def render(
+    template: str, ui_base: str, status: int = 200, headers: dict[str, str] | None = None, **context: object
+) -> HTMLResponse:
     context = {"notice": None, "error": None, "field": None, "username": "", "user": None, **context}
-    return HTMLResponse(_templates.get_template(template).render(context), status, headers)
+    return HTMLResponse(_templates.get_template(template).render(context, ui_base=ui_base), status, headers)
 
 
 def notice_text(key: str | None) -> str | None:
     return NOTICES.get(key) if key else None
 
 
-def error_html(status: int, message: str | None = None) -> bytes:
+def error_html(status: int, ui_base: str, message: str | None = None) -> bytes:
     title, text = ERRORS.get(status, _FALLBACK_ERROR)
     return _templates.get_template("error.html").render(
-        title=title, message=message or text, status=status, notice=None, error=None, user=None
+        title=title, message=message or text, status=status, notice=None, error=None, user=None, ui_base=ui_base
     ).encode()
 
 
-def error_page(status: int, message: str | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
-    return HTMLResponse(error_html(status, message), status, headers)
+def error_page(status: int, ui_base: str, message: str | None = None) -> HTMLResponse:
+    return HTMLResponse(error_html(status, ui_base, message), status)
 
 
 def wait_text(seconds: int) -> str:

@@ -43,7 +43,7 @@ from entrypoints.http.dependencies import (
 )
 from entrypoints.http.errors import HASHING_RETRY_AFTER, STORE_RETRY_AFTER
 from entrypoints.http.ui.forms import read_form
-from entrypoints.http.ui.pages import error_page, notice_text, render, wait_text
+from entrypoints.http.ui.pages import error_page, notice_text, render, ui_base, wait_text
 
 log = logging.getLogger("sessionauth.http")
 
@@ -63,6 +63,7 @@ def build_ui_router() -> APIRouter:
         sessions = await listing.execute(current=current)
         return render(
             "home.html",
+            ui_base(request.scope),
             title="Your account",
             user=current.user,
             sessions=sessions,
@@ -71,8 +72,8 @@ def build_ui_router() -> APIRouter:
         )
 
     @router.get("/signup")
-    async def signup_form() -> Response:
-        return render("signup.html", title="Sign up")
+    async def signup_form(request: Request) -> Response:
+        return render("signup.html", ui_base(request.scope), title="Sign up")
 
     @router.post("/signup")
     async def signup(request: Request, sign_up: SignUpDep, client: ClientDep) -> Response:
@@ -81,13 +82,15 @@ def build_ui_router() -> APIRouter:
         try:
             user = await sign_up.execute(username=username, password=form.get("password", ""), client=client)
         except _FORM_ERRORS as error:
-            return _form_again("signup.html", "Sign up", error, username)
+            return _form_again(request, "signup.html", "Sign up", error, username)
         query = urlencode({"notice": "signed-up", "username": user.username.display})
-        return RedirectResponse(f"/ui/login?{query}", 303)
+        return _redirect(request, f"/login?{query}")
 
     @router.get("/login")
-    async def login_form(notice: str | None = None, username: str = "") -> Response:
-        return render("login.html", title="Log in", notice=notice_text(notice), username=username[:64])
+    async def login_form(request: Request, notice: str | None = None, username: str = "") -> Response:
+        return render(
+            "login.html", ui_base(request.scope), title="Log in", notice=notice_text(notice), username=username[:64]
+        )
 
     @router.post("/login")
     async def login(request: Request, login: LoginDep, client: ClientDep) -> Response:
@@ -102,8 +105,8 @@ def build_ui_router() -> APIRouter:
                 client=client,
             )
         except _FORM_ERRORS as error:
-            return _form_again("login.html", "Log in", error, username)
-        response = RedirectResponse("/ui/", 303)
+            return _form_again(request, "login.html", "Log in", error, username)
+        response = _redirect(request, "/")
         set_login_cookies(request, response, result)
         return response
 
@@ -121,7 +124,7 @@ def build_ui_router() -> APIRouter:
         if isinstance(current, Response):
             return current
         await revoke.execute(current=current, client=client)
-        return RedirectResponse("/ui/?notice=others-revoked", 303)
+        return _redirect(request, "/?notice=others-revoked")
 
     @router.post("/sessions/{session_id}/revoke")
     async def revoke(request: Request, session_id: str, revoke: RevokeSessionDep, client: ClientDep) -> Response:
@@ -131,10 +134,10 @@ def build_ui_router() -> APIRouter:
         try:
             was_current = await revoke.execute(current=current, session_id=session_id, client=client)
         except SessionNotFound:
-            return error_page(404, "That session is not active any more. Nothing was changed.")
+            return error_page(404, ui_base(request.scope), "That session is not active any more. Nothing was changed.")
         if was_current:
             return _logged_out(request)
-        return RedirectResponse("/ui/?notice=revoked", 303)
+        return _redirect(request, "/?notice=revoked")
 
     @router.get("/static/ui.css")
     async def stylesheet() -> Response:
@@ -149,24 +152,29 @@ async def _authenticate(request: Request) -> Authenticated | Response:
     cookie: SessionCookie = request.app.state.session_cookie
     token = request.cookies.get(cookie.name)
     if not token:
-        return RedirectResponse("/ui/login", 303)
+        return _redirect(request, "/login")
     try:
         return await request.app.state.container.resolve_session().execute(token=token)
     except SessionExpired:
-        response = RedirectResponse("/ui/login?notice=expired", 303)
+        response = _redirect(request, "/login?notice=expired")
     except NotAuthenticated:
-        response = RedirectResponse("/ui/login?notice=ended", 303)
+        response = _redirect(request, "/login?notice=ended")
     cookie.expire(response)
     return response
 
 
+def _redirect(request: Request, to: str) -> RedirectResponse:
+    """303 to a page, under wherever the app is mounted (`to` is "/", "/login", ...)."""
+    return RedirectResponse(ui_base(request.scope) + to, 303)
+
+
 def _logged_out(request: Request) -> Response:
-    response = RedirectResponse("/ui/login?notice=logged-out", 303)
+    response = _redirect(request, "/login?notice=logged-out")
     request.app.state.session_cookie.expire(response)
     return response
 
 
-def _form_again(template: str, title: str, error: DomainError, username: str) -> Response:
+def _form_again(request: Request, template: str, title: str, error: DomainError, username: str) -> Response:
     """The form once more, with what went wrong; the status says it too."""
     headers: dict[str, str] = {}
     field = None
@@ -184,8 +192,9 @@ def _form_again(template: str, title: str, error: DomainError, username: str) ->
         status, message = 503, "The service is busy. Try again in a moment."
         headers["Retry-After"] = HASHING_RETRY_AFTER
     else:
-        log.warning("store unavailable", extra={"path": f"/ui/{template.removesuffix('.html')}"})
+        log.warning("store unavailable", extra={"path": request.url.path})
         status, message = 503, "The service is unavailable right now. Try again in a few seconds."
         headers["Retry-After"] = STORE_RETRY_AFTER
-    return render(template, status, headers, title=title, error=message, field=field, username=username[:256])
+    base = ui_base(request.scope)
+    return render(template, base, status, headers, title=title, error=message, field=field, username=username[:256])
 
