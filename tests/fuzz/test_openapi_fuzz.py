@@ -7,9 +7,13 @@ operation documents; no response carries a password, a password hash or a sessio
 session from a real login before each case, so that a logout or a revocation generated earlier
 does not leave the rest unauthenticated.
 
-Bounded and reproducible: FUZZ_EXAMPLES cases per operation and phase, derandomized (Hypothesis
-draws from a fixed seed), on both stores: the in-memory one and PostgreSQL, whose text type refuses
-bytes that Python strings accept.
+Bounded and reproducible: FUZZ_EXAMPLES cases per operation and mode (valid, invalid),
+derandomized (Hypothesis draws from a fixed seed), on both stores: the in-memory one and
+PostgreSQL, whose text type refuses bytes that Python strings accept.
+
+Each operation's strategy is driven by a plain `@given` inside a parametrized test, rather than by
+`schema.parametrize()`: Schemathesis' lazy pytest loader reads a private pytest attribute that
+pytest 9.2 no longer has, and a plain test can take the per-module database fixture.
 """
 
 from __future__ import annotations
