@@ -2,8 +2,9 @@
 docker/traefik/traefik.yaml and dynamic.yaml, on loopback ports the test chooses.
 
 Both files are loaded as shipped and only their addresses are changed (the entry points' listen
-addresses and the services' URLs), so the routers and middlewares under test are exactly the
-shipped ones. Traefik logs to a file in a temporary directory, which goes with it.
+addresses, the services' URLs, and forwardAuth's URL of the `verify` entry point), so the routers
+and middlewares under test are exactly the shipped ones. A log file is added, in a temporary
+directory that goes with Traefik.
 """
 
 from __future__ import annotations
