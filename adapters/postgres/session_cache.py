@@ -29,11 +29,6 @@ from domain.user import User
 log = logging.getLogger("sessionauth.postgres")
 
 CHANNEL = "sessionauth_revoked"
-# Entries go stale when their session stops being used (idle expiry, a client that walked away)
-# and the purge deletes those rows quietly, so nothing tells the cache. Stale entries are swept
-# out whenever the cache has doubled since the last sweep (amortized O(1) per insert): it holds
-# at most about twice the sessions in active use, not `max_entries` of dead ones.
-SWEEP_FLOOR = 256
 FLUSH = "*"  # payload: forget everything (a large deletion)
 
 
@@ -46,7 +41,6 @@ class CachedSessionRepository(SessionRepository):
         self._fresh_for = fresh_for
         self._max_entries = max_entries
         self._entries: dict[bytes, tuple[Session, User]] = {}
-        self._sweep_at = SWEEP_FLOOR
         self._generation = 0
         self.enabled = False  # turned on by the listener while it is connected
 
@@ -84,8 +78,6 @@ class CachedSessionRepository(SessionRepository):
         generation = self._generation
         found = await self._inner.get_with_user(token_hash)
         if found is not None and self.enabled and generation == self._generation:
-            if len(self._entries) >= self._sweep_at:
-                self._sweep()
             if len(self._entries) >= self._max_entries:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[token_hash] = (copy(found[0]), found[1])
@@ -117,14 +109,6 @@ class CachedSessionRepository(SessionRepository):
 
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
         return await self._inner.purge_expired(now, idle_timeout)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def _sweep(self) -> None:
-        now = self._clock.now()
-        self._entries = {h: e for h, e in self._entries.items() if now - e[0].last_seen_at < self._fresh_for}
-        self._sweep_at = max(SWEEP_FLOOR, 2 * len(self._entries))
 
     def _forget_user(self, user_id: str) -> None:
         self.forget([h for h, (s, _) in self._entries.items() if s.user_id == user_id])
