@@ -555,8 +555,12 @@ def report(recorder: Recorder, verdict: Verdict, warmup: float, context: dict[st
     return "\n".join(lines)
 
 
-def document(text: str) -> str:
-    return f"# Soak run\n\n{READING}\n## Latest run\n\n{text}\n"
+NOTES = "\n## Notes\n"  # from here on, the file is written by hand and kept by --out
+
+
+def document(text: str, previous: str) -> str:
+    notes = previous[previous.index(NOTES):] if NOTES in previous else ""
+    return f"# Soak run\n\n{READING}\n## Latest run\n\n{text}\n{notes}"
 
 
 def machine(database_url: str) -> dict[str, str]:
@@ -626,7 +630,7 @@ def soak(args: argparse.Namespace) -> None:
     text = report(recorder, verdict, warmup, context, plan, log, hash_rate)
     print(text)
     if args.out:
-        args.out.write_text(document(text))
+        args.out.write_text(document(text, args.out.read_text() if args.out.exists() else ""))
     if not verdict.passed:
         raise SystemExit(1)
 
