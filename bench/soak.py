@@ -440,21 +440,32 @@ def judge(recorder: Recorder, warmup: float) -> Verdict:
     return Verdict(sum(recorder.failures.values()), first, last, (last - first) / first * 100, slope_per_minute(floors))
 
 
-def server_log_summary(server: Server) -> dict[str, int]:
-    """Counts of the server's log lines by level, and of sessions the periodic purge deleted."""
-    counts: Counter[str] = Counter()
+@dataclass
+class ServerLog:
+    levels: Counter[str]
+    purges: int = 0
+    purged: int = 0  # sessions the periodic purge deleted
+
+    @property
+    def bad(self) -> int:
+        """Lines at error level or above, and lines that are not our JSON (a raw traceback)."""
+        return sum(n for level, n in self.levels.items() if level in ("error", "critical", "not json"))
+
+
+def read_server_log(server: Server) -> ServerLog:
+    log = ServerLog(Counter())
     server.log.seek(0)
     for raw in server.log:
         try:
             line = json.loads(raw)
         except ValueError:
-            counts["not json"] += 1
+            log.levels["not json"] += 1
             continue
-        counts[line.get("level", "?")] += 1
+        log.levels[line.get("level", "?")] += 1
         if line.get("message") == "purged expired sessions":
-            counts["purges"] += 1
-            counts["purged sessions"] += int(line.get("purged", 0))
-    return dict(counts)
+            log.purges += 1
+            log.purged += int(line.get("purged", 0))
+    return log
 
 
 def minutes(seconds: float) -> str:
@@ -487,7 +498,7 @@ Compare the rows with one another, not with `bench/RESULTS.md`.
 
 
 def report(recorder: Recorder, verdict: Verdict, warmup: float, context: dict[str, str], plan: Plan,
-           log: dict[str, int], hash_rate: float) -> str:
+           log: ServerLog, hash_rate: float) -> str:
     seconds = recorder.deadline - recorder.started
     total = sum(b.requests for b in recorder.buckets)
     by_kind = {kind: sum(len(b.latencies[kind]) for b in recorder.buckets) for kind in KINDS}
@@ -506,7 +517,8 @@ def report(recorder: Recorder, verdict: Verdict, warmup: float, context: dict[st
         + ", ".join(f"{by_kind[k] / seconds:.1f} {k}" for k in KINDS)
         + f"); {hashes / seconds:.1f} argon2 hashes/s, {hashes / seconds / hash_rate * 100:.0f} % "
         "of what one core alone verifies",
-        "- **Server log**: " + ", ".join(f"{n:,} {level}" for level, n in sorted(log.items())),
+        f"- **Server log**: {sum(log.levels.values()):,} lines ("
+        + ", ".join(f"{level} {n:,}" for level, n in sorted(log.levels.items())) + ")",
         "",
         "| t (m:s) | requests | req/s | errors | resolve p50 / p99 ms | login p50 / p99 ms | sign-up p99 ms "
         "| client lag p99 ms | server RSS floor / peak MiB | server CPU % | client CPU % | load 1 min "
@@ -535,13 +547,13 @@ def report(recorder: Recorder, verdict: Verdict, warmup: float, context: dict[st
             f"{after[-1]['sessions']:,} at the end ({after[-1]['sessions_bytes'] / 1024:,.0f} KiB with indexes); "
             f"{recorder.counts['POST /login']:,} logins made sessions, {recorder.counts['POST /logout']:,} logouts and "
             f"{recorder.counts['DELETE /sessions/{id}']:,} revocations deleted theirs, and the periodic purge deleted "
-            f"{log.get('purged sessions', 0):,} idle ones in {log.get('purges', 0)} rounds. Users grow with every "
+            f"{log.purged:,} idle ones in {log.purges} rounds. Users grow with every "
             f"sign-up, as they should. Throttle counters: {max(t['counters'] for t in after):,} rows at most, "
             f"{after[-1]['counters']:,} at the end.",
         ]
     lines += ["", "Responses by kind and expected status:", ""]
     lines += [f"- {what}: {n:,}" for what, n in sorted(recorder.counts.items())]
-    lines += ["", "Errors:" + (" none." if not recorder.failures else ""), ""]
+    lines += ["", "Errors:" + (" none." if not recorder.failures else "\n")]
     lines += [f"- {what}: {n:,}" for what, n in sorted(recorder.failures.items())]
     lines += [
         "",
@@ -617,7 +629,7 @@ def soak(args: argparse.Namespace) -> None:
         runner = asyncio.Runner(loop_factory=_event_loop_factory())
         with runner:
             recorder = runner.run(drive(server, database_url, plan, seconds, bucket_seconds, warmup / 2, args.seed))
-        log = server_log_summary(server)
+        log = read_server_log(server)
     context["Load after the run"] = "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg())
     context["Settings"] = (
         f"`sessionauth serve --workers {args.workers}`, unpinned (every core), session cache on, "
@@ -626,6 +638,8 @@ def soak(args: argparse.Namespace) -> None:
         + (" (argon2-cffi's default cost)" if args.default_cost else " (argon2id at OWASP's minimum cost)")
         + f". Argon2 verifies on one core alone, measured just before: {hash_rate:.0f}/s"
     )
+    if log.bad:
+        recorder.failures["server log: lines at error level, or not JSON"] += log.bad
     verdict = judge(recorder, warmup)
     text = report(recorder, verdict, warmup, context, plan, log, hash_rate)
     print(text)
