@@ -22,6 +22,7 @@ import math
 import os
 import platform
 import random
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -32,7 +33,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.run import BENCH_ENV, CREATED, PASSWORD, Server, drop_databases, fresh_database, raw_argon2_rate, sessionauth
+from bench.run import (BENCH_ENV, CREATED, PASSWORD, ROOT, Server, drop_databases, fresh_database, raw_argon2_rate, rss_kib,
+                       sessionauth)
 from entrypoints.settings import Settings
 
 COOKIE = "session_id"
@@ -61,6 +63,10 @@ SOAK_ENV = {
 # soak fits hundreds of logins a minute; `--default-cost` keeps argon2-cffi's (64 MiB, t=3, p=4).
 OWASP_ARGON2 = {"ARGON2_TIME_COST": "2", "ARGON2_MEMORY_COST": "19456", "ARGON2_PARALLELISM": "1"}
 
+# uvicorn closes a keep-alive connection idle this long (its default, which serve keeps). A request
+# sent on it at that very instant fails with "server disconnected"; browsers retry such a request,
+# httpx does not, so no virtual user idles on an open connection that long.
+KEEP_ALIVE_SECONDS = 5.0
 MEMORY_BOUND_PERCENT = 5.0  # the RSS floor may grow this much from the first to the last third
 RSS_SAMPLE_EVERY = 0.25  # seconds
 
@@ -72,6 +78,7 @@ class Plan:
     keepers: int = 20
     churners: int = 40
     keeper_think: float = 0.1  # mean seconds between a keeper's requests
+    keeper_list_share: float = 0.03  # a keeper's requests that list its sessions (the rest resolve)
     churner_think: float = 0.5  # mean seconds between a churner's resolves
     churner_pause: float = 1.0  # mean seconds between a churner's visits
     resolves_per_visit: tuple[int, int] = (5, 25)
@@ -89,12 +96,11 @@ class Plan:
         keeper = self.keepers / self.keeper_think
         phones = self.keepers / self.second_device_every
         return {
-            "resolve": keeper * 0.97 + visits * (resolves + self.logout_share) + phones,
+            "resolve": keeper * (1 - self.keeper_list_share) + visits * (resolves + self.logout_share) + phones,
             "login": visits * (1 + self.wrong_password_share) + phones,
             "signup": visits * self.signup_share,
-            "other": keeper * 0.03 + visits * (self.list_share + self.logout_share) + phones * 2,
+            "other": keeper * self.keeper_list_share + visits * (self.list_share + self.logout_share) + phones * 2,
             "hashes": visits * (1 + self.wrong_password_share + self.signup_share) + phones,
-            "visits": visits,
         }
 
 
@@ -174,7 +180,7 @@ class VirtualUser:
         return response
 
     async def think(self, mean: float) -> None:
-        await asyncio.sleep(min(self.rng.expovariate(1 / mean), mean * 10))
+        await asyncio.sleep(min(self.rng.expovariate(1 / mean), mean * 10, KEEP_ALIVE_SECONDS - 1))
 
     async def resolve(self, client: httpx.AsyncClient, expect: int = 200) -> None:
         path = self.rng.choice(RESOLVE_PATHS)
@@ -215,7 +221,7 @@ class Keeper(VirtualUser):
                         if time.monotonic() >= next_device:
                             next_device += self.rng.expovariate(1 / self.plan.second_device_every)
                             await self.second_device(client, username, address)
-                        elif self.rng.random() < 0.03:
+                        elif self.rng.random() < self.plan.keeper_list_share:
                             await self.call(client, "other", "GET /sessions", 200, "GET", "/sessions")
                         else:
                             await self.resolve(client)
@@ -297,14 +303,12 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def rss_kib(pids: list[int]) -> int:
+def tree_rss_kib(pids: list[int]) -> int:
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
+            total += rss_kib(pid)
+        except OSError:  # a worker that just exited
             pass
     return total
 
@@ -339,7 +343,7 @@ async def watch(server: Server, database_url: str, recorder: Recorder) -> None:
         for index, bucket in enumerate(recorder.buckets):
             end = recorder.started + (index + 1) * recorder.bucket_seconds
             while (now := time.monotonic()) < end:
-                bucket.rss_kib.append(rss_kib(pids))
+                bucket.rss_kib.append(tree_rss_kib(pids))
                 await asyncio.sleep(min(RSS_SAMPLE_EVERY, end - now))
             pids = process_tree(server.process.pid)
             server_now, client_now = cpu_seconds(pids), time.process_time()
@@ -593,6 +597,14 @@ def machine(database_url: str) -> dict[str, str]:
     }
 
 
+def code_version() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return f"commit {git('rev-parse', '--short', 'HEAD') or 'unknown'}" + (" with uncommitted changes" if changed else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -621,7 +633,8 @@ def soak(args: argparse.Namespace) -> None:
     plan = Plan(keepers=args.keepers, churners=args.churners)
     argon2 = {} if args.default_cost else OWASP_ARGON2
     env = {**SOAK_ENV, **argon2}
-    context = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), **machine(args.database_url)}
+    context = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "Code": code_version(),
+               **machine(args.database_url)}
     hash_rate = raw_argon2_rate(3, {**argon2, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
     database_url = fresh_database(args.database_url)
     context["Load before the run"] = "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min)"
