@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean system-packages
+.PHONY: run test bench soak install clean system-packages
 
 # Debian packages that some tests drive for real, as command:package. `make test` installs the
 # missing ones when it can (apt-get, root); otherwise it says how, and those tests fail saying so.
@@ -43,6 +43,11 @@ system-packages:
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { command -v apt-get >/dev/null && apt-get install -y -qq wrk; } || { echo "install wrk (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Ten minutes of mixed traffic against PostgreSQL (not in CI): errors, p99 and memory over time;
+# see bench/SOAK.md. SOAK_ARGS="--quick" for a one-minute trial.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

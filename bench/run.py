@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -66,13 +67,16 @@ class Server:
     url: str
     process: subprocess.Popen
     start_rss_kib: int = 0
+    log: IO[bytes] | None = None  # the server's stdout and stderr
 
 
 @contextmanager
-def start(name: str, command: list[str], port: int, env: dict[str, str]) -> Iterator[Server]:
+def start(name: str, command: list[str], port: int, env: dict[str, str], *, pin: bool = True) -> Iterator[Server]:
+    """Run a server until the block ends; `pin=False` leaves it on every core."""
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(
-        pinned(SERVER_CPU, command), env={**os.environ, **BENCH_ENV, **env}, stdout=log, stderr=log, cwd=ROOT
+        pinned(SERVER_CPU, command) if pin else command,
+        env={**os.environ, **BENCH_ENV, **env}, stdout=log, stderr=log, cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -89,7 +93,7 @@ def start(name: str, command: list[str], port: int, env: dict[str, str]) -> Iter
             if time.monotonic() > deadline:
                 raise SystemExit(f"{name} did not start")
             time.sleep(0.1)
-        yield Server(name, url, process, rss_kib(process.pid))
+        yield Server(name, url, process, rss_kib(process.pid), log)
     finally:
         process.terminate()
         try:
@@ -98,9 +102,9 @@ def start(name: str, command: list[str], port: int, env: dict[str, str]) -> Iter
             process.kill()
 
 
-def sessionauth(name: str, env: dict[str, str], *args: str) -> Iterator[Server]:
+def sessionauth(name: str, env: dict[str, str], *args: str, pin: bool = True) -> Iterator[Server]:
     port = free_port()
-    return start(name, [SESSIONAUTH, "serve", "--port", str(port), *args], port, env)
+    return start(name, [SESSIONAUTH, "serve", "--port", str(port), *args], port, env, pin=pin)
 
 
 def baseline() -> Iterator[Server]:

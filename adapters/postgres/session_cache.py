@@ -11,6 +11,9 @@ Rules that make it safe:
   that lands while a read is in flight cannot be undone by that read.
 - The cache is used only while the listener's connection is up; when it drops the cache empties
   and stays off until the listener is back.
+- An entry unused for `fresh_for` can never be served again, so it is dropped (a sweep at most
+  once per `fresh_for`): sessions that are abandoned rather than logged out would otherwise stay
+  until `max_entries` pushed them out, since the purge of expired sessions notifies nobody.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class CachedSessionRepository(SessionRepository):
         self._max_entries = max_entries
         self._entries: dict[bytes, tuple[Session, User]] = {}
         self._generation = 0
+        self._next_sweep = clock.now()
         self.enabled = False  # turned on by the listener while it is connected
 
     # invalidation
@@ -78,6 +82,7 @@ class CachedSessionRepository(SessionRepository):
         generation = self._generation
         found = await self._inner.get_with_user(token_hash)
         if found is not None and self.enabled and generation == self._generation:
+            self._drop_stale()
             if len(self._entries) >= self._max_entries:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[token_hash] = (copy(found[0]), found[1])
@@ -109,6 +114,14 @@ class CachedSessionRepository(SessionRepository):
 
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
         return await self._inner.purge_expired(now, idle_timeout)
+
+    def _drop_stale(self) -> None:
+        now = self._clock.now()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self._fresh_for
+        cutoff = now - self._fresh_for
+        self._entries = {h: entry for h, entry in self._entries.items() if entry[0].last_seen_at > cutoff}
 
     def _forget_user(self, user_id: str) -> None:
         self.forget([h for h, (s, _) in self._entries.items() if s.user_id == user_id])

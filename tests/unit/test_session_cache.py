@@ -154,3 +154,13 @@ async def test_the_cache_is_bounded(setup):
         await cache.add(extra, password_hash=user.password_hash)
         await cache.get_with_user(extra.token_hash)
     assert len(cache._entries) == 3
+
+
+async def test_entries_no_longer_servable_are_dropped(setup):
+    cache, _, clock, _, session = setup
+    _, user = await cache.get_with_user(session.token_hash)  # then abandoned: never used again
+    clock.advance(seconds=60)  # the touch interval: that entry can never be served again
+    later = a_session(user)
+    await cache.add(later, password_hash=user.password_hash)
+    await cache.get_with_user(later.token_hash)
+    assert list(cache._entries) == [later.token_hash]
