@@ -8,11 +8,16 @@ make the number of series grow.
 from __future__ import annotations
 
 import glob
+import math
 import os
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from itertools import accumulate
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as _values
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from domain.client import Client
@@ -24,6 +29,41 @@ REVOCATION_SCOPES = ("single", "others", "all", "password_change")
 # From a cached session check (well under a millisecond) to a login that waits for its hash
 # (HASH_QUEUE_TIMEOUT, 3 s by default).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+REQUEST_DURATION = "sessionauth_http_request_duration_seconds"
+REQUEST_DURATION_HELP = "Time to answer a request, by route template, method and status class."
+REQUEST_LABELS = ("route", "method", "status")
+
+
+class _LatencyHistogram:
+    """The request-duration histogram of a single process, observed on every request: a bisect
+    and two additions, with no lock (every observation is made on the event loop's thread).
+    prometheus_client's Histogram takes a lock for the bucket and another for the sum, which the
+    hottest GETs felt in the benchmark (about 1 us of the 2 us the timing cost). A scrape, in a
+    thread, reads the counts as they are; one request more or less in a scrape is of no matter."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._bounds = list(LATENCY_BUCKETS)
+        self._les = [floatToGoString(b) for b in (*LATENCY_BUCKETS, math.inf)]
+        self._series: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
+        registry.register(self)
+
+    def observer(self, labels: tuple[str, str, str]) -> Callable[[float], None]:
+        counts, total = self._series.setdefault(labels, ([0] * (len(self._bounds) + 1), [0.0]))
+        bounds = self._bounds
+
+        def observe(seconds: float) -> None:
+            counts[bisect_left(bounds, seconds)] += 1  # the first bucket whose bound is >= it
+            total[0] += seconds
+
+        return observe
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(REQUEST_DURATION, REQUEST_DURATION_HELP, labels=REQUEST_LABELS)
+        for labels, (counts, total) in list(self._series.items()):
+            family.add_metric(list(labels), list(zip(self._les, accumulate(counts))), sum_value=total[0])
+        yield family
 
 
 class PrometheusMetrics:
@@ -70,13 +110,12 @@ class PrometheusMetrics:
             registry=own,
             multiprocess_mode="livesum",
         )
-        self.request_duration = Histogram(
-            "sessionauth_http_request_duration_seconds",
-            "Time to answer a request, by route template, method and status class.",
-            ["route", "method", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=own,
-        )
+        if multiprocess_dir:  # observations go to this worker's files, which every scrape reads
+            self.request_duration: Histogram | _LatencyHistogram = Histogram(
+                REQUEST_DURATION, REQUEST_DURATION_HELP, REQUEST_LABELS, buckets=LATENCY_BUCKETS, registry=None
+            )
+        else:
+            self.request_duration = _LatencyHistogram(own)
         # Every series that can be known in advance exists from the start, at zero: a rate over a
         # series that appears only with its first event misses that event.
         for outcome in SIGNUP_OUTCOMES:
@@ -94,6 +133,8 @@ class PrometheusMetrics:
             self._registry = own
 
     def request_observer(self, route: str, method: str, status: str) -> Callable[[float], None]:
+        if isinstance(self.request_duration, _LatencyHistogram):
+            return self.request_duration.observer((route, method, status))
         return self.request_duration.labels(route, method, status).observe
 
     def exposition(self) -> bytes:

@@ -189,3 +189,28 @@ async def test_metrics_disabled_answers_404_and_measures_nothing():
         await sign_up(client)
         await log_in(client)
         assert (await client.get("/protected")).status_code == 200
+
+
+def test_latency_buckets_count_each_observation_in_every_bucket_at_or_above_it():
+    # The single-process histogram is our own (no lock per observation): its buckets must read
+    # as Prometheus' do, `le` inclusive and cumulative.
+    from adapters.prometheus_metrics import PrometheusMetrics
+
+    metrics = PrometheusMetrics()
+    observe = metrics.request_observer("/protected", "GET", "2xx")
+    for seconds in (0.001, 0.0011, 0.3, 20.0):
+        observe(seconds)
+    lines = metrics.exposition().decode().splitlines()
+
+    def bucket(le: str) -> float:
+        prefix = 'sessionauth_http_request_duration_seconds_bucket{le="%s",method="GET",route="/protected",status="2xx"}' % le
+        return next(float(line.split()[-1]) for line in lines if line.startswith(prefix))
+
+    assert bucket("0.0005") == 0
+    assert bucket("0.001") == 1
+    assert bucket("0.0025") == 2
+    assert bucket("0.5") == 3
+    assert bucket("10.0") == 3
+    assert bucket("+Inf") == 4
+    assert any(line.startswith("sessionauth_http_request_duration_seconds_sum{") and line.endswith(" 20.3021") for line in lines)
+    assert any(line.startswith("sessionauth_http_request_duration_seconds_count{") and line.endswith(" 4.0") for line in lines)
