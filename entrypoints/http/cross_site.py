@@ -1,4 +1,5 @@
-"""Cross-site request defence and CORS for trusted origins, as one pure ASGI middleware."""
+"""Cross-site request defence and CORS for trusted origins, as one pure ASGI middleware; and the
+same defence for the original request that forward auth (`GET /auth/verify`) is asked about."""
 
 from __future__ import annotations
 
@@ -6,13 +7,37 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.middleware import send_json
+from entrypoints.http.route_path import route_path
 from entrypoints.settings import normalize_origin
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAFE = frozenset({"GET", "HEAD"})
+FORWARD_AUTH_PATH = "/auth/verify"
+# RFC 9110's safe methods: the only original methods forward auth lets through unchecked.
+SAFE_ORIGINAL = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+ORIGINAL_METHOD_HEADERS = (b"x-forwarded-method", b"x-original-method")
 ALLOWED_METHODS = b"GET, POST, PUT, PATCH, DELETE"
 ALLOWED_HEADERS = b"authorization, content-type"
 PREFLIGHT_MAX_AGE = b"600"
+
+
+def original_method_unsafe(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a forward-auth check is about a request that the cross-site rules must check.
+
+    - The original method is read from X-Forwarded-Method (Traefik) and X-Original-Method (the
+      shipped nginx configuration); with neither, the check is about a GET (its own method).
+    - Every value of both headers counts, comma-separated ones included, and the request is
+      safe only when each is a safe method, spelled exactly (methods are case-sensitive): a
+      proxy that appends its value to a client's, or a client that adds one of its own, can
+      only make the check stricter. An unknown, empty or garbled value counts as unsafe.
+    - These headers are believed from anyone, trusted proxy or not, for that reason.
+    """
+    for name, value in headers:
+        if name in ORIGINAL_METHOD_HEADERS:
+            for method in value.decode("latin-1").split(","):
+                if method.strip(" \t") not in SAFE_ORIGINAL:
+                    return True
+    return False
 
 
 class CrossSiteDefence:
@@ -23,6 +48,12 @@ class CrossSiteDefence:
     3. else, where Origin is present, only the request's own origin passes (Host and the scheme
        the server sees; X-Forwarded-Proto/Host only from a trusted proxy);
     4. a request with neither header (curl, server-side clients) passes.
+
+    Forward auth: a `GET /auth/verify` about an unsafe original request (original_method_unsafe)
+    is judged as that request, with the Origin and Sec-Fetch-Site the proxy forwards; its own
+    origin is X-Forwarded-Proto/Host from a trusted proxy, else the Host it came with. The 403
+    comes before the session check, as it does for every route here: a forged request neither
+    costs a session look-up nor slides the victim's idle deadline.
 
     Trusted origins get credentialed CORS headers and answered preflights; no other origin does.
     """
@@ -36,7 +67,8 @@ class CrossSiteDefence:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         method = scope["method"]
-        if method in SAFE and not any(name == b"origin" for name, _ in scope["headers"]):
+        unsafe = self._unsafe(scope)
+        if not unsafe and method in SAFE and not any(name == b"origin" for name, _ in scope["headers"]):
             return await self.app(scope, receive, send)  # the common case, kept cheap
         headers = dict(scope["headers"])  # the last of repeated headers; browsers send one
         origin_raw = headers.get(b"origin")
@@ -45,7 +77,7 @@ class CrossSiteDefence:
 
         if method == "OPTIONS" and origin_raw is not None and b"access-control-request-method" in headers:
             return await self._preflight(send, origin, trusted)
-        if method in UNSAFE and not trusted and not self._same_site(scope, headers, origin_raw, origin):
+        if unsafe and not trusted and not self._same_site(scope, headers, origin_raw, origin):
             return await send_json(send, 403, {"detail": "Cross-site request refused"})
         if not trusted:
             return await self.app(scope, receive, send)
@@ -66,7 +98,7 @@ class CrossSiteDefence:
     def refuses(self, scope: Scope) -> bool:
         """The same rules for a check outside the middleware: True for an unsafe request from
         another site that no trusted origin vouches for."""
-        if scope["method"] not in UNSAFE:
+        if not self._unsafe(scope):
             return False
         headers = dict(scope["headers"])
         origin_raw = headers.get(b"origin")
@@ -74,6 +106,13 @@ class CrossSiteDefence:
         if origin is not None and origin in self.trusted:
             return False
         return not self._same_site(scope, headers, origin_raw, origin)
+
+    @staticmethod
+    def _unsafe(scope: Scope) -> bool:
+        method = scope["method"]
+        if method in UNSAFE:
+            return True
+        return method in SAFE and route_path(scope) == FORWARD_AUTH_PATH and original_method_unsafe(scope["headers"])
 
     def _same_site(self, scope: Scope, headers: dict[bytes, bytes], origin_raw: bytes | None, origin: str | None) -> bool:
         fetch_site = headers.get(b"sec-fetch-site")

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from application import Authenticated, ResolveSession
 from domain.errors import NotAuthenticated, StoreUnavailable
 from entrypoints.http.cookies import SessionCookie
+from entrypoints.http.cross_site import original_method_unsafe
 from entrypoints.http.errors import STORE_RETRY_AFTER
 from entrypoints.http.middleware import SecurityHeaders
 from entrypoints.http.schemas import ProtectedOut, UserOut
@@ -70,6 +71,8 @@ class FastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
+        if handler is _verify and original_method_unsafe(scope["headers"]):
+            handler = None  # a check about a POST, say: the cross-site rules in the full stack judge it
         token = self._token(scope["headers"]) if handler is not None else _CROSS_ORIGIN
         if token is _CROSS_ORIGIN:
             return await self.app(scope, receive, send)

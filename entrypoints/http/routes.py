@@ -139,6 +139,13 @@ def build_router(cookie_name: str) -> APIRouter:
         responses=_responses(
             {200: {"description": "Authenticated: X-Auth-User-Id and X-Auth-Username (percent-encoded UTF-8) set"}},
             _UNAUTHENTICATED,
+            {
+                403: {
+                    "model": ErrorOut,
+                    "description": "Cross-site request refused: the original request (X-Forwarded-Method or "
+                    "X-Original-Method, with the forwarded Origin and Sec-Fetch-Site) is unsafe and from another site",
+                }
+            },
         ),
         summary="Forward-auth check for reverse proxies (nginx auth_request, Traefik forwardAuth)",
     )

@@ -128,3 +128,29 @@ async def test_a_zero_limit_turns_throttling_off(limit):
         for _ in range(60):
             await wrong(client)
         assert (await client.post("/login", auth=("alice", PASSWORD))).status_code == 200
+
+
+async def test_clients_behind_a_balancer_that_writes_ports_are_counted_apart():
+    # Load balancers such as Azure's write `address:port` hops; RFC 7239 brackets IPv6 ones.
+    app, client = await client_behind("10.0.0.0/8", "10.0.0.1", throttle_signup_per_address=1)
+    async with app.router.lifespan_context(app), client:
+
+        async def signup(username, hop):
+            body = {"username": username, "password": PASSWORD}
+            return (await client.post("/signup", json=body, headers={"x-forwarded-for": hop})).status_code
+
+        assert await signup("alice", "203.0.113.7:5555") == 201
+        assert await signup("bob", "[2001:db8::1]:443") == 201  # another client, its own bucket
+        assert await signup("carol", "203.0.113.8:5555") == 201
+        assert await signup("dave", "203.0.113.7:6000") == 429  # the first client again, another port
+        assert await signup("erin", "[2001:db8::1]") == 429
+
+
+async def test_an_ipv4_mapped_proxy_peer_is_trusted_by_its_ipv4_entry():
+    # A listener on `::` sees an IPv4 proxy as ::ffff:10.0.0.1.
+    app, client = await client_behind("10.0.0.0/8", "::ffff:10.0.0.1", throttle_signup_per_address=1)
+    async with app.router.lifespan_context(app), client:
+        for username, hop in (("alice", "198.51.100.1"), ("bob", "198.51.100.2")):
+            body = {"username": username, "password": PASSWORD}
+            response = await client.post("/signup", json=body, headers={"x-forwarded-for": hop})
+            assert response.status_code == 201, response.text

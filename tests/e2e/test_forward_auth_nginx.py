@@ -171,6 +171,48 @@ def test_a_revoked_or_logged_out_session_is_refused_at_once(stack: Stack) -> Non
     assert upstream.received == []
 
 
+CROSS_SITE = [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")]
+
+
+def assert_cross_site_refused(response: httpx.Response) -> None:
+    assert response.status_code == 403, response.text
+    assert response.json() == {"detail": "Cross-site request refused"}
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_cross_site_post_is_refused_before_it_reaches_the_application(stack: Stack) -> None:
+    _, upstream, nginx = stack.start()
+    _, token = sign_up_and_log_in(nginx)
+    # What a client may add to talk its way past: nginx asks sessionauth with its own values.
+    claims = [("x-original-method", "GET"), ("x-forwarded-method", "GET"), ("x-forwarded-host", "evil.example")]
+
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert_cross_site_refused(get_app(nginx, token, path="/app/form", method=method, headers=CROSS_SITE))
+    assert_cross_site_refused(get_app(nginx, token, path="/app/form", method="POST", headers=[*CROSS_SITE, *claims]))
+    # An older browser sends no Sec-Fetch-Site: its Origin is compared with the one it used.
+    assert_cross_site_refused(get_app(nginx, token, method="POST", headers=[("origin", "https://evil.example")]))
+    # Refused before the session is looked at: without one, the answer is the same 403.
+    assert_cross_site_refused(get_app(nginx, None, path="/app/form", method="POST", headers=CROSS_SITE))
+
+    assert upstream.received == []
+
+
+def test_a_same_site_post_and_a_cross_site_get_reach_the_application(stack: Stack) -> None:
+    _, upstream, nginx = stack.start()
+    user, token = sign_up_and_log_in(nginx)
+
+    same_site = get_app(nginx, token, path="/app/form", method="POST", content=b"a=1",
+                        headers=[("origin", nginx.url), ("sec-fetch-site", "same-origin")])
+    origin_only = get_app(nginx, token, path="/app/form", method="POST", content=b"a=2", headers=[("origin", nginx.url)])
+    cross_site_get = get_app(nginx, token, path="/app/page", headers=CROSS_SITE)
+
+    assert (same_site.status_code, origin_only.status_code, cross_site_get.status_code) == (200, 200, 200)
+    assert [(r.method, r.path, r.body) for r in upstream.received] == [
+        ("POST", "/app/form", b"a=1"), ("POST", "/app/form", b"a=2"), ("GET", "/app/page", b"")
+    ]
+    assert all(r.values("X-Auth-User-Id") == [user["user_id"]] for r in upstream.received)
+
+
 def test_sessionauth_sees_the_client_address_nginx_saw_not_the_one_claimed(stack: Stack) -> None:
     _, _, nginx = stack.start()
     user, _ = sign_up_and_log_in(nginx)

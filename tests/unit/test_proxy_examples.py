@@ -74,8 +74,38 @@ def test_traefik_static_configuration_calls_no_one_and_deletes_aliased_headers()
 def test_traefik_forward_auth_passes_on_the_headers_the_service_sends() -> None:
     forward_auth = traefik_dynamic()["http"]["middlewares"]["sessionauth-verify"]["forwardAuth"]
 
-    assert forward_auth["authRequestHeaders"] == ["Cookie"]
+    # The cookie, and what the cross-site rules judge the original request by; Traefik adds
+    # X-Forwarded-Method, -Host and -Proto itself.
+    assert forward_auth["authRequestHeaders"] == ["Cookie", "Origin", "Sec-Fetch-Site"]
+    assert forward_auth["trustForwardHeader"] is False
     assert {h.lower() for h in forward_auth["authResponseHeaders"]} == headers_verify_sends()
+
+
+def test_traefik_believes_forwarded_headers_on_its_loopback_verify_entry_point_only() -> None:
+    static = yaml.safe_load((DOCKER / "traefik" / "traefik.yaml").read_text())
+
+    # Else the entry point would replace forwardAuth's X-Forwarded-Method with the check's own GET.
+    assert static["entryPoints"]["verify"]["forwardedHeaders"] == {"trustedIPs": ["127.0.0.1/32"]}
+
+
+def nginx_location(name: str) -> str:
+    conf = (DOCKER / "nginx" / "forward-auth.conf").read_text()
+    match = re.search(rf"^location {re.escape(name)} \{{\n(.*?)^\}}", conf, re.MULTILINE | re.DOTALL)
+    assert match, f"no location {name} in forward-auth.conf"
+    return match.group(1)
+
+
+def test_nginx_tells_the_check_about_the_original_request() -> None:
+    verify = nginx_location("= /_sessionauth_verify")
+    sets = dict(re.findall(r"^\s*proxy_set_header (\S+) (\S+);", verify, re.MULTILINE))
+
+    assert "proxy_pass_request_headers off;" in verify  # a client's own X-Original-Method stays out
+    assert sets["X-Original-Method"] == "$request_method"
+    assert sets["Origin"] == "$http_origin"
+    assert sets["Sec-Fetch-Site"] == "$http_sec_fetch_site"
+    assert sets["X-Forwarded-Host"] == "$http_host"
+    assert sets["X-Forwarded-Proto"] == "$scheme"
+    assert "error_page 403 = @sessionauth_cross_site;" in nginx_location("/")
 
 
 def test_traefik_and_nginx_send_the_same_paths_to_sessionauth() -> None:
