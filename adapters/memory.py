@@ -38,6 +38,9 @@ class InMemoryStore(Store):
     async def device_key(self) -> bytes:
         return self._device_key
 
+    async def device_keys(self) -> tuple[bytes, ...]:
+        return (await self.device_key(),)
+
 
 class InMemoryUserRepository(UserRepository):
     def __init__(self) -> None:

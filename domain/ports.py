@@ -132,4 +132,7 @@ class Store(Protocol):
 
     async def device_key(self) -> bytes:
         """The key that signs device cookies, the same for every instance on this store
-        (made on first use): a DeviceKeySource."""
+        (made on first use)."""
+
+    async def device_keys(self) -> Sequence[bytes]:
+        """`(device_key(),)`: the store is a DeviceKeySource of one key."""

@@ -12,7 +12,7 @@ from adapters.audit_log import LoggingAuditLog
 from adapters.memory import InMemoryStore
 from adapters.postgres import PostgresStore
 from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
-from adapters.system import SecretsTokenGenerator, StaticDeviceKey, SystemClock
+from adapters.system import SecretsTokenGenerator, StaticDeviceKeys, SystemClock
 from application import (
     ChangePassword,
     ListSessions,
@@ -79,7 +79,7 @@ def _throttle_policy(settings: Settings) -> ThrottlePolicy:
 
 def _device_cookies(settings: Settings, store: InMemoryStore | PostgresStore) -> DeviceCookies:
     # DEVICE_COOKIE_KEY when given; otherwise a key kept in the store, shared by every instance.
-    keys = StaticDeviceKey(settings.device_cookie_key.encode()) if settings.device_cookie_key else store
+    keys = StaticDeviceKeys(settings.device_cookie_keys) if settings.device_cookie_key else store
     return DeviceCookies(keys, timedelta(seconds=settings.device_cookie_ttl))
 
 
