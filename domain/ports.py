@@ -55,7 +55,8 @@ class SessionRepository(Protocol):
         """End every session of the user, but the kept one; return how many."""
 
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
-        """Delete sessions past either deadline; return how many."""
+        """Delete sessions past either deadline, and what the store kept only for them (Postgres:
+        the user agents no session uses any more); return how many sessions."""
 
 
 class PasswordHasher(Protocol):
