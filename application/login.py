@@ -83,7 +83,7 @@ class Login:
         if user is not None:
             valid = await self._hasher.verify(user.password_hash, password)
         elif usable:
-            await self._hasher.verify_dummy(password)
+            await self._hasher.verify_dummy(password, username=name.canonical)
         if user is None or not valid:
             await self._throttle.count(limits)
             self._audit.record("login_failed", user_id=user.id if user else None, client=client)

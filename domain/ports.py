@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -28,6 +28,10 @@ class UserRepository(Protocol):
     ) -> int:
         """All or nothing: store the new hash, end every other session of the user, and re-key
         the kept session with `new_token_hash`. Returns how many sessions ended."""
+
+    async def password_hash_parameters(self) -> dict[str, int]:
+        """How many users have each `hash_parameters()` of their password hash (domain.user):
+        the costs that the stored hashes take to verify."""
 
 
 class SessionRepository(Protocol):
@@ -67,9 +71,14 @@ class PasswordHasher(Protocol):
     def needs_rehash(self, password_hash: str) -> bool:
         """True when the hash was made with other parameters than the current ones."""
 
-    async def verify_dummy(self, password: str) -> None:
+    async def verify_dummy(self, password: str, *, username: str = "") -> None:
         """Spend the time a real verify takes, for a user that does not exist, so that timing
-        does not tell whether a username is registered."""
+        does not tell whether a username is registered: the cost of a stored hash, the same
+        one each time for one `username` (see calibrate_dummy)."""
+
+    async def calibrate_dummy(self, stored: Mapping[str, int], secret: bytes) -> None:
+        """Make verify_dummy cost what stored hashes cost: `stored` counts the users of each
+        `hash_parameters()`, `secret` (shared by every instance) keys the choice per username."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from adapters.postgres import PostgresStore
 from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
 from adapters.system import SecretsTokenGenerator, StaticDeviceKeys, SystemClock
 from application import (
+    CalibrateDummyVerify,
     ChangePassword,
     ListSessions,
     Login,
@@ -167,6 +168,9 @@ class Container(containers.DeclarativeContainer):
     )
     revoke_user_sessions = providers.Singleton(
         RevokeUserSessions, users=storage.users, sessions=storage.sessions, audit=audit
+    )
+    calibrate_dummy_verify = providers.Singleton(
+        CalibrateDummyVerify, users=storage.users, store=storage.store, hasher=hasher
     )
     purge_expired_sessions = providers.Singleton(
         PurgeExpiredSessions,

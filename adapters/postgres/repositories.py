@@ -164,6 +164,17 @@ class PostgresUserRepository(UserRepository):
             )
         return int(ended.split()[-1])
 
+    async def password_hash_parameters(self) -> dict[str, int]:
+        # domain.user.hash_parameters in SQL: the hash without its last two `$` fields. One scan
+        # of the users, every few minutes (see entrypoints/lifecycle.py).
+        async with self._db.connection() as c:
+            rows = await c.fetch(
+                r"SELECT regexp_replace(password_hash, '\$[^$]*\$[^$]*$', '') AS parameters, count(*) AS n"
+                " FROM users GROUP BY 1",
+                timeout=PURGE_TIMEOUT,
+            )
+        return {row["parameters"]: row["n"] for row in rows}
+
 
 class PostgresSessionRepository(SessionRepository):
     def __init__(self, db: Connections) -> None:
