@@ -1,17 +1,30 @@
-"""Password hashing with argon2id, off the event loop, with bounded concurrency and queue."""
+"""Password hashing with argon2id, off the event loop, with bounded concurrency and queue.
+
+The dummy verify of an unknown user follows the costs of the stored hashes (calibrate_dummy),
+not only the current parameters: after a change of ARGON2_*, users keep their old-cost hash until
+they log in again, and a dummy at the new cost alone would tell an unknown user from each of
+them. Simpler fixes leave a leak: a dummy at the old cost moves the leak to the re-hashed users; a
+dummy chosen at random on each attempt makes an unknown name's cost vary from one attempt to the
+next, where a real user's never does. So the choice is weighted by how many users have each cost,
+and fixed per username.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import hashlib
+import hmac
 import os
+import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import argon2
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.exceptions import HashingError, InvalidHashError, VerificationError, VerifyMismatchError
 
 from domain.errors import HashingOverloaded
 from domain.ports import PasswordHasher
@@ -30,6 +43,8 @@ class Argon2PasswordHasher(PasswordHasher):
     - The threads run under Linux SCHED_IDLE (argon2's own lane threads inherit it), so hashing
       only uses CPU time that request handling leaves: a login storm cannot slow down the
       authenticated requests of everyone else.
+    - An unknown user costs what a stored user costs (see `calibrate_dummy`), also while stored
+      hashes have several costs after the argon2 parameters changed.
     """
 
     def __init__(
@@ -60,6 +75,10 @@ class Argon2PasswordHasher(PasswordHasher):
         # Made once at start with the current parameters, so an unknown user costs a real verify;
         # made in the pool, so its thread (and that thread's allocator arena) exists from the start.
         self._dummy_hash = self._executor.submit(self._argon2.hash, secrets.token_urlsafe(24)).result()
+        # Filled by calibrate_dummy: a dummy per stored parameter set, and how to choose one.
+        self._dummies: dict[str, str] = {}
+        self._dummy_choice: tuple[tuple[float, ...], tuple[str, ...]] = ((), ())
+        self._dummy_secret = b""
 
     @property
     def in_flight(self) -> int:
@@ -77,8 +96,43 @@ class Argon2PasswordHasher(PasswordHasher):
         except InvalidHashError:
             return True
 
-    async def verify_dummy(self, password: str) -> None:
-        await self._run(self._verify, self._dummy_hash, password)
+    async def verify_dummy(self, password: str, *, username: str = "") -> None:
+        await self._run(self._verify, self._dummy_for(username), password)
+
+    async def calibrate_dummy(self, stored: Mapping[str, int], secret: bytes) -> None:
+        """Follow the costs of the stored hashes, so that timing cannot tell an unknown user
+        from a stored user of either cost.
+
+        - One dummy hash per argon2 parameter set in `stored` (the MAX_DUMMY_COSTS sets that the
+          most users have), made here, off the request path, and kept while the set is stored.
+        - An unknown username verifies against the dummy of one set, chosen with the sets'
+          shares of users as weights: unknown users cost the stored costs in the stored
+          proportions.
+        - The choice is fixed per username, by an HMAC under `secret` (which every instance
+          shares): a real user costs the same on every attempt and every instance, and an
+          unknown name must too, or a few repeated attempts would tell it apart. Only the
+          names near a boundary between two shares change their choice as the shares move, as
+          real users change theirs when they log in and their hash is renewed.
+        - Hashes of other formats are left out; with none usable, the dummy made at start (the
+          current parameters) stays.
+        """
+        usable = [(p, n) for p, n in stored.items() if n > 0 and _ARGON2_PARAMETERS.fullmatch(p)]
+        usable = sorted(sorted(usable, key=lambda item: -item[1])[:MAX_DUMMY_COSTS])
+        dummies = {}
+        for parameters, _ in usable:
+            try:
+                dummies[parameters] = self._dummies.get(parameters) or await self._in_pool(_dummy_hash_with, parameters)
+            except (HashingError, ValueError):
+                continue  # parameters argon2 refuses: no real verify with them costs anything either
+        total = sum(n for p, n in usable if p in dummies)
+        bounds, hashes, seen = [], [], 0
+        for parameters, n in usable:
+            if parameters in dummies:
+                seen += n
+                bounds.append(seen / total)
+                hashes.append(dummies[parameters])
+        self._dummies, self._dummy_secret = dummies, secret
+        self._dummy_choice = (tuple(bounds), tuple(hashes))
 
     def close(self) -> None:
         """Stop the threads. The hasher stays usable: the next hash starts a new pool, so an app
@@ -86,6 +140,22 @@ class Argon2PasswordHasher(PasswordHasher):
         pool, self._executor = self._executor, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _dummy_for(self, username: str) -> str:
+        bounds, hashes = self._dummy_choice
+        if not hashes:
+            return self._dummy_hash
+        message = b"sessionauth dummy cost\0" + username.encode("utf-8", "replace")  # its own label
+        digest = hmac.new(self._dummy_secret, message, hashlib.sha256).digest()
+        point = int.from_bytes(digest[:8], "big") / 2**64  # in [0, 1), the same each time
+        return hashes[min(bisect.bisect_right(bounds, point), len(hashes) - 1)]
+
+    async def _in_pool(self, fn: Callable[..., T], *args: object) -> T:
+        # Not through the admission of _run: calibration is the service's own work, rare, and
+        # must not be refused because logins fill the queue.
+        if self._executor is None:
+            self._executor = self._new_pool()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def _new_pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(
@@ -119,6 +189,20 @@ class Argon2PasswordHasher(PasswordHasher):
         self._queue_changed(self._admitted)
         if not future.cancelled():
             future.exception()  # retrieved, so asyncio does not log a refused or abandoned hash
+
+
+MAX_DUMMY_COSTS = 8  # parameter sets followed; more only come from many changes of ARGON2_*
+_ARGON2_PARAMETERS = re.compile(r"\$argon2(id|i|d)\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)")
+_TYPES = {"id": argon2.Type.ID, "i": argon2.Type.I, "d": argon2.Type.D}
+
+
+def _dummy_hash_with(parameters: str) -> str:
+    """A hash of a random password that costs what a hash with these parameters costs."""
+    kind, _, memory, time_cost, lanes = _ARGON2_PARAMETERS.fullmatch(parameters).groups()
+    hasher = argon2.PasswordHasher(
+        time_cost=int(time_cost), memory_cost=int(memory), parallelism=int(lanes), type=_TYPES[kind]
+    )
+    return hasher.hash(secrets.token_urlsafe(24))
 
 
 def _ignore(depth: int) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from domain.errors import NotAuthenticated, UsernameTaken
 from domain.ports import AttemptCounter, Count, SessionRepository, Store, UserRepository
 from domain.session import Session
-from domain.user import User
+from domain.user import User, hash_parameters
 
 
 class InMemoryStore(Store):
@@ -37,6 +37,9 @@ class InMemoryStore(Store):
 
     async def device_key(self) -> bytes:
         return self._device_key
+
+    async def device_keys(self) -> tuple[bytes, ...]:
+        return (await self.device_key(),)
 
 
 class InMemoryUserRepository(UserRepository):
@@ -79,6 +82,13 @@ class InMemoryUserRepository(UserRepository):
         sessions[new_token_hash] = session
         self._by_id[user_id].password_hash = password_hash
         return len(others)
+
+    async def password_hash_parameters(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for user in self._by_id.values():
+            parameters = hash_parameters(user.password_hash)
+            counts[parameters] = counts.get(parameters, 0) + 1
+        return counts
 
     def _get(self, user_id: str) -> User | None:
         user = self._by_id.get(user_id)

@@ -12,14 +12,15 @@ class SystemClock(Clock):
         return datetime.now(UTC)
 
 
-class StaticDeviceKey:
-    """A device-cookie key given by configuration (DEVICE_COOKIE_KEY) instead of the store."""
+class StaticDeviceKeys:
+    """Device-cookie keys given by configuration (DEVICE_COOKIE_KEY) instead of the store: the
+    first signs, every one is accepted."""
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self, keys: tuple[bytes, ...]) -> None:
+        self._keys = keys
 
-    async def device_key(self) -> bytes:
-        return self._key
+    async def device_keys(self) -> tuple[bytes, ...]:
+        return self._keys
 
 
 class SecretsTokenGenerator(TokenGenerator):

@@ -1,5 +1,6 @@
 """Use-cases: one class each, ports passed in, one async `execute`. Imports domain/ only."""
 
+from application.calibrate_dummy_verify import CalibrateDummyVerify
 from application.change_password import ChangePassword
 from application.list_sessions import ListSessions, SessionSummary
 from application.login import Login, LoginResult
@@ -14,6 +15,7 @@ from application.throttle import Throttle
 
 __all__ = [
     "Authenticated",
+    "CalibrateDummyVerify",
     "ChangePassword",
     "ListSessions",
     "Login",

@@ -27,7 +27,8 @@ class Login:
       counter it was judged by.
     - Unknown user, wrong password, a username that breaks the input rules and an over-long
       password all fail alike with InvalidCredentials; the last two without hashing.
-    - An unknown user costs a dummy verify, so timing does not reveal which usernames exist.
+    - An unknown user costs a dummy verify at the cost of stored hashes, the same for a name on
+      every attempt, so timing does not reveal which usernames exist (CalibrateDummyVerify).
     - Every login issues a new token; a token the client presented is revoked, never reused
       (no session fixation). A device cookie is (re)issued for the account.
     - A hash made with other argon2 parameters than the current ones is replaced; other sessions
@@ -83,7 +84,7 @@ class Login:
         if user is not None:
             valid = await self._hasher.verify(user.password_hash, password)
         elif usable:
-            await self._hasher.verify_dummy(password)
+            await self._hasher.verify_dummy(password, username=name.canonical)
         if user is None or not valid:
             await self._throttle.count(limits)
             self._audit.record("login_failed", user_id=user.id if user else None, client=client)

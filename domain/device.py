@@ -5,31 +5,38 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 
 class DeviceKeySource(Protocol):
-    async def device_key(self) -> bytes:
-        """The key that signs device cookies, the same for every instance (at least 32 bytes)."""
+    async def device_keys(self) -> Sequence[bytes]:
+        """The keys for device cookies, the same for every instance (each at least 32 bytes):
+        the first signs, every one is accepted (a rotation lists the new key first)."""
 
 
 class DeviceCookies:
-    """Issues and checks `user_id.device_id.expires.mac`, an HMAC-SHA256 under a key every
-    instance shares. A tampered, expired or foreign cookie counts as none.
+    """Issues and checks `user_id.device_id.expires.mac`, an HMAC-SHA256 under keys every
+    instance shares.
 
-    The key is fetched on first use and kept, so a store that is down at start delays nothing.
+    - A tampered, expired or foreign cookie counts as none.
+    - New cookies are signed with the first key; a cookie signed with any listed key is accepted,
+      so a key can be rotated without turning every owner's browser into a stranger. A cookie
+      signed with a key taken off the list counts as none.
+    - The keys are fetched on first use and kept, so a store that is down at start delays nothing.
     """
 
     def __init__(self, keys: DeviceKeySource, ttl: timedelta) -> None:
-        self._keys = keys
-        self._key: bytes | None = None
+        self._source = keys
+        self._keys: tuple[bytes, ...] = ()
         self.ttl = ttl
 
     async def issue(self, user_id: str, device_id: str, now: datetime) -> str:
         expires = int((now + self.ttl).timestamp())
         payload = f"{user_id}.{device_id}.{expires}"
-        return f"{payload}.{await self._mac(payload)}"
+        signing = (await self._current_keys())[0]
+        return f"{payload}.{_mac(signing, payload)}"
 
     async def device_for(self, cookie: str | None, user_id: str, now: datetime) -> str | None:
         """The device id the cookie names when it is valid for `user_id`, else None."""
@@ -37,18 +44,25 @@ class DeviceCookies:
             return None
         payload, _, mac = cookie.rpartition(".")
         parts = payload.split(".")
-        if len(parts) != 3 or not hmac.compare_digest(mac.encode(), (await self._mac(payload)).encode()):
+        if len(parts) != 3 or not any(
+            # Every key is tried, a match or not: the time does not tell which key signed.
+            [hmac.compare_digest(mac.encode(), _mac(key, payload).encode()) for key in await self._current_keys()]
+        ):
             return None
         cookie_user, device_id, expires = parts
         if cookie_user != user_id or not expires.isdigit() or int(expires) <= now.timestamp():
             return None
         return device_id
 
-    async def _mac(self, payload: str) -> str:
-        if self._key is None:
-            key = await self._keys.device_key()
-            if len(key) < 32:
-                raise ValueError("the device cookie key needs at least 256 bits")
-            self._key = key
-        digest = hmac.new(self._key, payload.encode("utf-8"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    async def _current_keys(self) -> tuple[bytes, ...]:
+        if not self._keys:
+            keys = tuple(await self._source.device_keys())
+            if not keys or any(len(key) < 32 for key in keys):
+                raise ValueError("every device cookie key needs at least 256 bits")
+            self._keys = keys
+        return self._keys
+
+
+def _mac(key: bytes, payload: str) -> str:
+    digest = hmac.new(key, payload.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

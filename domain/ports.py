@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -28,6 +28,10 @@ class UserRepository(Protocol):
     ) -> int:
         """All or nothing: store the new hash, end every other session of the user, and re-key
         the kept session with `new_token_hash`. Returns how many sessions ended."""
+
+    async def password_hash_parameters(self) -> dict[str, int]:
+        """How many users have each `hash_parameters()` of their password hash (domain.user):
+        the costs that the stored hashes take to verify."""
 
 
 class SessionRepository(Protocol):
@@ -55,7 +59,8 @@ class SessionRepository(Protocol):
         """End every session of the user, but the kept one; return how many."""
 
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
-        """Delete sessions past either deadline; return how many."""
+        """Delete sessions past either deadline, and what the store kept only for them (Postgres:
+        the user agents no session uses any more); return how many sessions."""
 
 
 class PasswordHasher(Protocol):
@@ -66,9 +71,14 @@ class PasswordHasher(Protocol):
     def needs_rehash(self, password_hash: str) -> bool:
         """True when the hash was made with other parameters than the current ones."""
 
-    async def verify_dummy(self, password: str) -> None:
+    async def verify_dummy(self, password: str, *, username: str = "") -> None:
         """Spend the time a real verify takes, for a user that does not exist, so that timing
-        does not tell whether a username is registered."""
+        does not tell whether a username is registered: the cost of a stored hash, the same
+        one each time for one `username` (see calibrate_dummy)."""
+
+    async def calibrate_dummy(self, stored: Mapping[str, int], secret: bytes) -> None:
+        """Make verify_dummy cost what stored hashes cost: `stored` counts the users of each
+        `hash_parameters()`, `secret` (shared by every instance) keys the choice per username."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,4 +142,7 @@ class Store(Protocol):
 
     async def device_key(self) -> bytes:
         """The key that signs device cookies, the same for every instance on this store
-        (made on first use): a DeviceKeySource."""
+        (made on first use)."""
+
+    async def device_keys(self) -> Sequence[bytes]:
+        """`(device_key(),)`: the store is a DeviceKeySource of one key."""

@@ -142,3 +142,12 @@ class User:
     username: Username
     password_hash: str = field(repr=False)
     created_at: datetime
+
+
+def hash_parameters(password_hash: str) -> str:
+    """The part of a PHC-format hash that names its algorithm and cost, without its salt and
+    digest: `$argon2id$v=19$m=65536,t=3,p=4` of `$argon2id$v=19$m=65536,t=3,p=4$<salt>$<digest>`.
+    A string with fewer than two `$` is returned whole. The stores group users by it."""
+    head, sep, _ = password_hash.rpartition("$")
+    parameters, sep2, _ = head.rpartition("$")
+    return parameters if sep and sep2 else password_hash

@@ -12,8 +12,9 @@ from adapters.audit_log import LoggingAuditLog
 from adapters.memory import InMemoryStore
 from adapters.postgres import PostgresStore
 from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
-from adapters.system import SecretsTokenGenerator, StaticDeviceKey, SystemClock
+from adapters.system import SecretsTokenGenerator, StaticDeviceKeys, SystemClock
 from application import (
+    CalibrateDummyVerify,
     ChangePassword,
     ListSessions,
     Login,
@@ -79,7 +80,7 @@ def _throttle_policy(settings: Settings) -> ThrottlePolicy:
 
 def _device_cookies(settings: Settings, store: InMemoryStore | PostgresStore) -> DeviceCookies:
     # DEVICE_COOKIE_KEY when given; otherwise a key kept in the store, shared by every instance.
-    keys = StaticDeviceKey(settings.device_cookie_key.encode()) if settings.device_cookie_key else store
+    keys = StaticDeviceKeys(settings.device_cookie_keys) if settings.device_cookie_key else store
     return DeviceCookies(keys, timedelta(seconds=settings.device_cookie_ttl))
 
 
@@ -167,6 +168,9 @@ class Container(containers.DeclarativeContainer):
     )
     revoke_user_sessions = providers.Singleton(
         RevokeUserSessions, users=storage.users, sessions=storage.sessions, audit=audit
+    )
+    calibrate_dummy_verify = providers.Singleton(
+        CalibrateDummyVerify, users=storage.users, store=storage.store, hasher=hasher
     )
     purge_expired_sessions = providers.Singleton(
         PurgeExpiredSessions,

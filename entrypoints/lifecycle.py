@@ -14,22 +14,28 @@ from entrypoints.container import Container
 
 log = logging.getLogger("sessionauth")
 
+CALIBRATION_INTERVAL = 600  # seconds between two looks at the costs of the stored hashes
+CALIBRATION_RETRY = 30  # seconds, after a look failed (the store is down)
+
 
 @asynccontextmanager
 async def running(container: Container) -> AsyncIterator[None]:
-    """Open the store, build the hasher (its dummy hash is made now, not on the first login) and
-    purge expired sessions every PURGE_INTERVAL seconds; undo all of it on the way out."""
+    """Open the store, build the hasher (its dummy hash is made now, not on the first login),
+    keep the dummy verify at the stored hashes' costs, and purge expired sessions every
+    PURGE_INTERVAL seconds; undo all of it on the way out."""
     store = container.storage.store()
     if isinstance(store, InMemoryStore):
         log.warning("in-memory store: nothing persists; set DATABASE_URL to use PostgreSQL")
     await store.open()
     container.hasher()
     purger = asyncio.create_task(_purge_periodically(container, container.settings().purge_interval))
+    calibrator = asyncio.create_task(_calibrate_periodically(container))
     try:
         yield
     finally:
         purger.cancel()
-        await asyncio.gather(purger, return_exceptions=True)
+        calibrator.cancel()
+        await asyncio.gather(purger, calibrator, return_exceptions=True)
         await store.close()
         container.hasher().close()
 
@@ -50,3 +56,18 @@ async def _purge_periodically(container: Container, interval: int) -> None:
             continue
         if purged:
             log.info("purged expired sessions", extra={"purged": purged})
+
+
+async def _calibrate_periodically(container: Container) -> None:
+    """Look at the costs of the stored hashes at once (not before serving: a store that is down
+    at start must not delay it), then every CALIBRATION_INTERVAL seconds; hashes change cost
+    only as users log in after a change of ARGON2_*, so a few minutes late costs little."""
+    calibrate = container.calibrate_dummy_verify()
+    while True:
+        try:
+            await calibrate.execute()
+        except DomainError:
+            log.warning("looking at the stored hash costs failed; will retry", extra={"retry": CALIBRATION_RETRY})
+            await asyncio.sleep(CALIBRATION_RETRY)
+            continue
+        await asyncio.sleep(CALIBRATION_INTERVAL)

@@ -105,8 +105,11 @@ class Settings(BaseSettings):
     @field_validator("device_cookie_key")
     @classmethod
     def _key_length(cls, value: str | None) -> str | None:
-        if value is not None and len(value.encode()) < 32:
-            raise ValueError("must be at least 32 bytes (for example: openssl rand -hex 32)")
+        # A comma-separated list (a rotation): an empty item is a typo, not a key.
+        if value is not None and any(len(key.strip().encode()) < 32 for key in value.split(",")):
+            raise ValueError(
+                "every comma-separated key must be at least 32 bytes (for example: openssl rand -hex 32)"
+            )
         return value
 
     @field_validator("prometheus_multiproc_dir")
@@ -157,6 +160,11 @@ class Settings(BaseSettings):
     @property
     def origins(self) -> frozenset[str]:
         return frozenset(o for o in (normalize_origin(i) for i in _items(self.trusted_origins)) if o)
+
+    @property
+    def device_cookie_keys(self) -> tuple[bytes, ...]:
+        """DEVICE_COOKIE_KEY's keys in order (the first signs); empty when it is unset."""
+        return tuple(key.strip().encode() for key in (self.device_cookie_key or "").split(",") if key.strip())
 
     @property
     def proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from domain.ports import AuditLog, Clock, PasswordHasher
@@ -26,6 +27,7 @@ class FastPasswordHasher(PasswordHasher):
 
     def __init__(self, prefix: str = "fake$") -> None:
         self.calls = 0
+        self.calibrated: dict[str, int] | None = None
         self.prefix = prefix  # stands for the hash parameters: another prefix needs a rehash
 
     async def hash(self, password: str) -> str:
@@ -37,11 +39,17 @@ class FastPasswordHasher(PasswordHasher):
         _, _, digest = password_hash.partition("$")
         return hmac.compare_digest(digest, _digest(password))
 
-    async def verify_dummy(self, password: str) -> None:
+    async def verify_dummy(self, password: str, *, username: str = "") -> None:
         self.calls += 1
+
+    async def calibrate_dummy(self, stored: Mapping[str, int], secret: bytes) -> None:
+        self.calibrated = dict(stored)  # what the store reported, for tests to check
 
     def needs_rehash(self, password_hash: str) -> bool:
         return not password_hash.startswith(self.prefix)
+
+    def close(self) -> None:
+        """Nothing to release (no threads); the app's lifespan calls it as on argon2's."""
 
 
 def _digest(password: str) -> str:

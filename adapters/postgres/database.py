@@ -145,6 +145,9 @@ class PostgresStore(Store):
             )
             return await connection.fetchval("SELECT key FROM device_keys WHERE id = 1")
 
+    async def device_keys(self) -> tuple[bytes, ...]:
+        return (await self.device_key(),)
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection; any failure to reach Postgres, while acquiring or while using it,

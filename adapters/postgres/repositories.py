@@ -42,6 +42,11 @@ _SESSION_INSERT = (
     " FROM users u WHERE u.id = $3 AND u.password_hash = $9 FOR SHARE"
 )
 
+_PURGE_USER_AGENTS = (
+    "DELETE FROM user_agents WHERE id IN (SELECT a.id FROM user_agents a"
+    " WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_agent_id = a.id) FOR UPDATE SKIP LOCKED)"
+)
+
 
 class Connections(Protocol):
     def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
@@ -159,6 +164,17 @@ class PostgresUserRepository(UserRepository):
             )
         return int(ended.split()[-1])
 
+    async def password_hash_parameters(self) -> dict[str, int]:
+        # domain.user.hash_parameters in SQL: the hash without its last two `$` fields. One scan
+        # of the users, every few minutes (see entrypoints/lifecycle.py).
+        async with self._db.connection() as c:
+            rows = await c.fetch(
+                r"SELECT regexp_replace(password_hash, '\$[^$]*\$[^$]*$', '') AS parameters, count(*) AS n"
+                " FROM users GROUP BY 1",
+                timeout=PURGE_TIMEOUT,
+            )
+        return {row["parameters"]: row["n"] for row in rows}
+
 
 class PostgresSessionRepository(SessionRepository):
     def __init__(self, db: Connections) -> None:
@@ -240,7 +256,25 @@ class PostgresSessionRepository(SessionRepository):
                 now - idle_timeout,
                 timeout=PURGE_TIMEOUT,  # a large backlog may take longer than one request's budget
             )
+            await _purge_unused_user_agents(c)
         return int(done.split()[-1])
+
+
+async def _purge_unused_user_agents(c: asyncpg.Connection) -> None:
+    """Delete the user agents no session uses, in a savepoint of the purge's transaction.
+
+    - A row locked by a login that is storing a session with it is skipped (SKIP LOCKED; the
+      login's lookup locks it, see migration 0006), so the purge neither waits for logins nor
+      deletes a user agent from under one.
+    - A login that committed a session with a user agent after this statement's snapshot makes
+      its deletion a foreign-key violation: the savepoint rolls back, the expired sessions stay
+      deleted, and the next purge tries again.
+    """
+    try:
+        async with c.transaction():
+            await c.execute(_PURGE_USER_AGENTS, timeout=PURGE_TIMEOUT)
+    except asyncpg.ForeignKeyViolationError:
+        pass
 
 
 class PostgresAttemptCounter(AttemptCounter):

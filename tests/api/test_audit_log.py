@@ -2,10 +2,14 @@
 
 import json
 import logging
+import logging.config
+import re
 
 import pytest
 
-from entrypoints.logging_setup import JsonFormatter
+from adapters.audit_log import LoggingAuditLog
+from domain.client import Client
+from entrypoints.logging_setup import JsonFormatter, logging_config
 from tests.api.conftest import PASSWORD, running_client, sign_up
 from tests.api.test_flow import set_cookie_attributes
 
@@ -64,3 +68,63 @@ async def test_every_security_event_is_one_json_line_with_context_and_no_secret(
         assert secret not in everything
     assert device not in everything
 
+
+
+def service_formatter(fmt: str) -> logging.Formatter:
+    """The formatter `sessionauth serve` installs for LOG_FORMAT=fmt."""
+    config = logging_config("info", fmt)["formatters"]["default"]
+    return logging.config.DictConfigurator({}).configure_formatter(dict(config))
+
+
+def one_audit_line(fmt: str) -> str:
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(service_formatter(fmt))
+    logger = logging.getLogger("sessionauth.audit")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        LoggingAuditLog().record(
+            "session_revoked",
+            user_id="5f0c6d3e-1111-4c4c-8888-123456789abc",
+            session_id="0a1b2c3d-2222-4d4d-9999-abcdef012345",
+            client=Client(address="203.0.113.7", user_agent='Mozilla/5.0 (X11) "quoted"\nforged=line'),
+            scope="others",
+            revoked=2,
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    assert len(lines) == 1
+    return lines[0]
+
+
+AUDIT_FIELDS = {
+    "event": "session_revoked",
+    "audit": True,
+    "user_id": "5f0c6d3e-1111-4c4c-8888-123456789abc",
+    "session_id": "0a1b2c3d-2222-4d4d-9999-abcdef012345",
+    "client_address": "203.0.113.7",
+    "user_agent": 'Mozilla/5.0 (X11) "quoted"\nforged=line',
+    "scope": "others",
+    "revoked": 2,
+}
+
+
+def test_log_format_json_keeps_every_audit_field():
+    line = json.loads(one_audit_line("json"))
+    assert {k: line.get(k) for k in AUDIT_FIELDS} == AUDIT_FIELDS
+
+
+def test_log_format_text_keeps_every_audit_field_as_key_value_on_one_line():
+    line = one_audit_line("text")
+    assert "\n" not in line  # a user agent cannot forge a second log line
+    pairs = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line.partition(": ")[2]))
+    fields = {k: json.loads(v) if v.startswith('"') else v for k, v in pairs.items()}
+    assert fields == {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in AUDIT_FIELDS.items()}

@@ -53,6 +53,24 @@ async def with_user_and_session(store, **fields):
 # users
 
 
+async def test_users_are_counted_by_the_parameters_of_their_password_hash(store):
+    hashes = [
+        "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$ZGlnZXN0",
+        "$argon2id$v=19$m=65536,t=3,p=4$b3RoZXJzYWx0$b3RoZXI",
+        "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$ZGlnZXN0",
+        "fake$digest",
+    ]
+    for i, password_hash in enumerate(hashes):
+        user = a_user(f"counted{i}")
+        user.password_hash = password_hash
+        await store.users.add(user)
+    assert await store.users.password_hash_parameters() == {
+        "$argon2id$v=19$m=65536,t=3,p=4": 2,
+        "$argon2id$v=19$m=8,t=1,p=1": 1,
+        "fake$digest": 1,
+    }
+
+
 async def test_a_user_is_found_by_id_and_by_canonical_username(store):
     user = a_user("Jürgen")
     await store.users.add(user)
