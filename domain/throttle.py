@@ -8,10 +8,13 @@ from datetime import timedelta
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """A counter and the failures (or sign-ups) it allows in a window; `allowed` 0 is no limit."""
+    """A counter and the attempts it allows in a window; `allowed` 0 is no limit. A success
+    clears the counter when `cleared_by_success` (the one the attempt was judged by), and only
+    gives back its own attempt otherwise."""
 
     key: str
     allowed: int
+    cleared_by_success: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +22,17 @@ class ThrottlePolicy:
     """OWASP's device-cookie scheme, so that throttling cannot be turned into a lockout.
 
     - A client without a valid device cookie for the account is limited per (account, address)
-      and, across all such clients, per account.
+      and, across all such clients, per account; and per address across all accounts, so that
+      one address cannot spray guesses over many accounts.
     - A client with one is limited per (account, device) only: an attacker spread over many
       addresses, or sharing the owner's address, cannot lock the owner out.
+    - A username that breaks the input rules names no account: every such name from one address
+      shares one counter (and no per-account one), so that made-up names cannot mint counters.
+    - A client without an address (an embedding application that gives none) is not limited
+      across accounts: it would be one counter for every such client, a lockout.
     - Sign-ups are limited per address. Every counter uses the same fixed window.
+    - Limits come in the order they are taken: the per-address ones first, so that an address
+      that is over its limit is refused having touched one counter, not the account's.
     """
 
     window: timedelta
@@ -30,12 +40,18 @@ class ThrottlePolicy:
     login_per_account: int
     login_per_device: int
     signup_per_address: int
+    failures_per_address: int = 0
 
-    def login_limits(self, account: str, address: str | None, device_id: str | None) -> list[Limit]:
-        if device_id is not None:
-            return [Limit(f"login:device:{account}:{device_id}", self.login_per_device)]
+    def login_limits(self, account: str | None, address: str | None, device_id: str | None) -> list[Limit]:
+        """`account` is the canonical username, or None for a username that breaks the rules."""
+        if device_id is not None and account is not None:
+            return [Limit(f"login:device:{account}:{device_id}", self.login_per_device, cleared_by_success=True)]
+        spraying = [Limit(f"failures:address:{address}", self.failures_per_address)] if address else []
+        if account is None:
+            return [*spraying, Limit(f"login:unusable:{address or '-'}", self.login_per_address)]
         return [
-            Limit(f"login:address:{account}:{address or '-'}", self.login_per_address),
+            *spraying,
+            Limit(f"login:address:{account}:{address or '-'}", self.login_per_address, cleared_by_success=True),
             Limit(f"login:account:{account}", self.login_per_account),
         ]
 

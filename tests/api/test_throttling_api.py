@@ -1,7 +1,9 @@
 """Throttling over HTTP: 429 with Retry-After, the device cookie, and client addresses."""
 
+import asyncio
 import statistics
 import time
+from collections import Counter
 
 import httpx
 import pytest
@@ -128,3 +130,20 @@ async def test_a_zero_limit_turns_throttling_off(limit):
         for _ in range(60):
             await wrong(client)
         assert (await client.post("/login", auth=("alice", PASSWORD))).status_code == 200
+
+
+async def test_concurrent_wrong_logins_get_at_most_the_limit_of_401s():
+    async with running_client(throttle_login_per_address=3) as client:
+        await sign_up(client)
+        responses = await asyncio.gather(*(wrong(client) for _ in range(20)))
+    assert Counter(r.status_code for r in responses) == {401: 3, 429: 17}
+
+
+async def test_concurrent_wrong_current_passwords_get_at_most_the_limit_of_403s():
+    async with running_client(throttle_login_per_address=3) as client:
+        await sign_up(client)
+        await client.post("/login", auth=("alice", PASSWORD))
+        client.cookies.delete("session_id_device")  # judged per (account, address), not per device
+        body = {"current_password": "wrong password", "new_password": "a brand new passphrase"}
+        responses = await asyncio.gather(*(client.post("/password", json=body) for _ in range(20)))
+    assert Counter(r.status_code for r in responses) == {403: 3, 429: 17}

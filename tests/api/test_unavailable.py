@@ -39,10 +39,13 @@ class DownStore:
 
 
 class OverloadedHasher:
-    async def hash(self, password):
+    async def hash(self, password, *, owner=None):
         raise HashingOverloaded()
 
-    verify = verify_dummy = hash
+    async def verify(self, password_hash, password, *, owner=None):
+        raise HashingOverloaded()
+
+    verify_dummy = hash
 
     def close(self):
         pass

@@ -1,0 +1,130 @@
+"""Throttle limits under concurrency, on both stores and across two instances sharing Postgres.
+
+The spec: with a limit of N, at most N attempts of one window receive a verdict on the password
+(a 401, a 403 at /password, or a success), however many arrive at once; the others get 429.
+The hasher is the real argon2 adapter at its lowest cost: it yields to the event loop while it
+hashes, which is what let every attempt already in flight slip past a check-then-count."""
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from adapters.argon2_hasher import Argon2PasswordHasher
+from adapters.memory import InMemoryStore
+from adapters.postgres import PostgresStore
+from adapters.system import SecretsTokenGenerator
+from application import ChangePassword, Login, ResolveSession, SignUp, Throttle
+from domain.client import Client
+from domain.device import DeviceCookies
+from domain.session import SessionPolicy
+from domain.throttle import ThrottlePolicy
+from domain.user import PasswordPolicy
+from tests.fakes import FakeClock, RecordingAuditLog
+from tests.postgres_provider import truncate_all
+
+PASSWORD = "correct horse battery staple"
+ATTACKER = Client(address="203.0.113.66")
+CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+
+
+class Instance:
+    """The use-cases of one service instance over `store`, with the real (cheap) argon2 hasher."""
+
+    def __init__(self, store, clock: FakeClock, **limits: int) -> None:
+        self.store = store
+        self.hasher = Argon2PasswordHasher(**CHEAP_ARGON2, concurrency=2, queue_size=200, queue_timeout=60)
+        tokens, audit = SecretsTokenGenerator(), RecordingAuditLog()
+        policy = SessionPolicy.from_seconds(1800, 28800)
+        zero = {"login_per_address": 0, "login_per_account": 0, "login_per_device": 0, "signup_per_address": 0}
+        throttle = Throttle(store.attempts, clock, ThrottlePolicy(timedelta(minutes=15), **{**zero, **limits}))
+        devices = DeviceCookies(store, timedelta(days=30))
+        self.sign_up = SignUp(store.users, self.hasher, clock, tokens, PasswordPolicy(), throttle, audit)
+        self.login = Login(store.users, store.sessions, self.hasher, clock, tokens, policy, throttle, devices, audit)
+        self.resolve = ResolveSession(store.sessions, clock, policy)
+        self.change = ChangePassword(store.users, self.hasher, clock, tokens, PasswordPolicy(), throttle, devices, audit)
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def stores(request):
+    """Two instances' stores: on Postgres two pools on one database (two instances); in memory
+    the one store both use (one process)."""
+    if request.param == "memory":
+        store = InMemoryStore()
+        yield store, store
+        return
+    url = request.getfixturevalue("migrated_database_url")
+    await truncate_all(url)
+    pair = (PostgresStore(url, max_size=30), PostgresStore(url, max_size=30))
+    for store in pair:
+        await store.open()
+    yield pair
+    for store in pair:
+        await store.close()
+
+
+def instances(stores, **limits: int) -> tuple[Instance, Instance]:
+    clock = FakeClock()
+    first, second = (Instance(store, clock, **limits) for store in stores)
+    return first, second
+
+
+def tally(results) -> Counter:
+    return Counter(type(r).__name__ if isinstance(r, BaseException) else "success" for r in results)
+
+
+async def test_concurrent_wrong_logins_get_at_most_the_limit_of_verdicts(stores):
+    one, _ = instances(stores, login_per_address=3)
+    await one.sign_up.execute(username="alice", password=PASSWORD)
+    attempts = [one.login.execute(username="alice", password="wrong password", client=ATTACKER) for _ in range(20)]
+    results = await asyncio.gather(*attempts, return_exceptions=True)
+    assert tally(results) == {"InvalidCredentials": 3, "Throttled": 17}
+
+
+async def test_concurrent_wrong_logins_at_two_instances_share_one_limit(stores):
+    instances_ = instances(stores, login_per_address=3, login_per_account=5)
+    await instances_[0].sign_up.execute(username="alice", password=PASSWORD)
+    attempts = [
+        instances_[i % 2].login.execute(username="alice", password="wrong password", client=ATTACKER) for i in range(20)
+    ]
+    results = await asyncio.gather(*attempts, return_exceptions=True)
+    assert tally(results) == {"InvalidCredentials": 3, "Throttled": 17}
+
+
+async def test_concurrent_logins_from_many_addresses_get_at_most_the_account_limit(stores):
+    instances_ = instances(stores, login_per_address=3, login_per_account=5)
+    await instances_[0].sign_up.execute(username="alice", password=PASSWORD)
+    attempts = [
+        instances_[i % 2].login.execute(
+            username="alice", password="wrong password", client=Client(address=f"198.51.100.{i}")
+        )
+        for i in range(20)
+    ]
+    results = await asyncio.gather(*attempts, return_exceptions=True)
+    assert tally(results) == {"InvalidCredentials": 5, "Throttled": 15}
+
+
+async def test_concurrent_sign_ups_from_one_address_create_at_most_the_limit(stores):
+    instances_ = instances(stores, signup_per_address=3)
+    attempts = [
+        instances_[i % 2].sign_up.execute(username=f"user{i}", password=PASSWORD, client=ATTACKER) for i in range(12)
+    ]
+    results = await asyncio.gather(*attempts, return_exceptions=True)
+    assert tally(results) == {"success": 3, "Throttled": 9}
+
+
+async def test_concurrent_wrong_current_passwords_get_at_most_the_limit_of_403s(stores):
+    instances_ = instances(stores, login_per_address=3)
+    await instances_[0].sign_up.execute(username="alice", password=PASSWORD)
+    token = (await instances_[0].login.execute(username="alice", password=PASSWORD, client=ATTACKER)).token
+    current = await instances_[0].resolve.execute(token=token)
+    attempts = [
+        instances_[i % 2].change.execute(
+            current=current, current_password="wrong password", new_password="a brand new passphrase", client=ATTACKER
+        )
+        for i in range(20)
+    ]
+    results = await asyncio.gather(*attempts, return_exceptions=True)
+    assert tally(results) == {"WrongPassword": 3, "Throttled": 17}
+
