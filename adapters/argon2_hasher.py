@@ -76,10 +76,10 @@ class Argon2PasswordHasher(PasswordHasher):
         return self._admitted
 
     async def hash(self, password: str, *, owner: str | None = None) -> str:
-        return await self._run(owner, self._argon2.hash, password)
+        return await self._run(self._argon2.hash, password, owner=owner)
 
     async def verify(self, password_hash: str, password: str, *, owner: str | None = None) -> bool:
-        return await self._run(owner, self._verify, password_hash, password)
+        return await self._run(self._verify, password_hash, password, owner=owner)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:
@@ -88,7 +88,7 @@ class Argon2PasswordHasher(PasswordHasher):
             return True
 
     async def verify_dummy(self, password: str, *, owner: str | None = None) -> None:
-        await self._run(owner, self._verify, self._dummy_hash, password)
+        await self._run(self._verify, self._dummy_hash, password, owner=owner)
 
     def close(self) -> None:
         """Stop the threads. The hasher stays usable: the next hash starts a new pool, so an app
@@ -108,7 +108,7 @@ class Argon2PasswordHasher(PasswordHasher):
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    async def _run(self, owner: str | None, fn: Callable[..., T], *args: object) -> T:
+    async def _run(self, fn: Callable[..., T], *args: object, owner: str | None = None) -> T:
         if self._admitted >= self._capacity:
             raise HashingOverloaded()
         if owner is not None:

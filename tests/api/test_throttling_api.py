@@ -147,3 +147,12 @@ async def test_concurrent_wrong_current_passwords_get_at_most_the_limit_of_403s(
         body = {"current_password": "wrong password", "new_password": "a brand new passphrase"}
         responses = await asyncio.gather(*(client.post("/password", json=body) for _ in range(20)))
     assert Counter(r.status_code for r in responses) == {403: 3, 429: 17}
+
+
+async def test_failures_from_one_address_are_limited_across_accounts():
+    async with running_client(throttle_failures_per_address=3, throttle_login_per_address=10) as client:
+        await sign_up(client)
+        for name in ("bob", "carol", "no body"):
+            assert (await client.post("/login", auth=(name, "wrong password"))).status_code == 401
+        response = await client.post("/login", auth=("alice", PASSWORD))
+        assert response.status_code == 429 and int(response.headers["retry-after"]) > 0

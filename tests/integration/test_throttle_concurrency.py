@@ -32,9 +32,9 @@ CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 class Instance:
     """The use-cases of one service instance over `store`, with the real (cheap) argon2 hasher."""
 
-    def __init__(self, store, clock: FakeClock, **limits: int) -> None:
+    def __init__(self, store, clock: FakeClock, hasher: Argon2PasswordHasher | None = None, **limits: int) -> None:
         self.store = store
-        self.hasher = Argon2PasswordHasher(**CHEAP_ARGON2, concurrency=2, queue_size=200, queue_timeout=60)
+        self.hasher = hasher or Argon2PasswordHasher(**CHEAP_ARGON2, concurrency=2, queue_size=200, queue_timeout=60)
         tokens, audit = SecretsTokenGenerator(), RecordingAuditLog()
         policy = SessionPolicy.from_seconds(1800, 28800)
         zero = {"login_per_address": 0, "login_per_account": 0, "login_per_device": 0, "signup_per_address": 0}
@@ -128,3 +128,20 @@ async def test_concurrent_wrong_current_passwords_get_at_most_the_limit_of_403s(
     results = await asyncio.gather(*attempts, return_exceptions=True)
     assert tally(results) == {"WrongPassword": 3, "Throttled": 17}
 
+
+
+async def test_an_address_flooding_unknown_user_logins_cannot_starve_another_address():
+    # One hashing thread and three waiting places: without a share per address, the flood's
+    # first four dummy verifies fill the queue and the owner's login, arriving next, is refused.
+    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, concurrency=1, queue_size=3, queue_timeout=60)
+    service = Instance(InMemoryStore(), FakeClock(), hasher=hasher)
+    await service.sign_up.execute(username="alice", password=PASSWORD)
+    flood = [
+        service.login.execute(username=f"nobody{i}", password="wrong password", client=ATTACKER) for i in range(30)
+    ]
+    owner = service.login.execute(username="alice", password=PASSWORD, client=Client(address="192.0.2.1"))
+    *flooded, owners = await asyncio.gather(*flood, owner, return_exceptions=True)
+    assert not isinstance(owners, BaseException), owners
+    assert tally(flooded)["HashingOverloaded"] > 0  # the flood did fill what it may take
+    assert set(tally(flooded)) == {"InvalidCredentials", "HashingOverloaded"}
+    hasher.close()
