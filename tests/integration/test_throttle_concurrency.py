@@ -18,6 +18,7 @@ from adapters.system import SecretsTokenGenerator
 from application import ChangePassword, Login, ResolveSession, SignUp, Throttle
 from domain.client import Client
 from domain.device import DeviceCookies
+from domain.errors import InvalidCredentials, Throttled
 from domain.session import SessionPolicy
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
@@ -145,3 +146,47 @@ async def test_an_address_flooding_unknown_user_logins_cannot_starve_another_add
     assert tally(flooded)["HashingOverloaded"] > 0  # the flood did fill what it may take
     assert set(tally(flooded)) == {"InvalidCredentials", "HashingOverloaded"}
     hasher.close()
+
+
+# What one address can make the counters hold (issue 16, item 3). `purge` far in the future
+# forgets every window and says how many there were: the keys (or rows) the store held.
+
+FOREVER = timedelta(days=365)
+
+
+async def keys_held(store) -> int:
+    return await store.attempts.purge(FakeClock().now() + FOREVER)
+
+
+async def test_unusable_usernames_mint_no_counters(stores):
+    one, two = instances(stores, login_per_address=3, login_per_account=50)
+    for i in range(200):
+        with pytest.raises((InvalidCredentials, Throttled)):
+            await (one, two)[i % 2].login.execute(username=f"no body {i}", password="wrong password", client=ATTACKER)
+    assert await keys_held(stores[0]) == 1  # one for every unusable name from that address
+
+
+async def test_an_over_long_password_mints_no_counter_for_the_name(stores):
+    one, _ = instances(stores, login_per_address=3, login_per_account=50)
+    for i in range(50):
+        with pytest.raises((InvalidCredentials, Throttled)):
+            await one.login.execute(username=f"someone{i}", password="x" * 1100, client=ATTACKER)
+    assert await keys_held(stores[0]) == 1
+
+
+async def test_unusable_usernames_share_the_failures_of_their_address(stores):
+    one, _ = instances(stores, login_per_address=3, failures_per_address=1000)
+    for i in range(200):
+        with pytest.raises((InvalidCredentials, Throttled)):
+            await one.login.execute(username=f"no body {i}", password="wrong password", client=ATTACKER)
+    assert await keys_held(stores[0]) == 2  # the address's failures, and its unusable names'
+
+
+async def test_refused_attempts_mint_no_counters(stores):
+    one, two = instances(stores, login_per_address=3, login_per_account=50, failures_per_address=10)
+    for i in range(100):
+        with pytest.raises((InvalidCredentials, Throttled)):
+            await (one, two)[i % 2].login.execute(username=f"victim{i}", password="wrong password", client=ATTACKER)
+    # the address's failures counter, and a per-(account, address) and a per-account counter for
+    # each of the 10 names tried before the address was refused
+    assert await keys_held(stores[0]) == 1 + 2 * 10
