@@ -58,8 +58,12 @@ class InMemoryAttemptCounter(AttemptCounter):
         count = self._windows.get(key)
         if count is None or count.resets_at != resets_at or count.value <= 0:
             return
-        # Kept at zero rather than dropped, as in Postgres: the window still closes when it would.
-        self._windows[key] = Count(count.value - 1, count.resets_at)
+        if count.value == 1:
+            # The last one given back: the window goes, so that attempts that got no verdict
+            # (refused a hashing place, say) leave no key behind.
+            del self._windows[key]
+        else:
+            self._windows[key] = Count(count.value - 1, count.resets_at)
 
     async def clear(self, key: str) -> None:
         self._windows.pop(key, None)

@@ -94,7 +94,7 @@ class AttemptCounter(Protocol):
 
     async def release(self, key: str, resets_at: datetime) -> None:
         """Take back one that `acquire` added to the window that closes at `resets_at`; nothing
-        when that window has closed, been cleared, or is already at zero."""
+        when that window has closed or been cleared. Taking back the last one forgets the window."""
 
     async def clear(self, key: str) -> None: ...
 

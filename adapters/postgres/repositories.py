@@ -284,11 +284,18 @@ class PostgresAttemptCounter(AttemptCounter):
 
     async def release(self, key: str, resets_at: datetime) -> None:
         async with self._db.connection() as c:
-            await c.execute(
-                "UPDATE attempt_counters SET count = count - 1 WHERE key = $1 AND resets_at = $2 AND count > 0",
+            left = await c.fetchval(
+                "UPDATE attempt_counters SET count = count - 1 WHERE key = $1 AND resets_at = $2 AND count > 0"
+                " RETURNING count",
                 key,
                 resets_at,
             )
+            if left == 0:
+                # The last one given back: the row goes, so that attempts that got no verdict
+                # leave no row behind. Only while still at zero: a concurrent acquire wins.
+                await c.execute(
+                    "DELETE FROM attempt_counters WHERE key = $1 AND resets_at = $2 AND count = 0", key, resets_at
+                )
 
     async def clear(self, key: str) -> None:
         async with self._db.connection() as c:

@@ -273,6 +273,9 @@ async def test_release_gives_one_back_to_its_own_window_only(store):
     await store.attempts.release("a", first.resets_at)  # a late release of the old one: nothing
     assert (await store.attempts.get(["a"], T0 + window))["a"].value == 1
     await store.attempts.release("unknown", T0)
+    await store.attempts.release("a", T0 + 2 * window)
+    assert await store.attempts.get(["a"], T0 + window) == {}  # the last one back: the window goes
+    assert await store.attempts.purge(T0 + 3 * window) == 0
 
 
 async def test_clear_and_purge_counters(store):

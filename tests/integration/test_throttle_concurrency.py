@@ -190,3 +190,16 @@ async def test_refused_attempts_mint_no_counters(stores):
     # the address's failures counter, and a per-(account, address) and a per-account counter for
     # each of the 10 names tried before the address was refused
     assert await keys_held(stores[0]) == 1 + 2 * 10
+
+
+async def test_attempts_refused_by_the_hashing_share_mint_no_counters(stores):
+    # Refused at once for want of a hashing place, the attempt gives its reservations back;
+    # the windows it opened go with them, or a flood past the share would mint rows for free.
+    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, concurrency=1, queue_size=0, queue_timeout=60)
+    one = Instance(stores[0], FakeClock(), hasher=hasher, login_per_address=3, login_per_account=50, failures_per_address=100)
+    flood = [one.login.execute(username=f"victim{i}", password="wrong password", client=ATTACKER) for i in range(30)]
+    outcomes = tally(await asyncio.gather(*flood, return_exceptions=True))
+    assert set(outcomes) == {"InvalidCredentials", "HashingOverloaded"}
+    # the address's failures, and two for each name that got a verdict; none for the others
+    assert await keys_held(stores[0]) == 1 + 2 * outcomes["InvalidCredentials"]
+    hasher.close()
