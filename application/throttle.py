@@ -16,9 +16,12 @@ class Reservation:
       refused new password, a full hashing queue, a store error).
     """
 
-    def __init__(self, counter: AttemptCounter, taken: list[tuple[Limit, datetime]]) -> None:
+    def __init__(self, counter: AttemptCounter) -> None:
         self._counter = counter
-        self._taken = taken
+        self._taken: list[tuple[Limit, datetime]] = []
+
+    def _took(self, limit: Limit, resets_at: datetime) -> None:
+        self._taken.append((limit, resets_at))
 
     async def succeed(self) -> None:
         taken, self._taken = self._taken, []
@@ -59,14 +62,14 @@ class Throttle:
     async def reserve(self, limits: list[Limit]) -> Reservation:
         active = [limit for limit in limits if limit.allowed > 0]
         now = self._clock.now()
-        reservation = Reservation(self._counter, [])
+        reservation = Reservation(self._counter)
         try:
             for i, limit in enumerate(active):
                 taken, count = await self._counter.acquire(limit.key, limit.allowed, now, self.policy.window)
                 if not taken:
                     await reservation.cancel()
                     raise Throttled(retry_after=await self._retry_after(count.resets_at, active[i + 1 :], now))
-                reservation._taken.append((limit, count.resets_at))
+                reservation._took(limit, count.resets_at)
         except BaseException:
             await reservation.cancel()
             raise
