@@ -26,8 +26,9 @@ class ThrottlePolicy:
       one address cannot spray guesses over many accounts.
     - A client with one is limited per (account, device) only: an attacker spread over many
       addresses, or sharing the owner's address, cannot lock the owner out.
-    - A username that breaks the input rules names no account: every such name from one address
-      shares one counter (and no per-account one), so that made-up names cannot mint counters.
+    - An attempt that names no usable account (a username that breaks the input rules, an
+      over-long password: nothing is hashed) shares one counter with every such attempt from its
+      address, and has no per-account one, so that made-up names cannot mint counters.
     - A client without an address (an embedding application that gives none) is not limited
       across accounts: it would be one counter for every such client, a lockout.
     - Sign-ups are limited per address. Every counter uses the same fixed window.
@@ -43,7 +44,7 @@ class ThrottlePolicy:
     failures_per_address: int = 0
 
     def login_limits(self, account: str | None, address: str | None, device_id: str | None) -> list[Limit]:
-        """`account` is the canonical username, or None for a username that breaks the rules."""
+        """`account` is the canonical username, or None for an attempt that names no usable one."""
         if device_id is not None and account is not None:
             return [Limit(f"login:device:{account}:{device_id}", self.login_per_device, cleared_by_success=True)]
         spraying = [Limit(f"failures:address:{address}", self.failures_per_address)] if address else []

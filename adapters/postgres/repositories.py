@@ -261,26 +261,27 @@ class PostgresAttemptCounter(AttemptCounter):
         # instance, and its WHERE makes "below the limit, add one" a single step. A refused call
         # updates nothing and, for a full window, inserts nothing either.
         async with self._db.connection() as c:
-            row = await c.fetchrow(
-                "INSERT INTO attempt_counters AS c (key, count, resets_at) VALUES ($1, 1, $3)"
-                " ON CONFLICT (key) DO UPDATE SET"
-                "  count = CASE WHEN c.resets_at <= $2 THEN 1 ELSE c.count + 1 END,"
-                "  resets_at = CASE WHEN c.resets_at <= $2 THEN EXCLUDED.resets_at ELSE c.resets_at END"
-                " WHERE c.resets_at <= $2 OR c.count < $4"
-                " RETURNING count, resets_at",
-                key,
-                now,
-                now + window,
-                limit,
-            )
-            if row is not None:
-                return True, Count(row["count"], row["resets_at"])
-            # Refused: the window is full (and open; the row cannot vanish before a purge, which
-            # only takes closed windows, or a clear, after which it is as good as empty).
-            row = await c.fetchrow("SELECT count, resets_at FROM attempt_counters WHERE key = $1", key)
-        if row is None:
-            return False, Count(limit, now + window)
-        return False, Count(row["count"], row["resets_at"])
+            for _ in range(2):
+                row = await c.fetchrow(
+                    "INSERT INTO attempt_counters AS c (key, count, resets_at) VALUES ($1, 1, $3)"
+                    " ON CONFLICT (key) DO UPDATE SET"
+                    "  count = CASE WHEN c.resets_at <= $2 THEN 1 ELSE c.count + 1 END,"
+                    "  resets_at = CASE WHEN c.resets_at <= $2 THEN EXCLUDED.resets_at ELSE c.resets_at END"
+                    " WHERE c.resets_at <= $2 OR c.count < $4"
+                    " RETURNING count, resets_at",
+                    key,
+                    now,
+                    now + window,
+                    limit,
+                )
+                if row is not None:
+                    return True, Count(row["count"], row["resets_at"])
+                # Refused: the window was full. Read it for its end (Retry-After); if it was
+                # cleared (a success) or given back meanwhile, it is empty now: try once more.
+                row = await c.fetchrow("SELECT count, resets_at FROM attempt_counters WHERE key = $1", key)
+                if row is not None:
+                    return False, Count(row["count"], row["resets_at"])
+        return False, Count(limit, now + window)  # cleared and refilled twice over: refuse for now
 
     async def release(self, key: str, resets_at: datetime) -> None:
         async with self._db.connection() as c:
