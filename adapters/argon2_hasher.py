@@ -27,7 +27,7 @@ class Argon2PasswordHasher(PasswordHasher):
       seconds after it was admitted (still queued, or still hashing). Both turn into 503 with
       Retry-After: under a login storm clients get a quick answer instead of a time-out, and memory
       stays bounded by `concurrency` x the argon2 memory cost.
-    - One owner (a client address) holds at most `per_owner` of the admitted hashes; one more for
+    - One owner (a client address, or an IPv6 /64) holds at most `per_owner` of the admitted hashes; one more for
       it is refused at once the same way, while other owners are still admitted. So an address
       that floods logins (unknown users cost a dummy verify each) fills its own share, not the
       queue, and cannot make everyone else's login answer 503. The default is a quarter of

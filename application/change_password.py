@@ -5,6 +5,7 @@ from domain.device import DeviceCookies
 from domain.errors import Throttled, WrongPassword
 from domain.ports import AuditLog, Clock, PasswordHasher, TokenGenerator, UserRepository
 from domain.session import hash_token
+from domain.throttle import address_group
 from domain.user import PASSWORD_MAX, PasswordPolicy, normalize_password
 
 
@@ -60,7 +61,7 @@ class ChangePassword:
         try:
             new = self._policy.check(new_password, field="new_password")
             given = normalize_password(current_password)
-            valid = len(given) <= PASSWORD_MAX and await self._hasher.verify(user.password_hash, given, owner=client.address)
+            valid = len(given) <= PASSWORD_MAX and await self._hasher.verify(user.password_hash, given, owner=address_group(client.address))
         except BaseException:
             await reservation.cancel()  # no verdict on the current password: not a failure
             raise
@@ -71,7 +72,7 @@ class ChangePassword:
             raise WrongPassword()  # the reservation stays: it is this failure's count
         await reservation.succeed()
 
-        new_hash = await self._hasher.hash(new, owner=client.address)
+        new_hash = await self._hasher.hash(new, owner=address_group(client.address))
         token = self._tokens.session_token()
         revoked = await self._users.change_password(
             user.id, new_hash, keep_session_id=current.session.id, new_token_hash=hash_token(token)

@@ -6,6 +6,7 @@ from domain.device import DeviceCookies
 from domain.errors import HashingOverloaded, InvalidCredentials, PolicyViolation, Throttled
 from domain.ports import AuditLog, Clock, PasswordHasher, SessionRepository, TokenGenerator, UserRepository
 from domain.session import Session, SessionPolicy, hash_token, is_well_formed_token
+from domain.throttle import address_group
 from domain.user import PASSWORD_MAX, User, Username, normalize_password
 
 
@@ -83,7 +84,7 @@ class Login:
             self._audit.record("throttled", action="login", user_id=user.id if user else None, client=client)
             raise
 
-        owner = client.address
+        owner = address_group(client.address)  # an IPv6 subscriber's /64 is one owner
         try:
             valid = False
             if user is not None:
@@ -111,7 +112,7 @@ class Login:
             user_agent=client.user_agent,
             ip=client.address,
         )
-        if not await self._store_session(session, user, password, client.address):
+        if not await self._store_session(session, user, password, owner):
             self._audit.record("login_failed", user_id=user.id, client=client)
             raise InvalidCredentials()
         if presented_token is not None and is_well_formed_token(presented_token):
@@ -137,7 +138,7 @@ class Login:
         if not self._hasher.needs_rehash(user.password_hash):
             return
         try:
-            new_hash = await self._hasher.hash(password, owner=client.address)
+            new_hash = await self._hasher.hash(password, owner=address_group(client.address))
         except HashingOverloaded:
             return  # the login itself succeeded; the next one will rehash
         await self._users.update_password_hash(user.id, new_hash)

@@ -2,6 +2,7 @@ from application.throttle import Throttle
 from domain.client import Client
 from domain.errors import Throttled, UsernameTaken
 from domain.ports import AuditLog, Clock, PasswordHasher, TokenGenerator, UserRepository
+from domain.throttle import address_group
 from domain.user import PasswordPolicy, User, Username
 
 
@@ -51,7 +52,7 @@ class SignUp:
             user = User(
                 id=self._ids.public_id(),
                 username=name,
-                password_hash=await self._hasher.hash(normalized, owner=client.address),
+                password_hash=await self._hasher.hash(normalized, owner=address_group(client.address)),
                 created_at=self._clock.now(),
             )
             await self._users.add(user)

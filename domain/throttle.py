@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
+
+
+def address_group(address: str | None) -> str | None:
+    """The unit that the address-wide limits count: an IPv4 address itself, an IPv6 address's
+    /64 (one subscriber usually holds a whole /64, and would otherwise have 2**64 addresses to
+    rotate through). Anything that is not an IP address (an embedding application's own
+    notion of a client) is kept as it is."""
+    if address is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +49,10 @@ class ThrottlePolicy:
     - A client without an address (an embedding application that gives none) is not limited
       across accounts: it would be one counter for every such client, a lockout.
     - Sign-ups are limited per address. Every counter uses the same fixed window.
+    - The limits that count an address across accounts (failures, unusable names, sign-ups)
+      count an IPv6 address's /64 (address_group): one subscriber cannot escape them, nor mint
+      counters, by rotating through its own addresses. The per-(account, address) limit, which
+      a success clears, keeps the address itself.
     - Limits come in the order they are taken: the per-address ones first, so that an address
       that is over its limit is refused having touched one counter, not the account's.
     """
@@ -47,9 +68,10 @@ class ThrottlePolicy:
         """`account` is the canonical username, or None for an attempt that names no usable one."""
         if device_id is not None and account is not None:
             return [Limit(f"login:device:{account}:{device_id}", self.login_per_device, cleared_by_success=True)]
-        spraying = [Limit(f"failures:address:{address}", self.failures_per_address)] if address else []
+        group = address_group(address)
+        spraying = [Limit(f"failures:address:{group}", self.failures_per_address)] if group else []
         if account is None:
-            return [*spraying, Limit(f"login:unusable:{address or '-'}", self.login_per_address)]
+            return [*spraying, Limit(f"login:unusable:{group or '-'}", self.login_per_address)]
         return [
             *spraying,
             Limit(f"login:address:{account}:{address or '-'}", self.login_per_address, cleared_by_success=True),
@@ -57,4 +79,4 @@ class ThrottlePolicy:
         ]
 
     def signup_limits(self, address: str | None) -> list[Limit]:
-        return [Limit(f"signup:address:{address or '-'}", self.signup_per_address)]
+        return [Limit(f"signup:address:{address_group(address) or '-'}", self.signup_per_address)]

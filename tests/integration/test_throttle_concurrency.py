@@ -203,3 +203,11 @@ async def test_attempts_refused_by_the_hashing_share_mint_no_counters(stores):
     # the address's failures, and two for each name that got a verdict; none for the others
     assert await keys_held(stores[0]) == 1 + 2 * outcomes["InvalidCredentials"]
     hasher.close()
+
+
+async def test_rotating_through_an_ipv6_64_mints_no_counters(stores):
+    one, _ = instances(stores, login_per_address=3, failures_per_address=1000)
+    for i in range(200):
+        with pytest.raises((InvalidCredentials, Throttled)):
+            await one.login.execute(username=f"no body {i}", password="wrong password", client=Client(address=f"2001:db8::{i:x}"))
+    assert await keys_held(stores[0]) == 2  # the /64's failures, and its unusable names'

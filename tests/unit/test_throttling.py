@@ -203,3 +203,17 @@ async def test_a_wrong_current_password_counts_toward_the_failures_of_the_addres
         )
     with pytest.raises(Throttled):
         await spray_world.login.execute(username="mallory", password=PASSWORD, client=ATTACKER)
+
+
+async def test_an_ipv6_subscriber_cannot_escape_the_address_limits_by_rotating_addresses():
+    w = World(failures_per_address=5, login_per_address=3, signup_per_address=2)
+    await w.sign_up.execute(username="alice", password=PASSWORD, client=Client(address="2001:db8:1:2::1"))
+    for i in range(5):  # five addresses of one /64, five accounts
+        await fail(w, Client(address=f"2001:db8:1:2::{i + 10:x}"), 1, username=f"victim{i}")
+    with pytest.raises(Throttled):
+        await w.login.execute(username="alice", password=PASSWORD, client=Client(address="2001:db8:1:2:ffff::1"))
+    with pytest.raises(Throttled):  # sign-ups too: its second of two came from the same /64
+        await w.sign_up.execute(username="carol", password=PASSWORD, client=Client(address="2001:db8:1:2::99"))
+        await w.sign_up.execute(username="dave", password=PASSWORD, client=Client(address="2001:db8:1:2::98"))
+    other_subnet = Client(address="2001:db8:1:3::1")  # the next /64 is someone else
+    assert (await w.login.execute(username="alice", password=PASSWORD, client=other_subnet)).token
