@@ -18,6 +18,9 @@ def address_group(address: str | None) -> str | None:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        # ::ffff:a.b.c.d is an IPv4 client; its /64 (::/64) would hold every IPv4 client at once
+        return str(ip.ipv4_mapped)
     if ip.version == 6:
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return address

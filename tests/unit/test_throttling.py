@@ -4,6 +4,7 @@ import pytest
 
 from domain.client import Client
 from domain.errors import InvalidCredentials, Throttled, UsernameTaken, WrongPassword
+from domain.throttle import address_group
 from tests.unit.conftest import HOME, PASSWORD, World
 
 ATTACKER = Client(address="203.0.113.66", user_agent="bot")
@@ -217,3 +218,17 @@ async def test_an_ipv6_subscriber_cannot_escape_the_address_limits_by_rotating_a
         await w.sign_up.execute(username="dave", password=PASSWORD, client=Client(address="2001:db8:1:2::98"))
     other_subnet = Client(address="2001:db8:1:3::1")  # the next /64 is someone else
     assert (await w.login.execute(username="alice", password=PASSWORD, client=other_subnet)).token
+
+
+@pytest.mark.parametrize(
+    ("address", "group"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # an IPv4 client, not the /64 of every one
+        ("embedder-client-7", "embedder-client-7"),
+        (None, None),
+    ],
+)
+def test_the_address_limits_count_an_ipv6_64_and_an_ipv4_address(address, group):
+    assert address_group(address) == group
