@@ -40,6 +40,11 @@ class Argon2PasswordHasher(PasswordHasher):
       seconds after it was admitted (still queued, or still hashing). Both turn into 503 with
       Retry-After: under a login storm clients get a quick answer instead of a time-out, and memory
       stays bounded by `concurrency` x the argon2 memory cost.
+    - One owner (a client address, or an IPv6 /64) holds at most `per_owner` of the admitted hashes; one more for
+      it is refused at once the same way, while other owners are still admitted. So an address
+      that floods logins (unknown users cost a dummy verify each) fills its own share, not the
+      queue, and cannot make everyone else's login answer 503. The default is a quarter of
+      `concurrency + queue_size`, at least 1; 0 is no cap. Work for no known owner is not capped.
     - The threads run under Linux SCHED_IDLE (argon2's own lane threads inherit it), so hashing
       only uses CPU time that request handling leaves: a login storm cannot slow down the
       authenticated requests of everyone else.
@@ -57,6 +62,7 @@ class Argon2PasswordHasher(PasswordHasher):
         queue_size: int = 8,
         queue_timeout: float = 2.0,
         on_queue_change: Callable[[int], None] | None = None,
+        per_owner: int | None = None,
     ) -> None:
         self._argon2 = argon2.PasswordHasher(
             time_cost=time_cost,
@@ -68,6 +74,10 @@ class Argon2PasswordHasher(PasswordHasher):
         self._executor: ThreadPoolExecutor | None = self._new_pool()
         self._capacity = concurrency + queue_size
         self._admitted = 0
+        # None: the default share; 0: no share, any owner may take the whole capacity.
+        self._per_owner = max(1, self._capacity // 4) if per_owner is None else per_owner or self._capacity
+        # Only owners with hashes admitted now, so at most `capacity` entries.
+        self._admitted_by_owner: dict[str, int] = {}
         self._queue_timeout = queue_timeout
         # Told the number of admitted hashes (running or waiting) at each change: the metrics'
         # queue-depth gauge, kept without this adapter knowing about Prometheus.
@@ -84,11 +94,11 @@ class Argon2PasswordHasher(PasswordHasher):
     def in_flight(self) -> int:
         return self._admitted
 
-    async def hash(self, password: str) -> str:
-        return await self._run(self._argon2.hash, password)
+    async def hash(self, password: str, *, owner: str | None = None) -> str:
+        return await self._run(self._argon2.hash, password, owner=owner)
 
-    async def verify(self, password_hash: str, password: str) -> bool:
-        return await self._run(self._verify, password_hash, password)
+    async def verify(self, password_hash: str, password: str, *, owner: str | None = None) -> bool:
+        return await self._run(self._verify, password_hash, password, owner=owner)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:
@@ -96,8 +106,8 @@ class Argon2PasswordHasher(PasswordHasher):
         except InvalidHashError:
             return True
 
-    async def verify_dummy(self, password: str, *, username: str = "") -> None:
-        await self._run(self._verify, self._dummy_for(username), password)
+    async def verify_dummy(self, password: str, *, username: str = "", owner: str | None = None) -> None:
+        await self._run(self._verify, self._dummy_for(username), password, owner=owner)
 
     async def calibrate_dummy(self, stored: Mapping[str, int], secret: bytes) -> None:
         """Follow the costs of the stored hashes, so that timing cannot tell an unknown user
@@ -168,9 +178,14 @@ class Argon2PasswordHasher(PasswordHasher):
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+    async def _run(self, fn: Callable[..., T], *args: object, owner: str | None = None) -> T:
         if self._admitted >= self._capacity:
             raise HashingOverloaded()
+        if owner is not None:
+            held = self._admitted_by_owner.get(owner, 0)
+            if held >= self._per_owner:
+                raise HashingOverloaded()
+            self._admitted_by_owner[owner] = held + 1
         self._admitted += 1
         self._queue_changed(self._admitted)
         deadline = time.monotonic() + self._queue_timeout
@@ -178,15 +193,19 @@ class Argon2PasswordHasher(PasswordHasher):
             self._executor = self._new_pool()
         future = asyncio.get_running_loop().run_in_executor(self._executor, _before_deadline, deadline, fn, args)
         # The slot is held until the thread is done with it, even if the caller stops waiting.
-        future.add_done_callback(self._release)
+        future.add_done_callback(lambda done: self._release(done, owner))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._queue_timeout)
         except TimeoutError:
             raise HashingOverloaded() from None
 
-    def _release(self, future: asyncio.Future) -> None:
+    def _release(self, future: asyncio.Future, owner: str | None) -> None:
         self._admitted -= 1
         self._queue_changed(self._admitted)
+        if owner is not None:
+            held = self._admitted_by_owner.pop(owner) - 1
+            if held:
+                self._admitted_by_owner[owner] = held
         if not future.cancelled():
             future.exception()  # retrieved, so asyncio does not log a refused or abandoned hash
 

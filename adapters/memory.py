@@ -8,22 +8,22 @@ that changes an object it got does not change the store behind its back.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from copy import copy
 from datetime import datetime, timedelta
 
 from domain.errors import NotAuthenticated, UsernameTaken
-from domain.ports import AttemptCounter, Count, SessionRepository, Store, UserRepository
+from adapters.memory_attempts import DEFAULT_MAX_KEYS, InMemoryAttemptCounter
+from domain.ports import SessionRepository, Store, UserRepository
 from domain.session import Session
 from domain.user import User, hash_parameters
 
 
 class InMemoryStore(Store):
-    def __init__(self) -> None:
+    def __init__(self, max_counter_keys: int = DEFAULT_MAX_KEYS) -> None:
         self.users = InMemoryUserRepository()
         self.sessions = InMemorySessionRepository(self.users)
         self.users.sessions = self.sessions
-        self.attempts = InMemoryAttemptCounter()
+        self.attempts = InMemoryAttemptCounter(max_counter_keys)
         self._device_key = secrets.token_bytes(32)
 
     async def open(self) -> None:
@@ -148,30 +148,3 @@ class InMemorySessionRepository(SessionRepository):
         for token_hash in expired:
             del self._by_hash[token_hash]
         return len(expired)
-
-
-class InMemoryAttemptCounter(AttemptCounter):
-    def __init__(self) -> None:
-        self._windows: dict[str, Count] = {}
-
-    async def get(self, keys: Sequence[str], now: datetime) -> dict[str, Count]:
-        return {k: c for k in keys if (c := self._windows.get(k)) is not None and c.resets_at > now}
-
-    async def increment(self, keys: Sequence[str], now: datetime, window: timedelta) -> None:
-        for key in keys:
-            count = self._windows.get(key)
-            if count is None or count.resets_at <= now:
-                self._windows[key] = Count(1, now + window)
-            else:
-                self._windows[key] = Count(count.value + 1, count.resets_at)
-        if len(self._windows) > 100_000:  # bound memory: drop windows that have closed
-            self._windows = {k: c for k, c in self._windows.items() if c.resets_at > now}
-
-    async def clear(self, key: str) -> None:
-        self._windows.pop(key, None)
-
-    async def purge(self, now: datetime) -> int:
-        closed = [k for k, c in self._windows.items() if c.resets_at <= now]
-        for key in closed:
-            del self._windows[key]
-        return len(closed)

@@ -5,6 +5,7 @@ from domain.device import DeviceCookies
 from domain.errors import Throttled, WrongPassword
 from domain.ports import AuditLog, Clock, PasswordHasher, TokenGenerator, UserRepository
 from domain.session import hash_token
+from domain.throttle import address_group
 from domain.user import PASSWORD_MAX, PasswordPolicy, normalize_password
 
 
@@ -12,7 +13,8 @@ class ChangePassword:
     """Change the caller's password.
 
     - The current password must be given; a wrong one is WrongPassword and counts as a failed
-      login for the account, under the same throttle as Login (checked before any hashing).
+      login for the account, under the same throttle as Login (reserved before any hashing, so
+      that its limits hold however many attempts run at once).
     - The new password must satisfy the password policy.
     - The change, the end of every other session of the user and a new token for the current
       session happen together or not at all: ending sessions is tied to the change itself, never
@@ -52,21 +54,25 @@ class ChangePassword:
         device_id = await self._devices.device_for(client.device_cookie, user.id, self._clock.now())
         limits = self._throttle.policy.login_limits(user.username.canonical, client.address, device_id)
         try:
-            await self._throttle.check(limits)
+            reservation = await self._throttle.reserve(limits)
         except Throttled:
             self._audit.record("throttled", action="password_change", user_id=user.id, client=client)
             raise
-        new = self._policy.check(new_password, field="new_password")
-        given = normalize_password(current_password)
-        if len(given) > PASSWORD_MAX or not await self._hasher.verify(user.password_hash, given):
-            await self._throttle.count(limits)
+        try:
+            new = self._policy.check(new_password, field="new_password")
+            given = normalize_password(current_password)
+            valid = len(given) <= PASSWORD_MAX and await self._hasher.verify(user.password_hash, given, owner=address_group(client.address))
+        except BaseException:
+            await reservation.cancel()  # no verdict on the current password: not a failure
+            raise
+        if not valid:
             self._audit.record(
                 "login_failed", action="password_change", user_id=user.id, session_id=current.session.id, client=client
             )
-            raise WrongPassword()
-        await self._throttle.clear(limits[0])
+            raise WrongPassword()  # the reservation stays: it is this failure's count
+        await reservation.succeed()
 
-        new_hash = await self._hasher.hash(new)
+        new_hash = await self._hasher.hash(new, owner=address_group(client.address))
         token = self._tokens.session_token()
         revoked = await self._users.change_password(
             user.id, new_hash, keep_session_id=current.session.id, new_token_hash=hash_token(token)

@@ -1,4 +1,3 @@
-import unicodedata
 from dataclasses import dataclass, field
 
 from application.throttle import Throttle
@@ -7,6 +6,7 @@ from domain.device import DeviceCookies
 from domain.errors import HashingOverloaded, InvalidCredentials, PolicyViolation, Throttled
 from domain.ports import AuditLog, Clock, PasswordHasher, SessionRepository, TokenGenerator, UserRepository
 from domain.session import Session, SessionPolicy, hash_token, is_well_formed_token
+from domain.throttle import address_group
 from domain.user import PASSWORD_MAX, User, Username, normalize_password
 
 
@@ -21,10 +21,14 @@ class LoginResult:
 class Login:
     """Check credentials and open a new session.
 
-    - Throttling is checked before any hashing: per (account, address) and per account, or per
-      (account, device) for a client with a valid device cookie for the account. Over a limit
-      is Throttled even with the right password; every failure is counted; a success clears the
-      counter it was judged by.
+    - Throttling reserves an attempt before any hashing: per address across accounts, per
+      (account, address) and per account, or only per (account, device) for a client with a
+      valid device cookie for the account. Over a limit is Throttled even with the right
+      password. A failure keeps its reservation (it is counted); a success clears the counter
+      it was judged by and gives back the others; an attempt that gets no verdict (a full
+      hashing queue) gives back everything. So a limit holds however many attempts run at once.
+    - Hashing is done on behalf of the client address, so that the hasher can keep one address
+      from taking all of its capacity.
     - Unknown user, wrong password, a username that breaks the input rules and an over-long
       password all fail alike with InvalidCredentials; the last two without hashing.
     - An unknown user costs a dummy verify at the cost of stored hashes, the same for a name on
@@ -69,27 +73,32 @@ class Login:
     ) -> LoginResult:
         password = normalize_password(password)
         name = _parse_or_none(username)
-        account = name.canonical if name else _account_key(username)
         usable = name is not None and len(password) <= PASSWORD_MAX
         user = await self._users.get_by_username(name.canonical) if usable else None
         device_id = await self._devices.device_for(client.device_cookie, user.id, self._clock.now()) if user else None
-        limits = self._throttle.policy.login_limits(account, client.address, device_id)
+        # An attempt that can hash nothing (a broken username, an over-long password) is no guess
+        # at any account: it is keyed as unusable, so that made-up names cannot mint counters.
+        limits = self._throttle.policy.login_limits(name.canonical if usable else None, client.address, device_id)
         try:
-            await self._throttle.check(limits)
+            reservation = await self._throttle.reserve(limits)
         except Throttled:
             self._audit.record("throttled", action="login", user_id=user.id if user else None, client=client)
             raise
 
-        valid = False
-        if user is not None:
-            valid = await self._hasher.verify(user.password_hash, password)
-        elif usable:
-            await self._hasher.verify_dummy(password, username=name.canonical)
+        owner = address_group(client.address)  # an IPv6 subscriber's /64 is one owner
+        try:
+            valid = False
+            if user is not None:
+                valid = await self._hasher.verify(user.password_hash, password, owner=owner)
+            elif usable:
+                await self._hasher.verify_dummy(password, username=name.canonical, owner=owner)
+        except BaseException:
+            await reservation.cancel()  # no verdict (a full hashing queue, say): not a failure
+            raise
         if user is None or not valid:
-            await self._throttle.count(limits)
             self._audit.record("login_failed", user_id=user.id if user else None, client=client)
-            raise InvalidCredentials()
-        await self._throttle.clear(limits[0])
+            raise InvalidCredentials()  # the reservation stays: it is this failure's count
+        await reservation.succeed()
         await self._rehash_if_needed(user, password, client)
 
         token = self._tokens.session_token()
@@ -104,7 +113,7 @@ class Login:
             user_agent=client.user_agent,
             ip=client.address,
         )
-        if not await self._store_session(session, user, password):
+        if not await self._store_session(session, user, password, owner):
             self._audit.record("login_failed", user_id=user.id, client=client)
             raise InvalidCredentials()
         if presented_token is not None and is_well_formed_token(presented_token):
@@ -113,7 +122,7 @@ class Login:
         self._audit.record("login_succeeded", user_id=user.id, session_id=session.id, client=client)
         return LoginResult(user=user, session=session, token=token, device_cookie=device_cookie)
 
-    async def _store_session(self, session: Session, user: User, password: str) -> bool:
+    async def _store_session(self, session: Session, user: User, password: str, owner: str | None) -> bool:
         """Store the session only while the verified hash is still the user's. If the hash moved
         meanwhile, it was a password change (the old password must not log in) or a concurrent
         login's rehash of the same password: one more verify against the stored hash tells."""
@@ -122,7 +131,7 @@ class Login:
         current = await self._users.get(user.id)
         if current is None or current.password_hash == user.password_hash:
             return False
-        if not await self._hasher.verify(current.password_hash, password):
+        if not await self._hasher.verify(current.password_hash, password, owner=owner):
             return False
         return await self._sessions.add(session, password_hash=current.password_hash)
 
@@ -130,7 +139,7 @@ class Login:
         if not self._hasher.needs_rehash(user.password_hash):
             return
         try:
-            new_hash = await self._hasher.hash(password)
+            new_hash = await self._hasher.hash(password, owner=address_group(client.address))
         except HashingOverloaded:
             return  # the login itself succeeded; the next one will rehash
         await self._users.update_password_hash(user.id, new_hash)
@@ -144,8 +153,3 @@ def _parse_or_none(username: str) -> Username | None:
     except PolicyViolation:
         return None
 
-
-def _account_key(username: str) -> str:
-    # Unusable usernames are throttled too, under their folded form, so that a 429 cannot tell
-    # them apart from unknown ones.
-    return unicodedata.normalize("NFKC", username).casefold()[:256]

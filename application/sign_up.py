@@ -2,6 +2,7 @@ from application.throttle import Throttle
 from domain.client import Client
 from domain.errors import Throttled, UsernameTaken
 from domain.ports import AuditLog, Clock, PasswordHasher, TokenGenerator, UserRepository
+from domain.throttle import address_group
 from domain.user import PasswordPolicy, User, Username
 
 
@@ -10,8 +11,10 @@ class SignUp:
 
     - The username must satisfy the input rules; uniqueness compares its canonical form.
     - The password must satisfy the password policy; only its argon2 hash is stored.
-    - Sign-ups are limited per client address; every attempt that passes the input rules counts,
-      taken names included, so that 409s cannot be used to enumerate usernames at speed.
+    - Sign-ups are limited per client address; every attempt that passes the input rules and gets
+      an answer counts, taken names included, so that 409s cannot be used to enumerate usernames
+      at speed. The attempt is reserved before the work, so the limit holds however many
+      sign-ups arrive at once; one that gets no answer (a full hashing queue) is given back.
     - A taken username is refused before any hashing work; a concurrent duplicate that slips past
       that check is still refused by the store (UsernameTaken, never a second account).
     """
@@ -39,19 +42,24 @@ class SignUp:
         normalized = self._policy.check(password)
         limits = self._throttle.policy.signup_limits(client.address)
         try:
-            await self._throttle.check(limits)
+            reservation = await self._throttle.reserve(limits)
         except Throttled:
             self._audit.record("throttled", action="signup", client=client)
             raise
-        await self._throttle.count(limits)
-        if await self._users.get_by_username(name.canonical) is not None:
-            raise UsernameTaken()
-        user = User(
-            id=self._ids.public_id(),
-            username=name,
-            password_hash=await self._hasher.hash(normalized),
-            created_at=self._clock.now(),
-        )
-        await self._users.add(user)
+        try:
+            if await self._users.get_by_username(name.canonical) is not None:
+                raise UsernameTaken()
+            user = User(
+                id=self._ids.public_id(),
+                username=name,
+                password_hash=await self._hasher.hash(normalized, owner=address_group(client.address)),
+                created_at=self._clock.now(),
+            )
+            await self._users.add(user)
+        except UsernameTaken:
+            raise  # an answer: it keeps its reservation, so 409s count
+        except BaseException:
+            await reservation.cancel()  # no answer (a full hashing queue, a store error): not counted
+            raise
         self._audit.record("signup", user_id=user.id, client=client)
         return user

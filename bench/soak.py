@@ -49,7 +49,7 @@ KINDS = ("resolve", "login", "signup", "other")
 _DEFAULT_THROTTLES = {
     name.upper(): str(Settings.model_fields[name].default)
     for name in ("throttle_login_per_address", "throttle_login_per_account",
-                 "throttle_login_per_device", "throttle_signup_per_address")
+                 "throttle_login_per_device", "throttle_signup_per_address", "throttle_failures_per_address")
 }
 SOAK_ENV = {
     **_DEFAULT_THROTTLES,

@@ -64,14 +64,17 @@ class SessionRepository(Protocol):
 
 
 class PasswordHasher(Protocol):
-    async def hash(self, password: str) -> str: ...
+    """`owner` names whom the work is for (the client address, or None when unknown), so that an
+    adapter with bounded capacity can keep one owner from taking all of it."""
 
-    async def verify(self, password_hash: str, password: str) -> bool: ...
+    async def hash(self, password: str, *, owner: str | None = None) -> str: ...
+
+    async def verify(self, password_hash: str, password: str, *, owner: str | None = None) -> bool: ...
 
     def needs_rehash(self, password_hash: str) -> bool:
         """True when the hash was made with other parameters than the current ones."""
 
-    async def verify_dummy(self, password: str, *, username: str = "") -> None:
+    async def verify_dummy(self, password: str, *, username: str = "", owner: str | None = None) -> None:
         """Spend the time a real verify takes, for a user that does not exist, so that timing
         does not tell whether a username is registered: the cost of a stored hash, the same
         one each time for one `username` (see calibrate_dummy)."""
@@ -88,14 +91,20 @@ class Count:
 
 
 class AttemptCounter(Protocol):
-    """Fixed-window counters shared by every instance (throttling)."""
+    """Fixed-window counters shared by every instance (throttling). Every change is atomic with
+    respect to concurrent callers, in this process and in every other one sharing the store."""
 
     async def get(self, keys: Sequence[str], now: datetime) -> dict[str, Count]:
         """Counts of the windows still open at `now`; keys without one are absent."""
 
-    async def increment(self, keys: Sequence[str], now: datetime, window: timedelta) -> None:
-        """Add one to each key, opening a new window where none is open; no lost increments
-        under concurrency."""
+    async def acquire(self, key: str, limit: int, now: datetime, window: timedelta) -> tuple[bool, Count]:
+        """Add one to the key's open window (opening one of length `window` where none is open)
+        unless it already holds `limit`, in one atomic step. Returns whether one was added, and
+        the window's count after. A refused call opens and changes nothing."""
+
+    async def release(self, key: str, resets_at: datetime) -> None:
+        """Take back one that `acquire` added to the window that closes at `resets_at`; nothing
+        when that window has closed or been cleared. Taking back the last one forgets the window."""
 
     async def clear(self, key: str) -> None: ...
 

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 
 
+def address_group(address: str | None) -> str | None:
+    """The unit that the address-wide limits count: an IPv4 address itself, an IPv6 address's
+    /64 (one subscriber usually holds a whole /64, and would otherwise have 2**64 addresses to
+    rotate through). Anything that is not an IP address (an embedding application's own
+    notion of a client) is kept as it is."""
+    if address is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        # ::ffff:a.b.c.d is an IPv4 client; its /64 (::/64) would hold every IPv4 client at once
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
+
+
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """A counter and the failures (or sign-ups) it allows in a window; `allowed` 0 is no limit."""
+    """A counter and the attempts it allows in a window; `allowed` 0 is no limit. A success
+    clears the counter when `cleared_by_success` (the one the attempt was judged by), and only
+    gives back its own attempt otherwise."""
 
     key: str
     allowed: int
+    cleared_by_success: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +42,22 @@ class ThrottlePolicy:
     """OWASP's device-cookie scheme, so that throttling cannot be turned into a lockout.
 
     - A client without a valid device cookie for the account is limited per (account, address)
-      and, across all such clients, per account.
+      and, across all such clients, per account; and per address across all accounts, so that
+      one address cannot spray guesses over many accounts.
     - A client with one is limited per (account, device) only: an attacker spread over many
       addresses, or sharing the owner's address, cannot lock the owner out.
+    - An attempt that names no usable account (a username that breaks the input rules, an
+      over-long password: nothing is hashed) shares one counter with every such attempt from its
+      address, and has no per-account one, so that made-up names cannot mint counters.
+    - A client without an address (an embedding application that gives none) is not limited
+      across accounts: it would be one counter for every such client, a lockout.
     - Sign-ups are limited per address. Every counter uses the same fixed window.
+    - The limits that count an address across accounts (failures, unusable names, sign-ups)
+      count an IPv6 address's /64 (address_group): one subscriber cannot escape them, nor mint
+      counters, by rotating through its own addresses. The per-(account, address) limit, which
+      a success clears, keeps the address itself.
+    - Limits come in the order they are taken: the per-address ones first, so that an address
+      that is over its limit is refused having touched one counter, not the account's.
     """
 
     window: timedelta
@@ -30,14 +65,21 @@ class ThrottlePolicy:
     login_per_account: int
     login_per_device: int
     signup_per_address: int
+    failures_per_address: int = 0
 
-    def login_limits(self, account: str, address: str | None, device_id: str | None) -> list[Limit]:
-        if device_id is not None:
-            return [Limit(f"login:device:{account}:{device_id}", self.login_per_device)]
+    def login_limits(self, account: str | None, address: str | None, device_id: str | None) -> list[Limit]:
+        """`account` is the canonical username, or None for an attempt that names no usable one."""
+        if device_id is not None and account is not None:
+            return [Limit(f"login:device:{account}:{device_id}", self.login_per_device, cleared_by_success=True)]
+        group = address_group(address)
+        spraying = [Limit(f"failures:address:{group}", self.failures_per_address)] if group else []
+        if account is None:
+            return [*spraying, Limit(f"login:unusable:{group or '-'}", self.login_per_address)]
         return [
-            Limit(f"login:address:{account}:{address or '-'}", self.login_per_address),
+            *spraying,
+            Limit(f"login:address:{account}:{address or '-'}", self.login_per_address, cleared_by_success=True),
             Limit(f"login:account:{account}", self.login_per_account),
         ]
 
     def signup_limits(self, address: str | None) -> list[Limit]:
-        return [Limit(f"signup:address:{address or '-'}", self.signup_per_address)]
+        return [Limit(f"signup:address:{address_group(address) or '-'}", self.signup_per_address)]

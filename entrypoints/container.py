@@ -75,6 +75,7 @@ def _throttle_policy(settings: Settings) -> ThrottlePolicy:
         login_per_account=settings.throttle_login_per_account,
         login_per_device=settings.throttle_login_per_device,
         signup_per_address=settings.throttle_signup_per_address,
+        failures_per_address=settings.throttle_failures_per_address,
     )
 
 
@@ -113,6 +114,7 @@ class Container(containers.DeclarativeContainer):
         queue_size=settings.provided.hash_queue_size,
         queue_timeout=settings.provided.hash_queue_timeout,
         on_queue_change=providers.Callable(_queue_depth_observer, metrics),
+        per_owner=settings.provided.hash_share_per_address,
     )
     session_policy = providers.Singleton(_session_policy, settings)
     password_policy = providers.Singleton(PasswordPolicy)

@@ -61,12 +61,15 @@ class Settings(BaseSettings):
     hash_concurrency: int = Field(default_factory=usable_cores, ge=1)
     hash_queue_size: int = Field(16, ge=0)
     hash_queue_timeout: float = Field(3.0, gt=0)
+    # Unset: a quarter of HASH_CONCURRENCY + HASH_QUEUE_SIZE, at least 1; 0: no cap.
+    hash_share_per_address: int | None = Field(None, ge=0)
 
     throttle_window: int = Field(900, gt=0)
     throttle_login_per_address: int = Field(10, ge=0)
     throttle_login_per_account: int = Field(50, ge=0)
     throttle_login_per_device: int = Field(10, ge=0)
     throttle_signup_per_address: int = Field(20, ge=0)
+    throttle_failures_per_address: int = Field(100, ge=0)
     device_cookie_ttl: int = Field(90 * 24 * 3600, ge=30 * 24 * 3600)
     device_cookie_key: str | None = None
     purge_interval: int = Field(3600, ge=0)
@@ -83,7 +86,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("database_url", "session_cookie_domain", "device_cookie_key", mode="before")
+    @field_validator("database_url", "session_cookie_domain", "device_cookie_key", "hash_share_per_address", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

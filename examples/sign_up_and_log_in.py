@@ -55,6 +55,7 @@ async def sign_up_and_log_in(dsn: str, username: str, password: str) -> None:
             login_per_account=50,
             login_per_device=10,
             signup_per_address=20,
+            failures_per_address=100,
         ),
     )
     devices = DeviceCookies(store, ttl=timedelta(days=90))  # signing key kept in the store

@@ -30,16 +30,16 @@ class FastPasswordHasher(PasswordHasher):
         self.calibrated: dict[str, int] | None = None
         self.prefix = prefix  # stands for the hash parameters: another prefix needs a rehash
 
-    async def hash(self, password: str) -> str:
+    async def hash(self, password: str, *, owner: str | None = None) -> str:
         self.calls += 1
         return self.prefix + _digest(password)
 
-    async def verify(self, password_hash: str, password: str) -> bool:
+    async def verify(self, password_hash: str, password: str, *, owner: str | None = None) -> bool:
         self.calls += 1
         _, _, digest = password_hash.partition("$")
         return hmac.compare_digest(digest, _digest(password))
 
-    async def verify_dummy(self, password: str, *, username: str = "") -> None:
+    async def verify_dummy(self, password: str, *, username: str = "", owner: str | None = None) -> None:
         self.calls += 1
 
     async def calibrate_dummy(self, stored: Mapping[str, int], secret: bytes) -> None:

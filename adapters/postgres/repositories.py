@@ -290,20 +290,47 @@ class PostgresAttemptCounter(AttemptCounter):
             )
         return {row["key"]: Count(row["count"], row["resets_at"]) for row in rows}
 
-    async def increment(self, keys: Sequence[str], now: datetime, window: timedelta) -> None:
-        # One upsert: the row lock of ON CONFLICT DO UPDATE serialises concurrent increments.
+    async def acquire(self, key: str, limit: int, now: datetime, window: timedelta) -> tuple[bool, Count]:
+        # One upsert: the row lock of ON CONFLICT DO UPDATE serialises concurrent callers on every
+        # instance, and its WHERE makes "below the limit, add one" a single step. A refused call
+        # updates nothing and, for a full window, inserts nothing either.
         async with self._db.connection() as c:
-            await c.execute(
-                "INSERT INTO attempt_counters (key, count, resets_at)"
-                " SELECT k, 1, $3 FROM unnest($1::text[]) AS k"
-                " ON CONFLICT (key) DO UPDATE SET"
-                "  count = CASE WHEN attempt_counters.resets_at <= $2 THEN 1 ELSE attempt_counters.count + 1 END,"
-                "  resets_at = CASE WHEN attempt_counters.resets_at <= $2 THEN EXCLUDED.resets_at"
-                "              ELSE attempt_counters.resets_at END",
-                sorted(set(keys)),  # one row each, in a fixed order so that two upserts cannot deadlock
-                now,
-                now + window,
+            for _ in range(2):
+                row = await c.fetchrow(
+                    "INSERT INTO attempt_counters AS c (key, count, resets_at) VALUES ($1, 1, $3)"
+                    " ON CONFLICT (key) DO UPDATE SET"
+                    "  count = CASE WHEN c.resets_at <= $2 THEN 1 ELSE c.count + 1 END,"
+                    "  resets_at = CASE WHEN c.resets_at <= $2 THEN EXCLUDED.resets_at ELSE c.resets_at END"
+                    " WHERE c.resets_at <= $2 OR c.count < $4"
+                    " RETURNING count, resets_at",
+                    key,
+                    now,
+                    now + window,
+                    limit,
+                )
+                if row is not None:
+                    return True, Count(row["count"], row["resets_at"])
+                # Refused: the window was full. Read it for its end (Retry-After); if it was
+                # cleared (a success) or given back meanwhile, it is empty now: try once more.
+                row = await c.fetchrow("SELECT count, resets_at FROM attempt_counters WHERE key = $1", key)
+                if row is not None:
+                    return False, Count(row["count"], row["resets_at"])
+        return False, Count(limit, now + window)  # cleared and refilled twice over: refuse for now
+
+    async def release(self, key: str, resets_at: datetime) -> None:
+        async with self._db.connection() as c:
+            left = await c.fetchval(
+                "UPDATE attempt_counters SET count = count - 1 WHERE key = $1 AND resets_at = $2 AND count > 0"
+                " RETURNING count",
+                key,
+                resets_at,
             )
+            if left == 0:
+                # The last one given back: the row goes, so that attempts that got no verdict
+                # leave no row behind. Only while still at zero: a concurrent acquire wins.
+                await c.execute(
+                    "DELETE FROM attempt_counters WHERE key = $1 AND resets_at = $2 AND count = 0", key, resets_at
+                )
 
     async def clear(self, key: str) -> None:
         async with self._db.connection() as c:

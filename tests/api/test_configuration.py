@@ -2,8 +2,9 @@
 
 import pytest
 
+from entrypoints.container import build_container
 from entrypoints.settings import ConfigError, load_settings
-from tests.api.conftest import PASSWORD, log_in, sign_up
+from tests.api.conftest import FAST_ARGON2, PASSWORD, log_in, sign_up
 from tests.api.test_flow import set_cookie_attributes
 
 
@@ -104,3 +105,20 @@ async def test_no_response_contains_the_password_or_token(client):
     bodies += [(await client.post("/logout")).text]
     for body in bodies:
         assert PASSWORD not in body and token not in body and "$argon2" not in body
+
+
+@pytest.mark.parametrize(("value", "share"), [(None, 4), ("", 4), ("3", 3), ("0", 16)])
+def test_the_hashing_share_per_address_defaults_to_a_quarter_of_the_queue(value, share):
+    overrides = {} if value is None else {"hash_share_per_address": value}
+    settings = load_settings(database_url=None, hash_concurrency=2, hash_queue_size=14, **FAST_ARGON2, **overrides)
+    hasher = build_container(settings).hasher()
+    try:
+        assert hasher._per_owner == share  # 0: no cap, any address may take all 16 places
+    finally:
+        hasher.close()
+
+
+def test_failures_per_address_across_accounts_default_to_100():
+    assert build_container(load_settings(database_url=None)).throttle_policy().failures_per_address == 100
+    policy = build_container(load_settings(database_url=None, throttle_failures_per_address="0")).throttle_policy()
+    assert policy.failures_per_address == 0

@@ -1,7 +1,9 @@
 """Throttling over HTTP: 429 with Retry-After, the device cookie, and client addresses."""
 
+import asyncio
 import statistics
 import time
+from collections import Counter
 
 import httpx
 import pytest
@@ -154,3 +156,29 @@ async def test_an_ipv4_mapped_proxy_peer_is_trusted_by_its_ipv4_entry():
             body = {"username": username, "password": PASSWORD}
             response = await client.post("/signup", json=body, headers={"x-forwarded-for": hop})
             assert response.status_code == 201, response.text
+
+
+async def test_concurrent_wrong_logins_get_at_most_the_limit_of_401s():
+    async with running_client(throttle_login_per_address=3) as client:
+        await sign_up(client)
+        responses = await asyncio.gather(*(wrong(client) for _ in range(20)))
+    assert Counter(r.status_code for r in responses) == {401: 3, 429: 17}
+
+
+async def test_concurrent_wrong_current_passwords_get_at_most_the_limit_of_403s():
+    async with running_client(throttle_login_per_address=3) as client:
+        await sign_up(client)
+        await client.post("/login", auth=("alice", PASSWORD))
+        client.cookies.delete("session_id_device")  # judged per (account, address), not per device
+        body = {"current_password": "wrong password", "new_password": "a brand new passphrase"}
+        responses = await asyncio.gather(*(client.post("/password", json=body) for _ in range(20)))
+    assert Counter(r.status_code for r in responses) == {403: 3, 429: 17}
+
+
+async def test_failures_from_one_address_are_limited_across_accounts():
+    async with running_client(throttle_failures_per_address=3, throttle_login_per_address=10) as client:
+        await sign_up(client)
+        for name in ("bob", "carol", "no body"):
+            assert (await client.post("/login", auth=(name, "wrong password"))).status_code == 401
+        response = await client.post("/login", auth=("alice", PASSWORD))
+        assert response.status_code == 429 and int(response.headers["retry-after"]) > 0

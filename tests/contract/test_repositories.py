@@ -8,6 +8,7 @@ import pytest
 
 from adapters.memory import InMemoryStore
 from domain.errors import NotAuthenticated, UsernameTaken
+from domain.ports import Count
 from domain.session import Session, hash_token
 from domain.user import User, Username
 
@@ -259,29 +260,59 @@ async def test_purge_leaves_live_sessions_and_counts(store):
 
 async def test_counters_count_within_a_window_and_restart_after_it(store):
     window = timedelta(minutes=15)
-    await store.attempts.increment(["a", "b"], T0, window)
-    await store.attempts.increment(["a"], T0 + timedelta(minutes=1), window)
+    assert await store.attempts.acquire("a", 5, T0, window) == (True, Count(1, T0 + window))
+    await store.attempts.acquire("b", 5, T0, window)
+    assert await store.attempts.acquire("a", 5, T0 + timedelta(minutes=1), window) == (True, Count(2, T0 + window))
     counts = await store.attempts.get(["a", "b", "c"], T0 + timedelta(minutes=2))
     assert {k: c.value for k, c in counts.items()} == {"a": 2, "b": 1}
-    assert counts["a"].resets_at == T0 + window  # the window is fixed at its first failure
+    assert counts["a"].resets_at == T0 + window  # the window is fixed at its first attempt
     assert await store.attempts.get(["a"], T0 + window) == {}
-    await store.attempts.increment(["a"], T0 + window, window)
+    assert await store.attempts.acquire("a", 5, T0 + window, window) == (True, Count(1, T0 + 2 * window))
+
+
+async def test_a_full_window_refuses_and_changes_nothing(store):
+    window = timedelta(minutes=15)
+    for _ in range(3):
+        await store.attempts.acquire("a", 3, T0, window)
+    assert await store.attempts.acquire("a", 3, T0 + timedelta(minutes=5), window) == (False, Count(3, T0 + window))
+    assert (await store.attempts.get(["a"], T0))["a"].value == 3
+    assert (await store.attempts.acquire("a", 3, T0 + window, window))[0] is True  # a new window
+
+
+async def test_release_gives_one_back_to_its_own_window_only(store):
+    window = timedelta(minutes=15)
+    _, first = await store.attempts.acquire("a", 5, T0, window)
+    await store.attempts.acquire("a", 5, T0, window)
+    await store.attempts.release("a", first.resets_at)
+    assert (await store.attempts.get(["a"], T0))["a"].value == 1
+    await store.attempts.release("a", T0)  # a window that is not the key's: nothing
+    assert (await store.attempts.get(["a"], T0))["a"].value == 1
+    await store.attempts.acquire("a", 5, T0 + window, window)  # a new window opens
+    await store.attempts.release("a", first.resets_at)  # a late release of the old one: nothing
     assert (await store.attempts.get(["a"], T0 + window))["a"].value == 1
+    await store.attempts.release("unknown", T0)
+    await store.attempts.release("a", T0 + 2 * window)
+    assert await store.attempts.get(["a"], T0 + window) == {}  # the last one back: the window goes
+    assert await store.attempts.purge(T0 + 3 * window) == 0
 
 
 async def test_clear_and_purge_counters(store):
     window = timedelta(minutes=15)
-    await store.attempts.increment(["a", "b"], T0, window)
+    await store.attempts.acquire("a", 5, T0, window)
+    await store.attempts.acquire("b", 5, T0, window)
     await store.attempts.clear("a")
     assert set(await store.attempts.get(["a", "b"], T0)) == {"b"}
     assert await store.attempts.purge(T0) == 0
     assert await store.attempts.purge(T0 + window) == 1
 
 
-async def test_concurrent_increments_are_never_lost(store):
-    await asyncio.gather(*(store.attempts.increment(["k", "shared"], T0, timedelta(minutes=5)) for _ in range(50)))
-    counts = await store.attempts.get(["k", "shared"], T0)
-    assert counts["k"].value == counts["shared"].value == 50
+async def test_concurrent_acquires_never_pass_the_limit_nor_lose_one(store):
+    window = timedelta(minutes=5)
+    results = await asyncio.gather(*(store.attempts.acquire("k", 7, T0, window) for _ in range(50)))
+    assert sorted(count.value for taken, count in results if taken) == list(range(1, 8))
+    assert [taken for taken, _ in results].count(True) == 7
+    unlimited = await asyncio.gather(*(store.attempts.acquire("shared", 1000, T0, window) for _ in range(50)))
+    assert sorted(count.value for _, count in unlimited) == list(range(1, 51))
 
 
 async def test_the_device_key_is_stable_and_long(store):

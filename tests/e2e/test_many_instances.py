@@ -1,10 +1,14 @@
-"""Three `sessionauth serve` processes started at once on one empty database."""
+"""Several `sessionauth serve` processes on one database: shared users, sessions, revocations, limits."""
 
+import asyncio
 import time
+from collections import Counter
+
 import asyncpg
 import httpx
 
 from tests.e2e.server import serving_many
+from tests.postgres_provider import truncate_all
 
 PASSWORD = "correct horse battery staple"
 PROPAGATION = 0.1  # seconds: the goal for a revocation to reach every instance
@@ -59,3 +63,21 @@ async def test_three_instances_share_users_sessions_and_revocations(database_url
             assert client.delete("/sessions").json() == {"revoked": 1}
         for server in servers:
             assert refused_within(server.url, first, PROPAGATION)
+
+
+async def test_two_instances_share_the_throttle_limits_under_concurrency(database_url):
+    limits = {"THROTTLE_LOGIN_PER_ADDRESS": "3", "THROTTLE_SIGNUP_PER_ADDRESS": "3"}
+    with serving_many(2, DATABASE_URL=database_url, **limits) as servers:
+        await truncate_all(database_url)  # the module's other test counted from this address too
+        async with httpx.AsyncClient(timeout=30) as client:
+            signups = await asyncio.gather(
+                *(
+                    client.post(f"{servers[i % 2].url}/signup", json={"username": f"user{i}", "password": PASSWORD})
+                    for i in range(12)
+                )
+            )
+            logins = await asyncio.gather(
+                *(client.post(f"{servers[i % 2].url}/login", auth=("user0", "wrong password")) for i in range(20))
+            )
+    assert Counter(r.status_code for r in signups) == {201: 3, 429: 9}
+    assert Counter(r.status_code for r in logins) == {401: 3, 429: 17}

@@ -71,7 +71,7 @@ def test_a_sign_up_in_flight_at_the_cut_is_either_kept_or_reported_failed(databa
     names = [f"cut{i}" for i in range(16)]
     with TcpProxy(upstream.hostname, upstream.port or 5432) as proxy:
         settings = {"DATABASE_URL": through(proxy, database_url), "HASH_QUEUE_SIZE": "64", "HASH_QUEUE_TIMEOUT": "30",
-                    "ARGON2_TIME_COST": "2", "ARGON2_MEMORY_COST": "16384"}
+                    "HASH_SHARE_PER_ADDRESS": "0", "ARGON2_TIME_COST": "2", "ARGON2_MEMORY_COST": "16384"}
         with serving(**settings) as server:
             def sign_up(name):
                 with httpx.Client(base_url=server.url, timeout=30) as c:

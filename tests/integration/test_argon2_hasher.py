@@ -140,3 +140,28 @@ async def test_the_queue_depth_is_reported_at_each_change():
         await asyncio.sleep(0.01)
     assert depths == [1, 2, 3, 2, 1, 0]
     hasher.close()
+
+
+async def test_one_owner_holds_at_most_its_share_of_the_queue():
+    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, concurrency=1, queue_size=7, queue_timeout=60)
+    # a quarter of concurrency + queue_size by default: 2 of 8
+    flood = [hasher.verify_dummy("guess", owner="203.0.113.66") for _ in range(10)]
+    others = [hasher.verify_dummy("guess", owner=f"198.51.100.{i}") for i in range(4)]
+    anonymous = [hasher.verify_dummy("guess") for _ in range(2)]
+    results = await asyncio.gather(*flood, *others, *anonymous, return_exceptions=True)
+    assert [isinstance(r, HashingOverloaded) for r in results[:10]] == [False] * 2 + [True] * 8
+    assert not any(isinstance(r, BaseException) for r in results[10:])
+    assert hasher._admitted_by_owner == {} and hasher.in_flight == 0  # every slot given back
+    again = await asyncio.gather(*(hasher.verify_dummy("guess", owner="203.0.113.66") for _ in range(2)))
+    assert again == [None, None]
+    hasher.close()
+
+
+@pytest.mark.parametrize(("share", "admitted"), [(3, 3), (0, 8)])
+async def test_the_share_per_owner_is_a_setting_and_zero_is_no_cap(share, admitted):
+    hasher = Argon2PasswordHasher(**CHEAP, concurrency=1, queue_size=7, queue_timeout=60, per_owner=share)
+    results = await asyncio.gather(
+        *(hasher.verify_dummy("guess", owner="203.0.113.66") for _ in range(10)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, HashingOverloaded) for r in results) == admitted
+    hasher.close()

@@ -116,9 +116,15 @@ def test_memory_and_postgres_agree_on_any_sequence(migrated_database_url):
             self.now += timedelta(seconds=seconds)
             self.both(lambda s: s.sessions.purge_expired(self.now, IDLE))
 
-        @rule(key=st.sampled_from(["a", "b"]), window=st.integers(1, 600))
-        def count_attempt(self, key, window):
-            self.both(lambda s: s.attempts.increment([key], self.now, timedelta(seconds=window)))
+        @rule(key=st.sampled_from(["a", "b"]), limit=st.integers(1, 4), window=st.integers(1, 600))
+        def count_attempt(self, key, limit, window):
+            self.both(lambda s: s.attempts.acquire(key, limit, self.now, timedelta(seconds=window)))
+
+        @rule(key=st.sampled_from(["a", "b"]))
+        def give_one_back(self, key):
+            counts = run(self.stores[0].attempts.get([key], self.now))
+            if key in counts:
+                self.both(lambda s: s.attempts.release(key, counts[key].resets_at))
 
         @invariant()
         def same_users_and_sessions(self):

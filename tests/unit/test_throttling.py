@@ -3,7 +3,8 @@
 import pytest
 
 from domain.client import Client
-from domain.errors import InvalidCredentials, Throttled, UsernameTaken
+from domain.errors import InvalidCredentials, Throttled, UsernameTaken, WrongPassword
+from domain.throttle import address_group
 from tests.unit.conftest import HOME, PASSWORD, World
 
 ATTACKER = Client(address="203.0.113.66", user_agent="bot")
@@ -146,3 +147,88 @@ async def test_purge_forgets_closed_windows_only(world):
     world.clock.advance(minutes=15)
     await world.purge.execute()
     assert world.store.attempts._windows == {}
+
+
+@pytest.fixture
+async def spray_world():
+    w = World(failures_per_address=5, login_per_address=3, login_per_account=50)
+    for name in ("alice", "mallory"):
+        await w.sign_up.execute(username=name, password=PASSWORD, client=Client(address=f"198.51.100.{len(name)}"))
+    return w
+
+
+async def test_one_address_spraying_many_accounts_is_limited_across_accounts(spray_world):
+    for i in range(5):
+        await fail(spray_world, ATTACKER, 1, username=f"victim{i}")
+    with pytest.raises(Throttled):  # a sixth account, and the right password, from that address
+        await spray_world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)
+    assert (await spray_world.login.execute(username="alice", password=PASSWORD, client=HOME)).token
+
+
+async def test_unusable_usernames_count_toward_the_failures_of_the_address(spray_world):
+    for i in range(3):  # all share one counter of their own, which allows 3
+        await fail(spray_world, ATTACKER, 1, username=f"no body {i}")
+    await fail(spray_world, ATTACKER, 2, username="victim")
+    with pytest.raises(Throttled):
+        await spray_world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)
+
+
+async def test_a_success_does_not_clear_the_failures_of_the_address(spray_world):
+    for i in range(4):
+        await fail(spray_world, ATTACKER, 1, username=f"victim{i}")
+    # the attacker's own account: logging in to it must not buy more guesses at others
+    await spray_world.login.execute(username="mallory", password=PASSWORD, client=ATTACKER)
+    await fail(spray_world, ATTACKER, 1, username="victim9")
+    with pytest.raises(Throttled):
+        await spray_world.login.execute(username="victim10", password="wrong password", client=ATTACKER)
+
+
+async def test_the_failures_of_the_address_do_not_hold_the_owner_with_a_device_cookie(spray_world):
+    cookie = (await spray_world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    for i in range(5):  # someone at the owner's address sprays other accounts
+        await fail(spray_world, HOME, 1, username=f"victim{i}")
+    with pytest.raises(Throttled):
+        await spray_world.login.execute(username="alice", password=PASSWORD, client=HOME)
+    with_device = Client(address=HOME.address, device_cookie=cookie)
+    assert (await spray_world.login.execute(username="alice", password=PASSWORD, client=with_device)).token
+
+
+async def test_a_wrong_current_password_counts_toward_the_failures_of_the_address(spray_world):
+    token = (await spray_world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)).token
+    current = await spray_world.resolve.execute(token=token)
+    for i in range(4):
+        await fail(spray_world, ATTACKER, 1, username=f"victim{i}")
+    with pytest.raises(WrongPassword):
+        await spray_world.change_password.execute(
+            current=current, current_password="wrong password", new_password="a brand new passphrase", client=ATTACKER
+        )
+    with pytest.raises(Throttled):
+        await spray_world.login.execute(username="mallory", password=PASSWORD, client=ATTACKER)
+
+
+async def test_an_ipv6_subscriber_cannot_escape_the_address_limits_by_rotating_addresses():
+    w = World(failures_per_address=5, login_per_address=3, signup_per_address=2)
+    await w.sign_up.execute(username="alice", password=PASSWORD, client=Client(address="2001:db8:1:2::1"))
+    for i in range(5):  # five addresses of one /64, five accounts
+        await fail(w, Client(address=f"2001:db8:1:2::{i + 10:x}"), 1, username=f"victim{i}")
+    with pytest.raises(Throttled):
+        await w.login.execute(username="alice", password=PASSWORD, client=Client(address="2001:db8:1:2:ffff::1"))
+    with pytest.raises(Throttled):  # sign-ups too: its second of two came from the same /64
+        await w.sign_up.execute(username="carol", password=PASSWORD, client=Client(address="2001:db8:1:2::99"))
+        await w.sign_up.execute(username="dave", password=PASSWORD, client=Client(address="2001:db8:1:2::98"))
+    other_subnet = Client(address="2001:db8:1:3::1")  # the next /64 is someone else
+    assert (await w.login.execute(username="alice", password=PASSWORD, client=other_subnet)).token
+
+
+@pytest.mark.parametrize(
+    ("address", "group"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # an IPv4 client, not the /64 of every one
+        ("embedder-client-7", "embedder-client-7"),
+        (None, None),
+    ],
+)
+def test_the_address_limits_count_an_ipv6_64_and_an_ipv4_address(address, group):
+    assert address_group(address) == group
