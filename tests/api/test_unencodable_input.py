@@ -177,6 +177,15 @@ async def test_u0000_in_a_header_is_400_on_the_authenticated_reads(client, path)
     assert response.status_code == 400, response.text
 
 
+@pytest.mark.parametrize("path", ["/getusers/me", "/protected", "/auth/verify"])
+async def test_u0000_in_a_query_string_is_400_on_the_fast_path_too(client, path):
+    await sign_up(client)
+    await log_in(client)
+    response = await client.get(f"{path}?x=%00")
+    assert response.status_code == 400, response.text
+    assert response.json() == {"detail": "Malformed request: U+0000 in the query string"}
+
+
 async def test_u0000_in_a_session_id_is_400(client):
     await sign_up(client)
     await log_in(client)
