@@ -75,7 +75,7 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
         app.request_latency = RequestLatency(metrics, [*app.routes, *(r for router in routers for r in router.routes)])
     install_error_handlers(app)
     # Starlette runs the last added outermost: the browser pages' headers and HTML errors, the
-    # security headers, cross-site checks, U+0000 in headers, path or query, then body size and
+    # security headers, cross-site checks, U+0000 in headers or query, then body size and
     # FastAPI itself (the fast path for the hot authenticated GETs stands in front of them all).
     app.add_middleware(BodySizeLimit)
     app.add_middleware(UnstorableText)

@@ -186,21 +186,23 @@ async def test_u0000_in_a_query_string_is_400_on_the_fast_path_too(client, path)
     assert response.json() == {"detail": "Malformed request: U+0000 in the query string"}
 
 
-async def test_u0000_in_a_session_id_is_400(client):
+async def test_u0000_in_a_session_id_is_the_404_of_any_unknown_id(client):
+    # The spec's one answer for every id that is not an active session of the caller.
     await sign_up(client)
     await log_in(client)
+    unknown = await client.delete("/sessions/00000000-0000-0000-0000-000000000000")
     response = await client.delete("/sessions/a%00b")
-    assert response.status_code == 400, response.text
-    assert response.json() == {"detail": "Malformed request: U+0000 in the path"}
+    assert (response.status_code, response.text) == (unknown.status_code, unknown.text) == (404, '{"detail":"Session not found"}')
     assert (await client.get("/getusers/me")).status_code == 200
 
 
-async def test_u0000_in_a_session_id_of_a_page_is_a_400_page(client):
+async def test_u0000_in_a_session_id_of_a_page_is_the_404_page(client):
     await sign_up(client)
     await log_in(client)
     response = await client.post("/ui/sessions/a%00b/revoke")
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
+    assert (await client.get("/getusers/me")).status_code == 200
 
 
 @pytest.mark.parametrize("query", ["username=al%00ice", "notice=%00", "x=%00"])
