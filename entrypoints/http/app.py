@@ -17,6 +17,7 @@ from entrypoints.http.errors import install_error_handlers
 from entrypoints.http.fast_path import FastPath
 from entrypoints.http.metrics import RequestLatency, add_metrics_route
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
+from entrypoints.http.request_text import UnstorableText
 from entrypoints.http.routes import build_router
 from entrypoints.http.ui import BrowserPages, build_ui_router
 from entrypoints.lifecycle import running
@@ -74,9 +75,10 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
         app.request_latency = RequestLatency(metrics, [*app.routes, *(r for router in routers for r in router.routes)])
     install_error_handlers(app)
     # Starlette runs the last added outermost: the browser pages' headers and HTML errors, the
-    # security headers, cross-site checks, then body size and FastAPI itself (the fast path for
-    # the hot authenticated GETs stands in front of them all).
+    # security headers, cross-site checks, U+0000 in headers or query, then body size and
+    # FastAPI itself (the fast path for the hot authenticated GETs stands in front of them all).
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(UnstorableText)
     app.add_middleware(CrossSiteDefence, trusted_origins=settings.origins, addresses=addresses)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BrowserPages)

@@ -1,4 +1,11 @@
-"""Login credentials from `Authorization: Basic` (RFC 7617, UTF-8) or a JSON body."""
+"""Login credentials from `Authorization: Basic` (RFC 7617, UTF-8) or a JSON body.
+
+- Basic credentials are decoded as UTF-8 and split at the first `:`; bytes that are not UTF-8,
+  or a U+0000 in them (RFC 7617 forbids control characters there), are a malformed header (400).
+- A JSON body must be UTF-8 (json.loads would decode bytes with "surrogatepass" and let encoded
+  surrogates through), valid JSON (else 422 `json_invalid`, as FastAPI answers elsewhere), and
+  nested less deeply than the parser's recursion limit (else 400).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from entrypoints.http.request_text import TOO_DEEP, MalformedRequest, is_storable
 from entrypoints.http.schemas import Credentials
 
 
-class MalformedAuthorization(Exception):
+class MalformedAuthorization(MalformedRequest):
     """The Authorization header cannot be read as Basic credentials (400)."""
 
 
@@ -35,7 +43,7 @@ def parse_basic(header: str) -> tuple[str, str]:
     except (binascii.Error, ValueError):
         raise MalformedAuthorization("Malformed Basic credentials") from None
     username, colon, password = decoded.partition(":")
-    if not colon:
+    if not colon or not is_storable(decoded):
         raise MalformedAuthorization("Malformed Basic credentials")
     return username, password
 
@@ -50,11 +58,13 @@ async def read_credentials(request: Request) -> PresentedCredentials | None:
     if not body.strip():
         return None
     try:
-        data = json.loads(body)
+        data = json.loads(body.decode("utf-8"))
     except ValueError:  # also covers bytes that are not UTF-8
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": "Body is not valid JSON"}]
         ) from None
+    except RecursionError:  # json's C parser recurses once per level of nesting
+        raise MalformedRequest(TOO_DEEP) from None
     try:
         creds = Credentials.model_validate(data)
     except ValidationError as error:

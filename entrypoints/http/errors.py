@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from domain.errors import (
     DomainError,
@@ -22,7 +24,7 @@ from domain.errors import (
     UsernameTaken,
     WrongPassword,
 )
-from entrypoints.http.credentials import MalformedAuthorization
+from entrypoints.http.request_text import TOO_DEEP, MalformedRequest
 
 log = logging.getLogger("sessionauth.http")
 
@@ -76,8 +78,16 @@ async def _invalid_request(request: Request, error: RequestValidationError) -> J
     return JSONResponse({"detail": validation_issues(error.errors())}, status_code=422)
 
 
-async def _malformed_authorization(request: Request, error: MalformedAuthorization) -> JSONResponse:
+async def _malformed_request(request: Request, error: MalformedRequest) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=400)
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    # FastAPI answers any failure to parse a JSON body with one vague 400; say why when the body
+    # was nested deeper than json's recursion limit.
+    if isinstance(error.__cause__, RecursionError):
+        error = HTTPException(400, TOO_DEEP)
+    return await http_exception_handler(request, error)
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -89,5 +99,6 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(MalformedAuthorization, _malformed_authorization)
+    app.add_exception_handler(MalformedRequest, _malformed_request)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -27,7 +27,7 @@ from entrypoints.http.schemas import ProtectedOut, UserOut
 Handler = Callable[[Authenticated], tuple[bytes, list[tuple[bytes, bytes]]]]
 
 _JSON = (b"content-type", b"application/json")
-_CROSS_ORIGIN = object()  # _token's answer for a request the full stack must handle
+_FULL_STACK = object()  # _token's answer for a request the full stack must handle
 _NOT_AUTHENTICATED = b'{"detail":"Not authenticated"}'
 _EXPIRED = b'{"detail":"Session expired"}'
 _UNAVAILABLE = b'{"detail":"Store unavailable"}'
@@ -73,8 +73,8 @@ class FastPath:
         handler = ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
         if handler is _verify and original_method_unsafe(scope["headers"]):
             handler = None  # a check about a POST, say: the cross-site rules in the full stack judge it
-        token = self._token(scope["headers"]) if handler is not None else _CROSS_ORIGIN
-        if token is _CROSS_ORIGIN:
+        token = self._token(scope) if handler is not None else _FULL_STACK
+        if token is _FULL_STACK:
             return await self.app(scope, receive, send)
         if token is None:
             return await _answer(send, 401, _NOT_AUTHENTICATED, [_JSON])
@@ -88,13 +88,17 @@ class FastPath:
         body, headers = handler(current)
         await _answer(send, 200, body, headers)
 
-    def _token(self, headers: list[tuple[bytes, bytes]]) -> str | object | None:
-        """The session cookie's value, None when absent, or _CROSS_ORIGIN for a request with an
-        Origin header (a browser's CORS request, for the full stack to answer)."""
+    def _token(self, scope: Scope) -> str | object | None:
+        """The session cookie's value, None when absent, or _FULL_STACK for a request with an
+        Origin header (a browser's CORS request) or with U+0000 in a header or the query string
+        (refused with 400 there, see request_text.py), for the full stack to answer."""
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            return _FULL_STACK
         token = None
-        for name, value in headers:
-            if name == b"origin":
-                return _CROSS_ORIGIN
+        for name, value in scope["headers"]:
+            if name == b"origin" or b"\x00" in value:
+                return _FULL_STACK
             if name == b"cookie" and token is None:
                 for pair in value.split(b";"):
                     key, eq, found = pair.strip().partition(b"=")

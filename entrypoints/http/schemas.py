@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr
+from pydantic_core import PydanticCustomError
 
 from application import SessionSummary
 from domain.user import User
+from entrypoints.http.request_text import UNSTORABLE_TEXT, is_storable
+
+
+def _storable(value: str) -> str:
+    if not is_storable(value):
+        # pydantic's own name for text that is not valid Unicode; the message holds no input.
+        raise PydanticCustomError("string_unicode", UNSTORABLE_TEXT)
+    return value
+
+
+# Every string a client sends in a body: U+0000 and lone surrogates cannot be stored or hashed,
+# so they are refused with a 422 naming the field before any use-case sees them.
+Text = Annotated[StrictStr, AfterValidator(_storable)]
 
 
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    username: StrictStr
-    password: StrictStr
+    username: Text
+    password: Text
 
 
 class UserOut(BaseModel):
@@ -42,8 +57,8 @@ class LoginOut(BaseModel):
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    current_password: StrictStr
-    new_password: StrictStr
+    current_password: Text
+    new_password: Text
 
 
 class SessionOut(BaseModel):

@@ -21,9 +21,10 @@ FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_paralleli
 
 @asynccontextmanager
 async def running_client(
-    clock: FakeClock | None = None, fast_path: bool = True, **settings: object
+    clock: FakeClock | None = None, fast_path: bool = True, database_url: str | None = None, **settings: object
 ) -> AsyncIterator[httpx.AsyncClient]:
-    container = build_container(load_settings(database_url=None, **{**FAST_ARGON2, **settings}))
+    """The app on the in-memory store, or on Postgres when given a database URL."""
+    container = build_container(load_settings(database_url=database_url, **{**FAST_ARGON2, **settings}))
     if clock is not None:
         container.clock.override(providers.Object(clock))
     app = create_app(container, fast_path=fast_path)

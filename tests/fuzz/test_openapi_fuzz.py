@@ -11,6 +11,12 @@ Bounded and reproducible: FUZZ_EXAMPLES cases per operation and mode (valid, inv
 derandomized (Hypothesis draws from a fixed seed), on both stores: the in-memory one and
 PostgreSQL, whose text type refuses bytes that Python strings accept.
 
+On top of what the document generates, some cases put text that no store or hash can take into
+every string the operation reads: U+0000 and lone surrogates in every string field of the body
+(as JSON escapes such as `\ud800`: UTF-8 bytes cannot hold a surrogate) and in Basic
+credentials, U+0000 in path parameters and in a header, and JSON nested 3,000 deep in place of
+every string field (or of the whole body). The same checks hold for them.
+
 Each operation's strategy is driven by a plain `@given` inside a parametrized test, rather than by
 `schema.parametrize()`: Schemathesis' lazy pytest loader reads a private pytest attribute that
 pytest 9.2 no longer has, and a plain test can take the per-module database fixture.
@@ -18,9 +24,11 @@ pytest 9.2 no longer has, and a plain test can take the per-module database fixt
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -38,6 +46,7 @@ from tests.api.conftest import FAST_ARGON2
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 OWNER, OWNER_PASSWORD = "fuzz.owner", "fuzzing owner passphrase 7"
 COOKIE = "session_id"
+UNREACHED = 10**9  # a throttle limit no fuzzing run reaches
 # Every token the login hook handed out: none may come back in a body.
 ISSUED_TOKENS: list[str] = []
 
@@ -105,12 +114,13 @@ def fuzzing(request: pytest.FixtureRequest) -> Iterator[Fuzzing]:
         load_settings(
             database_url=url,
             session_cookie_secure=False,
-            # Throttling is tested on its own; here it would end the fuzzing of sign-up and
-            # login after a few dozen cases.
-            throttle_login_per_address=0,
-            throttle_login_per_account=0,
-            throttle_login_per_device=0,
-            throttle_signup_per_address=0,
+            # Throttling is tested on its own; real limits would end the fuzzing of sign-up and
+            # login after a few dozen cases. Limits that are never reached still write their
+            # counters, so the keys made from fuzzed usernames reach the store.
+            throttle_login_per_address=UNREACHED,
+            throttle_login_per_account=UNREACHED,
+            throttle_login_per_device=UNREACHED,
+            throttle_signup_per_address=UNREACHED,
             purge_interval=0,
             # Fuzzing is not about overload: a loaded machine must not turn a slow hash into 503.
             hash_queue_timeout=60,
@@ -148,6 +158,50 @@ def _steer(body: dict, data) -> None:
         if key in body and data.draw(st.booleans(), label=f"steer {key}"):
             own = st.just(OWNER_PASSWORD) if key != "new_password" else st.nothing()
             body[key] = data.draw(st.one_of(own, PASSWORDS), label=key)
+
+
+# Text that PostgreSQL's `text` refuses (U+0000) or that has no UTF-8 form (a lone surrogate).
+UNSTORABLE = st.sampled_from(
+    ["\x00", "fuzz\x00owner", f"{OWNER}\x00", "\ud800", "\ud800aaaaaaaa", f"{OWNER}\udfff", "\udfff\ud800", "a\udbff\x00"]
+)
+# In a URL or a header only U+0000 can arrive: their bytes are never decoded into a surrogate.
+UNSTORABLE_IN_URL = st.sampled_from(["\x00", "a\x00b", "\x00" * 36])
+DEEP = "[" * 3000 + "]" * 3000
+_DEEP_MARK = "\x01deep\x01"
+
+
+def _hostile(case, data) -> dict[str, Any]:
+    """Some of the time, text no store or hash can take in every string the case sends; returns
+    the extra arguments for `case.call` (a raw body or headers) that carry what JSON cannot."""
+    how = data.draw(
+        st.sampled_from(["as generated"] * 4 + ["unstorable text", "deep nesting", "U+0000 in a header"]),
+        label="hostile input",
+    )
+    body = case.body if isinstance(case.body, dict) else None
+    strings = [key for key, value in (body or {}).items() if isinstance(value, str)]
+    if how == "unstorable text":
+        for key in strings:  # requests writes them as JSON escapes (ensure_ascii)
+            body[key] = data.draw(UNSTORABLE, label=key)
+        for name in case.path_parameters or {}:
+            case.path_parameters[name] = data.draw(UNSTORABLE_IN_URL, label=name)
+        if case.path == "/login" and data.draw(st.booleans(), label="basic"):
+            # Encoded with "surrogatepass": the bytes a client could send for a lone surrogate.
+            user, password = data.draw(UNSTORABLE, label="basic user"), data.draw(UNSTORABLE, label="basic password")
+            encoded = base64.b64encode(f"{user}:{password}".encode("utf-8", "surrogatepass")).decode()
+            return {"headers": {"Authorization": f"Basic {encoded}"}}
+    elif how == "deep nesting" and case.operation.body:
+        if strings:  # in place of every string field
+            raw = json.dumps({**body, **dict.fromkeys(strings, _DEEP_MARK)}).replace(json.dumps(_DEEP_MARK), DEEP)
+        else:
+            raw = DEEP
+        return {"data": raw.encode(), "headers": {"Content-Type": "application/json"}}
+    elif how == "U+0000 in a header":
+        if body is not None and case.path == "/login" and case.meta.generation.mode == GenerationMode.POSITIVE:
+            # On a login that would succeed otherwise: the User-Agent is stored with its session.
+            body.update(username=OWNER, password=OWNER_PASSWORD)
+        # Lower case, as the client's default: another spelling would be sent beside it, not instead.
+        return {"headers": {"user-agent": data.draw(UNSTORABLE_IN_URL, label="user agent")}}
+    return {}
 
 
 def _sent_passwords(case) -> list[str]:
@@ -223,7 +277,7 @@ def test_every_answer_matches_the_document(fuzzing: Fuzzing, method: str, path: 
             if which != "generated":
                 owned = fuzzing.session_ids(case.cookies[COOKIE])
                 case.path_parameters["session_id"] = owned[0] if which == "current" else owned[-1]
-        response = case.call()
+        response = case.call(**_hostile(case, data))
         statuses.add(response.status_code)
         try:
             case.validate_response(

@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from entrypoints.http.request_text import is_storable
+
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 16  # the largest form has two fields
 
@@ -21,7 +23,8 @@ class MalformedForm(HTTPException):
 
 async def read_form(request: Request) -> dict[str, str]:
     """The form's fields, the first value of each; 415 for another body type, 400 for a body
-    that is not UTF-8 or has too many fields."""
+    that is not UTF-8 (percent-escapes included), holds U+0000 (which no store can keep) or has
+    too many fields."""
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if content_type != FORM_TYPE:
         raise MalformedForm(415, "Forms must be sent as application/x-www-form-urlencoded")
@@ -34,5 +37,7 @@ async def read_form(request: Request) -> dict[str, str]:
         raise MalformedForm(400, "Malformed form") from None
     form: dict[str, str] = {}
     for name, value in pairs:
+        if not (is_storable(name) and is_storable(value)):
+            raise MalformedForm(400, "Malformed form")
         form.setdefault(name, value)
     return form
