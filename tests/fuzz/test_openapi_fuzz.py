@@ -121,6 +121,7 @@ def fuzzing(request: pytest.FixtureRequest) -> Iterator[Fuzzing]:
             throttle_login_per_account=UNREACHED,
             throttle_login_per_device=UNREACHED,
             throttle_signup_per_address=UNREACHED,
+            throttle_failures_per_address=UNREACHED,
             purge_interval=0,
             # Fuzzing is not about overload: a loaded machine must not turn a slow hash into 503.
             hash_queue_timeout=60,
