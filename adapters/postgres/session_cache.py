@@ -9,6 +9,13 @@ Rules that make it safe:
   token hashes (a trigger, migration 0003); each instance drops them within milliseconds.
 - A read that raced with a notification is not cached (a generation counter), so a revocation
   that lands while a read is in flight cannot be undone by that read.
+- A revocation made here forgets its entries before the delete and again after it has
+  committed: a resolve that read the row in between (it was still there) may have cached it,
+  and no notification must be needed for this instance's own revocation to hold once it has
+  returned (a /logout answered). A read that began before the second forget finds the
+  generation moved and caches nothing, so the counter covers the whole window. A password
+  change (which ends the user's other sessions and rotates the current token, in the users
+  repository) does the same through CachedUserRepository.
 - The cache is used only while the listener's connection is up; when it drops the cache empties
   and stays off until the listener is back.
 - An entry unused for `fresh_for` can never be served again, so it is dropped (a sweep at most
@@ -25,7 +32,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from domain.ports import Clock, SessionRepository
+from domain.ports import Clock, SessionRepository, UserRepository
 from domain.session import Session
 from domain.user import User
 
@@ -98,19 +105,29 @@ class CachedSessionRepository(SessionRepository):
         return await self._inner.add(session, password_hash=password_hash)
 
     async def revoke(self, token_hash: bytes) -> bool:
-        self.forget([token_hash])  # this instance at once; the others by notification
-        return await self._inner.revoke(token_hash)
+        # This instance before and after the commit (see the module's rules); the others by notification.
+        self.forget([token_hash])
+        try:
+            return await self._inner.revoke(token_hash)
+        finally:
+            self.forget([token_hash])
 
     async def list_for_user(self, user_id: str) -> list[Session]:
         return await self._inner.list_for_user(user_id)
 
     async def revoke_by_id(self, user_id: str, session_id: str) -> bool:
-        self._forget_user(user_id)
-        return await self._inner.revoke_by_id(user_id, session_id)
+        self.forget_user(user_id)
+        try:
+            return await self._inner.revoke_by_id(user_id, session_id)
+        finally:
+            self.forget_user(user_id)
 
     async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
-        self._forget_user(user_id)
-        return await self._inner.revoke_all_for_user(user_id, keep_session_id=keep_session_id)
+        self.forget_user(user_id)
+        try:
+            return await self._inner.revoke_all_for_user(user_id, keep_session_id=keep_session_id)
+        finally:
+            self.forget_user(user_id)
 
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
         return await self._inner.purge_expired(now, idle_timeout)
@@ -123,8 +140,40 @@ class CachedSessionRepository(SessionRepository):
         cutoff = now - self._fresh_for
         self._entries = {h: entry for h, entry in self._entries.items() if entry[0].last_seen_at > cutoff}
 
-    def _forget_user(self, user_id: str) -> None:
+    def forget_user(self, user_id: str) -> None:
         self.forget([h for h, (s, _) in self._entries.items() if s.user_id == user_id])
+
+
+class CachedUserRepository(UserRepository):
+    """The users repository, with a password change forgetting the user's cached sessions before
+    and after it commits, as CachedSessionRepository's own revocations do."""
+
+    def __init__(self, inner: UserRepository, cache: CachedSessionRepository) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def add(self, user: User) -> None:
+        await self._inner.add(user)
+
+    async def get(self, user_id: str) -> User | None:
+        return await self._inner.get(user_id)
+
+    async def get_by_username(self, canonical: str) -> User | None:
+        return await self._inner.get_by_username(canonical)
+
+    async def update_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self._inner.update_password_hash(user_id, password_hash)
+
+    async def change_password(
+        self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
+    ) -> int:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.change_password(
+                user_id, password_hash, keep_session_id=keep_session_id, new_token_hash=new_token_hash
+            )
+        finally:
+            self._cache.forget_user(user_id)
 
 
 class RevocationListener:

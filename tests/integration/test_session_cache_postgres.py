@@ -91,3 +91,41 @@ async def test_when_the_listener_connection_drops_the_cache_empties_until_it_is_
         await admin.close()
     await asyncio.wait_for(b._listener.connected.wait(), 15)
     assert b.sessions.enabled
+
+
+@pytest.mark.parametrize("how", ["logout", "revoke by id", "revoke all", "password change"])
+async def test_once_a_revocation_returns_no_racing_resolve_has_cached_the_session_again(instances, how):
+    # Real clock, fresh entries (fresh_for is a minute): the cache really serves. Resolves hammer
+    # the session while it is revoked; the moment the revocation returns (a /logout answering),
+    # the cache must not serve it, whether or not the notification has arrived yet. The check
+    # itself cannot let the notification in first: a cache hit returns without yielding.
+    a, _ = instances
+    served = 0
+    for attempt in range(100):  # about 5 % of tries served it before the fix
+        user = a_user(f"racer{attempt}")
+        await a.users.add(user)
+        session = a_session(user, at=a.sessions._clock.now())
+        await a.sessions.add(session, password_hash=user.password_hash)
+        assert await a.sessions.get_with_user(session.token_hash) is not None
+        revoked = False
+
+        async def resolve_until_revoked():
+            while not revoked:
+                await a.sessions.get_with_user(session.token_hash)
+                await asyncio.sleep(0)  # a cache hit does not yield; let the others run
+
+        racers = [asyncio.create_task(resolve_until_revoked()) for _ in range(6)]
+        await asyncio.sleep(0.001)
+        if how == "logout":
+            await a.sessions.revoke(session.token_hash)
+        elif how == "revoke by id":
+            await a.sessions.revoke_by_id(user.id, session.id)
+        elif how == "revoke all":
+            await a.sessions.revoke_all_for_user(user.id)
+        else:  # the session is kept under a new token: the old one must stop working
+            new_token_hash = hash_token(f"{attempt:043d}")
+            await a.users.change_password(user.id, "$argon2id$new", keep_session_id=session.id, new_token_hash=new_token_hash)
+        served += await a.sessions.get_with_user(session.token_hash) is not None
+        revoked = True
+        await asyncio.wait_for(asyncio.gather(*racers), 10)
+    assert served == 0
