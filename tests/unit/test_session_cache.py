@@ -2,6 +2,7 @@
 
 import asyncio
 from datetime import timedelta
+from time import monotonic
 
 import pytest
 
@@ -259,3 +260,17 @@ async def test_a_read_that_started_before_a_revocation_and_ends_after_it_is_not_
     assert await racing is not None  # the racing read itself answers what it read
     cache._inner = store.sessions
     assert await cache.get_with_user(session.token_hash) is None
+
+
+async def test_the_cache_serves_nothing_once_the_listeners_lease_has_lapsed(setup):
+    cache, backing, _, _, session = setup
+    cache.set_enabled(True, until=monotonic() + 3600)
+    await cache.get_with_user(session.token_hash)
+    await cache.get_with_user(session.token_hash)
+    assert backing.reads == 1 and cache.serving
+    cache.renew(monotonic() - 0.001)  # the last check is older than MAX_SILENCE: a silent drop?
+    await cache.get_with_user(session.token_hash)
+    assert backing.reads == 2 and not cache.serving
+    cache.renew(monotonic() + 3600)  # a check passed: nothing was lost meanwhile
+    await cache.get_with_user(session.token_hash)
+    assert backing.reads == 2
