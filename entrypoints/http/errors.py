@@ -71,7 +71,7 @@ class Refusal:
     @classmethod
     def of(cls, error: DomainError, expiring: tuple[str, str] | None) -> Refusal:
         status, extra = status_of(error)
-        headers = tuple(extra.items())
+        headers = tuple((name.lower(), value) for name, value in extra.items())  # ASGI wants lower case
         if status == 401 and expiring is not None:
             headers += (expiring,)
         return cls(error=error, presented=expiring is not None, status=status, headers=headers)
