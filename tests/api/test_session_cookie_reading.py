@@ -161,3 +161,12 @@ async def test_an_expired_session_gets_the_same_answer_on_the_fast_path_and_the_
     for response in answers:
         assert response.status_code == 401 and response.json() == {"detail": "Session expired"}
         assert "Max-Age=0" in response.headers["set-cookie"]
+
+
+@pytest.mark.parametrize("path", ["/protected", "/auth/verify", "/ui/"])
+@pytest.mark.parametrize("extra", [{}, SAME_ORIGIN], ids=["fast path", "full stack"])
+async def test_a_cookie_value_that_is_not_ascii_is_unauthenticated_not_an_error(path, extra):
+    async with running_client() as client:
+        response = await client.get(path, headers=[(b"cookie", b'session_id="\xff\xfe"'), *((k.encode(), v.encode()) for k, v in extra.items())])
+    assert response.status_code in (401, 303)
+    assert "Max-Age=0" in response.headers["set-cookie"]
