@@ -19,6 +19,7 @@ from entrypoints.http.metrics import RequestLatency, add_metrics_route
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
 from entrypoints.http.request_text import UnstorableText
 from entrypoints.http.routes import build_router
+from entrypoints.http.session_gate import SessionGate
 from entrypoints.http.ui import BrowserPages, build_ui_router
 from entrypoints.lifecycle import running
 from entrypoints.settings import load_settings
@@ -63,7 +64,8 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
-    app.state.session_cookie = SessionCookie.from_settings(settings)
+    app.state.session_cookie = cookie = SessionCookie.from_settings(settings)
+    app.state.session_gate = gate = SessionGate(container.resolve_session, cookie)
     app.state.client_address = addresses = ClientAddress(settings.proxies)
     routers = [build_router(settings.session_cookie_name), build_ui_router()]
     for router in routers:
@@ -83,7 +85,7 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BrowserPages)
     if fast_path:
-        app.fast_path = FastPath(resolve=container.resolve_session, cookie=app.state.session_cookie)
+        app.fast_path = FastPath(gate)
     _declare_basic_scheme(app)
     return app
 

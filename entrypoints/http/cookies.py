@@ -1,11 +1,23 @@
-"""The session cookie, exactly as the spec describes it."""
+"""The session cookie, exactly as the spec describes it: how it is set, expired and read.
+
+Reading (`read_cookie`), the one parser every path uses for the session and the device cookie:
+- Every `Cookie` header is read, in order; of a name sent more than once, the first counts
+  (RFC 6265 sends the most specific first). Starlette's `request.cookies` keeps the last, so
+  nothing here uses it: a cookie tossed from a sibling subdomain must not win on one path and
+  lose on another.
+- A value in double quotes is unquoted (RFC 6265 allows the quotes); nothing else is decoded.
+- Spaces around a name or a value are ignored; a pair without `=` names nothing.
+- An empty value is still a presented cookie (one that names no session, so it gets expired).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from application import LoginResult
 from entrypoints.settings import Settings
@@ -30,6 +42,19 @@ class SessionCookie:
     @property
     def device_name(self) -> str:
         return f"{self.name}_device"
+
+    def token(self, scope: Scope) -> str | None:
+        """The session cookie's value as the request presents it, None when absent."""
+        return read_cookie(scope["headers"], self.name.encode("latin-1"))
+
+    def device(self, scope: Scope) -> str | None:
+        return read_cookie(scope["headers"], self.device_name.encode("latin-1"))
+
+    def expiring_header(self) -> tuple[str, str]:
+        """The Set-Cookie header that expires the session cookie, made with Starlette's own code."""
+        probe = Response()
+        self.expire(probe)
+        return "set-cookie", probe.headers["set-cookie"]
 
     def set(self, response: Response, token: str, max_age: int) -> None:
         self._set(response, self.name, token, max_age)
@@ -67,3 +92,20 @@ def set_login_cookies(request: Request, response: Response, result: LoginResult)
     cookie: SessionCookie = request.app.state.session_cookie
     cookie.set(response, result.token, max_age=int(container.session_policy().absolute_timeout.total_seconds()))
     cookie.set_device(response, result.device_cookie, max_age=int(container.devices().ttl.total_seconds()))
+
+
+def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The value of cookie `name` in raw ASGI headers (see the module's rules), None when absent."""
+    for key, value in headers:
+        if key != b"cookie":
+            continue
+        for pair in value.split(b";"):
+            found_name, eq, found = pair.partition(b"=")
+            if eq and found_name.strip() == name:
+                found = found.strip()
+                if len(found) >= 2 and found[0] == found[-1] == 0x22:  # '"'
+                    found = found[1:-1]
+                # latin-1 maps every byte: a non-ASCII value decodes and is refused later as
+                # a malformed token, never an error here.
+                return found.decode("latin-1")
+    return None

@@ -12,15 +12,14 @@ from application import (
     ListSessions,
     Login,
     Logout,
-    ResolveSession,
     RevokeOtherSessions,
     RevokeSession,
     SignUp,
 )
 from domain.client import Client
-from domain.errors import NotAuthenticated
 from domain.ports import Store
 from entrypoints.http.cookies import SessionCookie
+from entrypoints.http.errors import Refusal, SessionRefused
 
 
 # Every getter is `async def`: FastAPI runs a plain `def` dependency in a thread pool, which would
@@ -56,7 +55,7 @@ async def get_client(request: Request) -> Client:
     return Client(
         address=request.app.state.client_address.of(request.scope),
         user_agent=agent[:512] if agent else None,
-        device_cookie=request.cookies.get(request.app.state.session_cookie.device_name),
+        device_cookie=request.app.state.session_cookie.device(request.scope),
     )
 
 
@@ -66,16 +65,15 @@ ClientDep = Annotated[Client, Depends(get_client)]
 
 
 def current_session_dependency(cookie_name: str):
-    """A dependency that authenticates by the session cookie; declared through APIKeyCookie so the
-    OpenAPI document shows the cookie security scheme under its configured name."""
+    """A dependency that authenticates by the session cookie, by SessionGate's rule. The
+    APIKeyCookie parameter only declares the cookie security scheme in the OpenAPI document under
+    its configured name: its value (Starlette's reading, the last of a duplicated name) is unused."""
     scheme = APIKeyCookie(name=cookie_name, auto_error=False, scheme_name="sessionCookie")
 
-    async def current_session(
-        resolve: Annotated[ResolveSession, _use_case("resolve_session")],
-        token: Annotated[str | None, Depends(scheme)],
-    ) -> Authenticated:
-        if not token:
-            raise NotAuthenticated()
-        return await resolve.execute(token=token)
+    async def current_session(request: Request, _declared: Annotated[str | None, Depends(scheme)]) -> Authenticated:
+        outcome = await request.app.state.session_gate.check(request.scope)
+        if isinstance(outcome, Refusal):
+            raise SessionRefused(outcome)
+        return outcome
 
     return current_session

@@ -29,13 +29,14 @@ from fastapi.security import APIKeyCookie
 
 from adapters.postgres import apply_migrations, redacted_dsn
 from application import Authenticated
-from domain.errors import NotAuthenticated, StoreUnavailable
+from domain.errors import StoreUnavailable
 from entrypoints.container import Container, build_container
 from entrypoints.http.app import create_app
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cookies import SessionCookie
 from entrypoints.http.cross_site import CrossSiteDefence
-from entrypoints.http.errors import STORE_RETRY_AFTER
+from entrypoints.http.errors import Refusal
+from entrypoints.http.session_gate import SessionGate
 from entrypoints.lifecycle import running
 from entrypoints.settings import Settings, load_settings
 
@@ -79,6 +80,7 @@ class SessionAuth:
         self._migrate = migrate
         self._running = False
         self._cookie = SessionCookie.from_settings(self.settings)
+        self._gate = SessionGate(container.resolve_session, self._cookie)
         # Only its rules are used (`refuses`), never the middleware itself, hence no inner app.
         self._cross_site = CrossSiteDefence(None, self.settings.origins, ClientAddress(self.settings.proxies))  # type: ignore[arg-type]
         self.current_user = self._current_user_dependency()
@@ -130,31 +132,23 @@ class SessionAuth:
             self._running = False
 
     def _current_user_dependency(self):
-        # Declared through APIKeyCookie so that the host app's OpenAPI document shows the cookie.
+        # Declared through APIKeyCookie so that the host app's OpenAPI document shows the cookie;
+        # its value (Starlette's reading) is unused: SessionGate reads the cookie, as every path.
         scheme = APIKeyCookie(name=self._cookie.name, auto_error=False, scheme_name="sessionCookie")
-        resolve, cookie, cross_site = self.container.resolve_session, self._cookie, self._cross_site
-        probe = Response()
-        cookie.expire(probe)
-        expiring = probe.headers["set-cookie"]
+        gate, cross_site = self._gate, self._cross_site
 
         async def current_user(
-            request: Request, response: Response, token: Annotated[str | None, Depends(scheme)]
+            request: Request, response: Response, _declared: Annotated[str | None, Depends(scheme)]
         ) -> CurrentUser:
             """The user the session cookie authenticates, or 401 (and an invalid cookie expired).
             An unsafe request (POST, PUT, PATCH, DELETE) from another site gets 403: the cookie
             goes along with such requests, so they must not act on the user's behalf."""
             if cross_site.refuses(request.scope):
                 raise HTTPException(403, "Cross-site request refused", headers=_NO_STORE)
-            try:
-                if not token:
-                    raise NotAuthenticated()
-                current = await resolve().execute(token=token)
-            except NotAuthenticated as error:
-                headers = {**_NO_STORE, "Set-Cookie": expiring} if cookie.name in request.cookies else _NO_STORE
-                raise HTTPException(401, str(error), headers=headers) from None
-            except StoreUnavailable as error:
-                raise HTTPException(503, str(error), headers={**_NO_STORE, "Retry-After": STORE_RETRY_AFTER}) from None
+            outcome = await gate.check(request.scope)
+            if isinstance(outcome, Refusal):
+                raise HTTPException(outcome.status, outcome.detail, headers={**_NO_STORE, **dict(outcome.headers)})
             response.headers["Cache-Control"] = "no-store"
-            return CurrentUser.of(current)
+            return CurrentUser.of(outcome)
 
         return current_user

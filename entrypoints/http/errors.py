@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.exception_handlers import http_exception_handler
@@ -45,11 +47,52 @@ _STATUS: dict[type[DomainError], tuple[int, dict[str, str]]] = {
 }
 
 
-def _status_of(error: DomainError) -> tuple[int, dict[str, str]]:
+def status_of(error: DomainError) -> tuple[int, dict[str, str]]:
     for kind in type(error).__mro__:
         if kind in _STATUS:
             return _STATUS[kind]
     return 400, {}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request's session cookie authenticates nobody, and the HTTP answer that says so
+    (SessionGate makes it; each path turns it into its own kind of response).
+
+    - `error` is NotAuthenticated (no cookie, or one naming no valid session), SessionExpired or
+      StoreUnavailable; status and headers come from the table above.
+    - A 401 to a presented cookie expires it (`Set-Cookie` with `Max-Age=0`); a 401 to a request
+      without one has nothing to expire; a 503 leaves the cookie alone: the session may be fine.
+    """
+
+    error: DomainError
+    presented: bool  # the request carried the session cookie (perhaps empty or garbage)
+    status: int
+    headers: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, error: DomainError, expiring: tuple[str, str] | None) -> Refusal:
+        status, extra = status_of(error)
+        headers = tuple((name.lower(), value) for name, value in extra.items())  # ASGI wants lower case
+        if status == 401 and expiring is not None:
+            headers += (expiring,)
+        return cls(error=error, presented=expiring is not None, status=status, headers=headers)
+
+    @property
+    def detail(self) -> str:
+        return str(self.error)
+
+    def body(self) -> bytes:
+        """`{"detail": ...}` exactly as JSONResponse renders it."""
+        return json.dumps({"detail": self.detail}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class SessionRefused(Exception):
+    """Raised by the JSON API's session dependency; answered by the handler below."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.detail)
+        self.refusal = refusal
 
 
 def validation_issues(errors: list[dict]) -> list[dict]:
@@ -61,17 +104,25 @@ async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
     if isinstance(error, PolicyViolation):
         issue = {"loc": ["body", error.field], "msg": error.message, "type": error.code}
         return JSONResponse({"detail": [issue]}, status_code=422)
-    status, headers = _status_of(error)
+    status, headers = status_of(error)
     if isinstance(error, Throttled):
         status, headers = 429, {"Retry-After": str(error.retry_after)}
     response = JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
     if isinstance(error, NotAuthenticated):
+        # The session ended while the request was served (a password change racing a logout).
         cookie = request.app.state.session_cookie
-        if cookie.name in request.cookies:  # a cookie naming no valid session: expire it
+        if cookie.token(request.scope) is not None:  # a cookie naming no valid session: expire it
             cookie.expire(response)
     if isinstance(error, StoreUnavailable):
         log.warning("store unavailable", extra={"path": request.url.path})
     return response
+
+
+async def _session_refused(request: Request, error: SessionRefused) -> JSONResponse:
+    refusal = error.refusal
+    if isinstance(refusal.error, StoreUnavailable):
+        log.warning("store unavailable", extra={"path": request.url.path})
+    return JSONResponse({"detail": refusal.detail}, status_code=refusal.status, headers=dict(refusal.headers))
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -98,6 +149,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(SessionRefused, _session_refused)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(MalformedRequest, _malformed_request)
     app.add_exception_handler(HTTPException, _http_error)

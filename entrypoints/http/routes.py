@@ -105,7 +105,7 @@ def build_router(cookie_name: str) -> APIRouter:
             result = await login.execute(
                 username=credentials.username,
                 password=credentials.password,
-                presented_token=request.cookies.get(cookie.name),
+                presented_token=cookie.token(request.scope),
                 client=client,
             )
         except InvalidCredentials as error:

@@ -5,6 +5,7 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -12,9 +13,12 @@ import pytest
 from adapters.postgres import PostgresStore
 from domain.session import hash_token
 from tests.contract.test_repositories import a_session, a_user
+from tests.e2e.tcp_proxy import TcpProxy
+from tests.e2e.test_store_outage import through
 from tests.postgres_provider import truncate_all
 
 PROPAGATION = 0.1  # seconds: the goal; NOTIFY takes about a millisecond here
+SILENT_DROP_DEADLINE = 4.0  # seconds: generous over the 1.5 s bound, short of the old 7 s
 
 
 @pytest.fixture
@@ -91,3 +95,79 @@ async def test_when_the_listener_connection_drops_the_cache_empties_until_it_is_
         await admin.close()
     await asyncio.wait_for(b._listener.connected.wait(), 15)
     assert b.sessions.enabled
+
+
+@pytest.mark.parametrize("how", ["logout", "revoke by id", "revoke all", "password change"])
+async def test_once_a_revocation_returns_no_racing_resolve_has_cached_the_session_again(instances, how):
+    # Real clock, fresh entries (fresh_for is a minute): the cache really serves. Resolves hammer
+    # the session while it is revoked; the moment the revocation returns (a /logout answering),
+    # the cache must not serve it, whether or not the notification has arrived yet. The check
+    # itself cannot let the notification in first: a cache hit returns without yielding.
+    a, _ = instances
+    served = 0
+    for attempt in range(100):  # about 5 % of tries served it before the fix
+        user = a_user(f"racer{attempt}")
+        await a.users.add(user)
+        session = a_session(user, at=a.sessions._clock.now())
+        await a.sessions.add(session, password_hash=user.password_hash)
+        assert await a.sessions.get_with_user(session.token_hash) is not None
+        revoked = False
+
+        async def resolve_until_revoked():
+            while not revoked:
+                await a.sessions.get_with_user(session.token_hash)
+                await asyncio.sleep(0)  # a cache hit does not yield; let the others run
+
+        racers = [asyncio.create_task(resolve_until_revoked()) for _ in range(6)]
+        await asyncio.sleep(0.001)
+        if how == "logout":
+            await a.sessions.revoke(session.token_hash)
+        elif how == "revoke by id":
+            await a.sessions.revoke_by_id(user.id, session.id)
+        elif how == "revoke all":
+            await a.sessions.revoke_all_for_user(user.id)
+        else:  # the session is kept under a new token: the old one must stop working
+            new_token_hash = hash_token(f"{attempt:043d}")
+            await a.users.change_password(user.id, "$argon2id$new", keep_session_id=session.id, new_token_hash=new_token_hash)
+        served += await a.sessions.get_with_user(session.token_hash) is not None
+        revoked = True
+        await asyncio.wait_for(asyncio.gather(*racers), 10)
+    assert served == 0
+
+
+async def test_a_silently_dropped_listener_turns_the_cache_off_within_its_bound(migrated_database_url):
+    # No FIN, no RST: the proxy keeps every connection open and forwards nothing, as a network
+    # that went silent. Notifications are lost from that moment, so the cache must stop serving
+    # within RevocationListener.MAX_SILENCE (1.5 s); the deadline here is far more generous, but
+    # shorter than the 2 s check interval plus 5 s timeout it used to take.
+    await truncate_all(migrated_database_url)
+    upstream = urlsplit(migrated_database_url)
+    with TcpProxy(upstream.hostname, upstream.port or 5432) as proxy:
+        store = PostgresStore(through(proxy, migrated_database_url), session_cache_for=timedelta(minutes=1))
+        await store.open()
+        try:
+            await asyncio.wait_for(store._listener.connected.wait(), 10)
+            user = a_user()
+            await store.users.add(user)
+            session = a_session(user, at=store.sessions._clock.now())
+            await store.sessions.add(session, password_hash=user.password_hash)
+            await store.sessions.get_with_user(session.token_hash)
+            assert store.sessions.serving and session.token_hash in store.sessions._entries
+
+            proxy.cut("blackhole")
+            frozen = time.monotonic()
+            admin = await asyncpg.connect(migrated_database_url)  # not through the proxy
+            await admin.execute("DELETE FROM sessions WHERE token_hash = $1", session.token_hash)  # a notification lost
+            await admin.close()
+            while store.sessions.serving and time.monotonic() - frozen < SILENT_DROP_DEADLINE:
+                await asyncio.sleep(0.01)
+            assert not store.sessions.serving, "the cache kept serving through a silent drop"
+
+            proxy.restore()
+            restored = time.monotonic()
+            while not store.sessions.serving and time.monotonic() - restored < 15:
+                await asyncio.sleep(0.01)
+            assert store.sessions.serving  # a new listener connection, an empty cache
+            assert await store.sessions.get_with_user(session.token_hash) is None
+        finally:
+            await store.close()

@@ -1,11 +1,14 @@
 """The session cache's rules, with an in-memory store behind it and a fake clock."""
 
+import asyncio
 from datetime import timedelta
+from time import monotonic
 
 import pytest
 
 from adapters.memory import InMemoryStore
-from adapters.postgres.session_cache import CachedSessionRepository
+from adapters.system import SystemClock
+from adapters.postgres.session_cache import CachedSessionRepository, CachedUserRepository
 from application import ResolveSession
 from domain.errors import SessionExpired
 from domain.session import SessionPolicy
@@ -164,3 +167,110 @@ async def test_entries_no_longer_servable_are_dropped(setup):
     await cache.add(later, password_hash=user.password_hash)
     await cache.get_with_user(later.token_hash)
     assert list(cache._entries) == [later.token_hash]
+
+
+class HeldRevocations:
+    """The in-memory repository, with every revocation held before it commits until the test
+    lets it go: the window in which Postgres has not yet committed the DELETE."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.started = asyncio.Event()
+        self.commit = asyncio.Event()
+
+    async def _held(self, revoke, *args, **kwargs):
+        self.started.set()
+        await self.commit.wait()
+        return await revoke(*args, **kwargs)
+
+    async def revoke(self, token_hash):
+        return await self._held(self.inner.revoke, token_hash)
+
+    async def revoke_by_id(self, user_id, session_id):
+        return await self._held(self.inner.revoke_by_id, user_id, session_id)
+
+    async def revoke_all_for_user(self, user_id, *, keep_session_id=None):
+        return await self._held(self.inner.revoke_all_for_user, user_id, keep_session_id=keep_session_id)
+
+    async def change_password(self, user_id, password_hash, **kwargs):
+        return await self._held(self.inner.change_password, user_id, password_hash, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+REVOCATIONS = {
+    "revoke": lambda cache, users, s: cache.revoke(s.token_hash),
+    "revoke by id": lambda cache, users, s: cache.revoke_by_id(s.user_id, s.id),
+    "revoke all": lambda cache, users, s: cache.revoke_all_for_user(s.user_id),
+    "password change": lambda cache, users, s: users.change_password(
+        s.user_id, "$argon2id$new", keep_session_id=s.id, new_token_hash=b"n" * 32
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(REVOCATIONS))
+async def test_a_read_between_the_forget_and_the_commit_of_a_revocation_is_not_served_after_it(how):
+    # The real clock: entries are served while fresh, as in production.
+    store, clock = InMemoryStore(), SystemClock()
+    held, held_users = HeldRevocations(store.sessions), HeldRevocations(store.users)
+    held_users.started, held_users.commit = held.started, held.commit
+    cache = CachedSessionRepository(held, clock, timedelta(minutes=1))
+    users = CachedUserRepository(held_users, cache)
+    cache.set_enabled(True)
+    user = a_user(at=clock.now())
+    await store.users.add(user)
+    session = a_session(user, at=clock.now())
+    await cache.add(session, password_hash=user.password_hash)
+    assert await cache.get_with_user(session.token_hash) is not None  # cached
+
+    revocation = asyncio.create_task(REVOCATIONS[how](cache, users, session))
+    await held.started.wait()  # the cache has forgotten it; the store has not deleted it yet
+    assert await cache.get_with_user(session.token_hash) is not None  # a resolve reads it again...
+    held.commit.set()
+    await revocation  # ...then the delete commits and the revocation (a /logout) answers
+    assert await cache.get_with_user(session.token_hash) is None
+
+
+async def test_a_read_that_started_before_a_revocation_and_ends_after_it_is_not_cached():
+    store, clock = InMemoryStore(), SystemClock()
+    cache = CachedSessionRepository(store.sessions, clock, timedelta(minutes=1))
+    cache.set_enabled(True)
+    user = a_user(at=clock.now())
+    await store.users.add(user)
+    session = a_session(user, at=clock.now())
+    await cache.add(session, password_hash=user.password_hash)
+    read, release = asyncio.Event(), asyncio.Event()
+
+    class SlowRead:
+        async def get_with_user(self, token_hash):
+            found = await store.sessions.get_with_user(token_hash)
+            read.set()
+            await release.wait()  # the row is in hand; the revocation runs to its end meanwhile
+            return found
+
+        def __getattr__(self, name):
+            return getattr(store.sessions, name)
+
+    cache._inner = SlowRead()
+    racing = asyncio.create_task(cache.get_with_user(session.token_hash))
+    await read.wait()
+    await cache.revoke(session.token_hash)
+    release.set()
+    assert await racing is not None  # the racing read itself answers what it read
+    cache._inner = store.sessions
+    assert await cache.get_with_user(session.token_hash) is None
+
+
+async def test_the_cache_serves_nothing_once_the_listeners_lease_has_lapsed(setup):
+    cache, backing, _, _, session = setup
+    cache.set_enabled(True, until=monotonic() + 3600)
+    await cache.get_with_user(session.token_hash)
+    await cache.get_with_user(session.token_hash)
+    assert backing.reads == 1 and cache.serving
+    cache.renew(monotonic() - 0.001)  # the last check is older than MAX_SILENCE: a silent drop?
+    await cache.get_with_user(session.token_hash)
+    assert backing.reads == 2 and not cache.serving
+    cache.renew(monotonic() + 3600)  # a check passed: nothing was lost meanwhile
+    await cache.get_with_user(session.token_hash)
+    assert backing.reads == 2

@@ -23,7 +23,6 @@ from domain.errors import (
     DomainError,
     HashingOverloaded,
     InvalidCredentials,
-    NotAuthenticated,
     PolicyViolation,
     SessionExpired,
     SessionNotFound,
@@ -41,7 +40,7 @@ from entrypoints.http.dependencies import (
     RevokeSessionDep,
     SignUpDep,
 )
-from entrypoints.http.errors import HASHING_RETRY_AFTER, STORE_RETRY_AFTER
+from entrypoints.http.errors import HASHING_RETRY_AFTER, STORE_RETRY_AFTER, Refusal
 from entrypoints.http.ui.forms import read_form
 from entrypoints.http.ui.pages import error_page, notice_text, render, ui_base, wait_text
 
@@ -101,7 +100,7 @@ def build_ui_router() -> APIRouter:
             result = await login.execute(
                 username=username,
                 password=form.get("password", ""),
-                presented_token=request.cookies.get(cookie.name),
+                presented_token=cookie.token(request.scope),
                 client=client,
             )
         except _FORM_ERRORS as error:
@@ -147,19 +146,19 @@ def build_ui_router() -> APIRouter:
 
 
 async def _authenticate(request: Request) -> Authenticated | Response:
-    """The session the cookie names, or a redirect to the login form that also expires a cookie
-    naming no valid session. A store that cannot be reached propagates (503)."""
-    cookie: SessionCookie = request.app.state.session_cookie
-    token = request.cookies.get(cookie.name)
-    if not token:
+    """The session the cookie names (SessionGate's rule, as every path), or a redirect to the
+    login form that also expires a cookie naming no valid session. A store that cannot be
+    reached propagates (503)."""
+    outcome = await request.app.state.session_gate.check(request.scope)
+    if not isinstance(outcome, Refusal):
+        return outcome
+    if isinstance(outcome.error, StoreUnavailable):
+        raise outcome.error
+    if not outcome.presented:
         return _redirect(request, "/login")
-    try:
-        return await request.app.state.container.resolve_session().execute(token=token)
-    except SessionExpired:
-        response = _redirect(request, "/login?notice=expired")
-    except NotAuthenticated:
-        response = _redirect(request, "/login?notice=ended")
-    cookie.expire(response)
+    response = _redirect(request, "/login?notice=expired" if isinstance(outcome.error, SessionExpired) else "/login?notice=ended")
+    for name, value in outcome.headers:
+        response.headers.append(name, value)
     return response
 
 
