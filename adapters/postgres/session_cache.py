@@ -9,8 +9,21 @@ Rules that make it safe:
   token hashes (a trigger, migration 0003); each instance drops them within milliseconds.
 - A read that raced with a notification is not cached (a generation counter), so a revocation
   that lands while a read is in flight cannot be undone by that read.
+- A revocation made here forgets its entries before the delete and again after it has
+  committed: a resolve that read the row in between (it was still there) may have cached it,
+  and no notification must be needed for this instance's own revocation to hold once it has
+  returned (a /logout answered). A read that began before the second forget finds the
+  generation moved and caches nothing, so the counter covers the whole window. A password
+  change (which ends the user's other sessions and rotates the current token, in the users
+  repository) does the same through CachedUserRepository.
 - The cache is used only while the listener's connection is up; when it drops the cache empties
   and stays off until the listener is back.
+- A connection can also go silent (no FIN: a cable, a firewall, a frozen peer), and then
+  notifications are lost without any error. So the cache serves only while the listener has
+  proved its connection recently: every CHECK_EVERY (0.5 s) a `SELECT 1` with a CHECK_TIMEOUT
+  (1 s); each answer renews the cache's lease to MAX_SILENCE (1.5 s) after the check was sent
+  (notifications sent before it arrive before its answer). After a silent drop the cache
+  therefore serves for at most 1.5 s, and stops at once when a check is late for any reason.
 - An entry unused for `fresh_for` can never be served again, so it is dropped (a sweep at most
   once per `fresh_for`): sessions that are abandoned rather than logged out would otherwise stay
   until `max_entries` pushed them out, since the purge of expired sessions notifies nobody.
@@ -20,12 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from copy import copy
 from datetime import datetime, timedelta
+from time import monotonic
 
 import asyncpg
 
-from domain.ports import Clock, SessionRepository
+from domain.ports import Clock, SessionRepository, UserRepository
 from domain.session import Session
 from domain.user import User
 
@@ -47,6 +62,7 @@ class CachedSessionRepository(SessionRepository):
         self._generation = 0
         self._next_sweep = clock.now()
         self.enabled = False  # turned on by the listener while it is connected
+        self._serving_until = 0.0  # monotonic(); the listener renews it with every check passed
 
     # invalidation
 
@@ -68,19 +84,32 @@ class CachedSessionRepository(SessionRepository):
         except ValueError:
             self.forget_all()  # unreadable: be safe
 
-    def set_enabled(self, enabled: bool) -> None:
+    def set_enabled(self, enabled: bool, until: float = math.inf) -> None:
+        """`until`: the monotonic() time the cache may serve to unless renewed (the listener's
+        lease); without a listener (tests), for ever."""
         self.forget_all()
         self.enabled = enabled
+        self._serving_until = until if enabled else 0.0
+
+    def renew(self, until: float) -> None:
+        if self.enabled:
+            self._serving_until = until
+
+    @property
+    def serving(self) -> bool:
+        return self.enabled and monotonic() < self._serving_until
 
     # the port
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
-        if self.enabled:
+        if self.enabled and monotonic() < self._serving_until:
             hit = self._entries.get(token_hash)
             if hit is not None and self._clock.now() - hit[0].last_seen_at < self._fresh_for:
                 return copy(hit[0]), hit[1]
         generation = self._generation
         found = await self._inner.get_with_user(token_hash)
+        # Cached even while the lease has lapsed: a lapse without a failed check loses nothing
+        # (notifications arrive in order), and a failed check empties the cache anyway.
         if found is not None and self.enabled and generation == self._generation:
             self._drop_stale()
             if len(self._entries) >= self._max_entries:
@@ -98,19 +127,29 @@ class CachedSessionRepository(SessionRepository):
         return await self._inner.add(session, password_hash=password_hash)
 
     async def revoke(self, token_hash: bytes) -> bool:
-        self.forget([token_hash])  # this instance at once; the others by notification
-        return await self._inner.revoke(token_hash)
+        # This instance before and after the commit (see the module's rules); the others by notification.
+        self.forget([token_hash])
+        try:
+            return await self._inner.revoke(token_hash)
+        finally:
+            self.forget([token_hash])
 
     async def list_for_user(self, user_id: str) -> list[Session]:
         return await self._inner.list_for_user(user_id)
 
     async def revoke_by_id(self, user_id: str, session_id: str) -> bool:
-        self._forget_user(user_id)
-        return await self._inner.revoke_by_id(user_id, session_id)
+        self.forget_user(user_id)
+        try:
+            return await self._inner.revoke_by_id(user_id, session_id)
+        finally:
+            self.forget_user(user_id)
 
     async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
-        self._forget_user(user_id)
-        return await self._inner.revoke_all_for_user(user_id, keep_session_id=keep_session_id)
+        self.forget_user(user_id)
+        try:
+            return await self._inner.revoke_all_for_user(user_id, keep_session_id=keep_session_id)
+        finally:
+            self.forget_user(user_id)
 
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
         return await self._inner.purge_expired(now, idle_timeout)
@@ -123,15 +162,53 @@ class CachedSessionRepository(SessionRepository):
         cutoff = now - self._fresh_for
         self._entries = {h: entry for h, entry in self._entries.items() if entry[0].last_seen_at > cutoff}
 
-    def _forget_user(self, user_id: str) -> None:
+    def forget_user(self, user_id: str) -> None:
         self.forget([h for h, (s, _) in self._entries.items() if s.user_id == user_id])
+
+
+class CachedUserRepository(UserRepository):
+    """The users repository, with a password change forgetting the user's cached sessions before
+    and after it commits, as CachedSessionRepository's own revocations do."""
+
+    def __init__(self, inner: UserRepository, cache: CachedSessionRepository) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def add(self, user: User) -> None:
+        await self._inner.add(user)
+
+    async def get(self, user_id: str) -> User | None:
+        return await self._inner.get(user_id)
+
+    async def get_by_username(self, canonical: str) -> User | None:
+        return await self._inner.get_by_username(canonical)
+
+    async def update_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self._inner.update_password_hash(user_id, password_hash)
+
+    async def password_hash_parameters(self) -> dict[str, int]:
+        return await self._inner.password_hash_parameters()
+
+    async def change_password(
+        self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
+    ) -> int:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.change_password(
+                user_id, password_hash, keep_session_id=keep_session_id, new_token_hash=new_token_hash
+            )
+        finally:
+            self._cache.forget_user(user_id)
 
 
 class RevocationListener:
     """Holds one dedicated connection that LISTENs for revocations, checks it is alive, and
-    reconnects after any failure; the cache is enabled only while it is connected."""
+    reconnects after any failure; the cache is enabled only while it is connected, and serves
+    only while the last check is at most MAX_SILENCE old (see the module's rules)."""
 
-    CHECK_EVERY = 2.0  # seconds between liveness checks of the listening connection
+    CHECK_EVERY = 0.5  # seconds between liveness checks of the listening connection
+    CHECK_TIMEOUT = 1.0  # seconds a check may take before the connection counts as lost
+    MAX_SILENCE = CHECK_EVERY + CHECK_TIMEOUT  # the most a silent drop leaves the cache serving
 
     def __init__(self, dsn: str, cache: CachedSessionRepository, timeout: float) -> None:
         self._dsn = dsn
@@ -157,15 +234,18 @@ class RevocationListener:
                 connection = await asyncpg.connect(self._dsn, timeout=self._timeout)
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _: lost.set())
+                proven = monotonic()
                 await connection.add_listener(CHANNEL, lambda *args: self._cache.on_notification(args[-1]))
-                self._cache.set_enabled(True)
+                self._cache.set_enabled(True, until=proven + self.MAX_SILENCE)
                 self.connected.set()
                 backoff = 0.2
                 while not lost.is_set():
                     try:
                         await asyncio.wait_for(lost.wait(), self.CHECK_EVERY)
                     except TimeoutError:
-                        await connection.fetchval("SELECT 1", timeout=self._timeout)
+                        sent = monotonic()
+                        await connection.fetchval("SELECT 1", timeout=self.CHECK_TIMEOUT)
+                        self._cache.renew(sent + self.MAX_SILENCE)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # any failure means: not listening, so no cache
