@@ -332,11 +332,13 @@ async def fill_sessions(database_url: str, total: int) -> dict[str, float]:
             )
             await connection.execute("VACUUM ANALYZE sessions")
         count = await connection.fetchval("SELECT count(*) FROM sessions")
-        sizes = {
-            "heap": await connection.fetchval("SELECT pg_relation_size('sessions')"),
-            "token hash index": await connection.fetchval("SELECT pg_relation_size('sessions_token_hash_idx')"),
-            "user id index": await connection.fetchval("SELECT pg_relation_size('sessions_user_id_idx')"),
-        }
+        sizes = {"heap": await connection.fetchval("SELECT pg_relation_size('sessions')")}
+        # Every index of the table, by name, so that one a migration adds is counted too.
+        for row in await connection.fetch(
+            "SELECT c.relname, pg_relation_size(i.indexrelid) AS size FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'sessions'::regclass ORDER BY 1"
+        ):
+            sizes[row["relname"].removeprefix("sessions_").removesuffix("_idx").replace("_", " ") + " index"] = row["size"]
         return {name: size / count for name, size in sizes.items()}
     finally:
         await connection.close()
