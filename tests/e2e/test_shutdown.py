@@ -26,6 +26,17 @@ def sign_up(url: str, name: str) -> int | None:
         return None  # refused or cut: the client knows it did not succeed
 
 
+def wait_for_hashes_in_flight(url: str, at_least: int, timeout: float = 30) -> None:
+    """Until the server's hashing queue holds `at_least` requests (its /metrics gauge)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+            if line.startswith("sessionauth_hash_queue_depth ") and float(line.split()[-1]) >= at_least:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"fewer than {at_least} sign-ups reached the hashing queue in {timeout} s")
+
+
 async def usernames(database_url: str) -> set[str]:
     connection = await asyncpg.connect(database_url)
     try:
@@ -44,7 +55,10 @@ async def test_sigterm_finishes_in_flight_sign_ups_and_exits_0(database_url):
     with serving(DATABASE_URL=database_url, **SLOW_HASHING) as server:
         with ThreadPoolExecutor(len(names)) as pool:
             answers = [pool.submit(timed_sign_up, name) for name in names]
-            time.sleep(0.3)  # every request sent; most wait for their hash
+            # Signal once sign-ups are really in flight (waiting for, or in, their hash). A fixed
+            # sleep was not enough on a loaded machine: the client threads had not connected yet,
+            # so the closed socket refused them all and nothing was in flight to finish.
+            wait_for_hashes_in_flight(server.url, at_least=3)
             signalled = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
             results = dict(zip(names, (a.result() for a in answers)))
