@@ -75,7 +75,9 @@ class Argon2PasswordHasher(PasswordHasher):
         self._capacity = concurrency + queue_size
         self._admitted = 0
         # None: the default share; 0: no share, any owner may take the whole capacity.
-        self._per_owner = max(1, self._capacity // 4) if per_owner is None else per_owner or self._capacity
+        self._per_owner = (
+            max(1, self._capacity // 4) if per_owner is None else per_owner or self._capacity
+        )
         # Only owners with hashes admitted now, so at most `capacity` entries.
         self._admitted_by_owner: dict[str, int] = {}
         self._queue_timeout = queue_timeout
@@ -84,7 +86,9 @@ class Argon2PasswordHasher(PasswordHasher):
         self._queue_changed = on_queue_change or _ignore
         # Made once at start with the current parameters, so an unknown user costs a real verify;
         # made in the pool, so its thread (and that thread's allocator arena) exists from the start.
-        self._dummy_hash = self._executor.submit(self._argon2.hash, secrets.token_urlsafe(24)).result()
+        self._dummy_hash = self._executor.submit(
+            self._argon2.hash, secrets.token_urlsafe(24)
+        ).result()
         # Filled by calibrate_dummy: a dummy per stored parameter set, and how to choose one.
         self._dummies: dict[str, str] = {}
         self._dummy_choice: tuple[tuple[float, ...], tuple[str, ...]] = ((), ())
@@ -106,7 +110,9 @@ class Argon2PasswordHasher(PasswordHasher):
         except InvalidHashError:
             return True
 
-    async def verify_dummy(self, password: str, *, username: str = "", owner: str | None = None) -> None:
+    async def verify_dummy(
+        self, password: str, *, username: str = "", owner: str | None = None
+    ) -> None:
         await self._run(self._verify, self._dummy_for(username), password, owner=owner)
 
     async def calibrate_dummy(self, stored: Mapping[str, int], secret: bytes) -> None:
@@ -131,7 +137,9 @@ class Argon2PasswordHasher(PasswordHasher):
         dummies = {}
         for parameters, _ in usable:
             try:
-                dummies[parameters] = self._dummies.get(parameters) or await self._in_pool(_dummy_hash_with, parameters)
+                dummies[parameters] = self._dummies.get(parameters) or await self._in_pool(
+                    _dummy_hash_with, parameters
+                )
             except (HashingError, ValueError):
                 continue  # parameters argon2 refuses: no real verify with them costs anything either
         total = sum(n for p, n in usable if p in dummies)
@@ -191,7 +199,9 @@ class Argon2PasswordHasher(PasswordHasher):
         deadline = time.monotonic() + self._queue_timeout
         if self._executor is None:
             self._executor = self._new_pool()
-        future = asyncio.get_running_loop().run_in_executor(self._executor, _before_deadline, deadline, fn, args)
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, _before_deadline, deadline, fn, args
+        )
         # The slot is held until the thread is done with it, even if the caller stops waiting.
         future.add_done_callback(lambda done: self._release(done, owner))
         try:

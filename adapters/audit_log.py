@@ -26,4 +26,6 @@ class LoggingAuditLog(AuditLog):
             fields["client_address"] = client.address
             fields["user_agent"] = client.user_agent
         fields.update(details)
-        _log.info(event, extra={"audit": True, **{k: v for k, v in fields.items() if v is not None}})
+        _log.info(
+            event, extra={"audit": True, **{k: v for k, v in fields.items() if v is not None}}
+        )

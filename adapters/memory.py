@@ -11,8 +11,8 @@ import secrets
 from copy import copy
 from datetime import datetime, timedelta
 
-from domain.errors import NotAuthenticated, UsernameTaken
 from adapters.memory_attempts import DEFAULT_MAX_KEYS, InMemoryAttemptCounter
+from domain.errors import NotAuthenticated, UsernameTaken
 from domain.ports import SessionRepository, Store, UserRepository
 from domain.session import Session
 from domain.user import User, hash_parameters
@@ -73,7 +73,9 @@ class InMemoryUserRepository(UserRepository):
         kept = [s for s in sessions.values() if s.id == keep_session_id and s.user_id == user_id]
         if user_id not in self._by_id or not kept:
             raise NotAuthenticated()  # the session ended meanwhile: change nothing
-        others = [h for h, s in sessions.items() if s.user_id == user_id and s.id != keep_session_id]
+        others = [
+            h for h, s in sessions.items() if s.user_id == user_id and s.id != keep_session_id
+        ]
         for token_hash in others:
             del sessions[token_hash]
         session = kept[0]
@@ -134,7 +136,9 @@ class InMemorySessionRepository(SessionRepository):
         return False
 
     async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
-        doomed = [h for h, s in self._by_hash.items() if s.user_id == user_id and s.id != keep_session_id]
+        doomed = [
+            h for h, s in self._by_hash.items() if s.user_id == user_id and s.id != keep_session_id
+        ]
         for token_hash in doomed:
             del self._by_hash[token_hash]
         return len(doomed)

@@ -39,7 +39,9 @@ class InMemoryAttemptCounter(AttemptCounter):
     async def get(self, keys: Sequence[str], now: datetime) -> dict[str, Count]:
         return {k: c for k in keys if (c := self._windows.get(k)) is not None and c.resets_at > now}
 
-    async def acquire(self, key: str, limit: int, now: datetime, window: timedelta) -> tuple[bool, Count]:
+    async def acquire(
+        self, key: str, limit: int, now: datetime, window: timedelta
+    ) -> tuple[bool, Count]:
         count = self._windows.get(key)
         if count is not None and count.resets_at > now:
             if count.value >= limit:

@@ -17,8 +17,8 @@ from itertools import accumulate
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as _values
 from prometheus_client.core import HistogramMetricFamily
-from prometheus_client.utils import floatToGoString
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.utils import floatToGoString
 
 from domain.client import Client
 from domain.ports import AuditLog
@@ -28,7 +28,22 @@ SIGNUP_OUTCOMES = ("success", "throttled")
 REVOCATION_SCOPES = ("single", "others", "all", "password_change")
 # From a cached session check (well under a millisecond) to a login that waits for its hash
 # (HASH_QUEUE_TIMEOUT, 3 s by default).
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 
 REQUEST_DURATION = "sessionauth_http_request_duration_seconds"
@@ -60,9 +75,13 @@ class _LatencyHistogram:
         return observe
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
-        family = HistogramMetricFamily(REQUEST_DURATION, REQUEST_DURATION_HELP, labels=REQUEST_LABELS)
+        family = HistogramMetricFamily(
+            REQUEST_DURATION, REQUEST_DURATION_HELP, labels=REQUEST_LABELS
+        )
         for labels, (counts, total) in list(self._series.items()):
-            family.add_metric(list(labels), list(zip(self._les, accumulate(counts))), sum_value=total[0])
+            family.add_metric(
+                list(labels), list(zip(self._les, accumulate(counts))), sum_value=total[0]
+            )
         yield family
 
 
@@ -83,11 +102,16 @@ class PrometheusMetrics:
 
     def __init__(self, multiprocess_dir: str | None = None) -> None:
         if multiprocess_dir and _values.ValueClass is _values.MutexValue:
-            raise RuntimeError("PROMETHEUS_MULTIPROC_DIR was not set when prometheus_client was imported")
+            raise RuntimeError(
+                "PROMETHEUS_MULTIPROC_DIR was not set when prometheus_client was imported"
+            )
         self._dir = multiprocess_dir
         own = None if multiprocess_dir else CollectorRegistry()
         self.signups = Counter(
-            "sessionauth_signups", "Sign-ups by outcome (success: account created).", ["outcome"], registry=own
+            "sessionauth_signups",
+            "Sign-ups by outcome (success: account created).",
+            ["outcome"],
+            registry=own,
         )
         self.logins = Counter("sessionauth_logins", "Logins by outcome.", ["outcome"], registry=own)
         self.password_changes = Counter(
@@ -96,7 +120,9 @@ class PrometheusMetrics:
             ["outcome"],
             registry=own,
         )
-        self.logouts = Counter("sessionauth_logouts", "Sessions ended by POST /logout.", registry=own)
+        self.logouts = Counter(
+            "sessionauth_logouts", "Sessions ended by POST /logout.", registry=own
+        )
         self.sessions_revoked = Counter(
             "sessionauth_sessions_revoked",
             "Sessions ended other than by logout: one by id (single), all but the caller's (others), "
@@ -112,7 +138,11 @@ class PrometheusMetrics:
         )
         if multiprocess_dir:  # observations go to this worker's files, which every scrape reads
             self.request_duration: Histogram | _LatencyHistogram = Histogram(
-                REQUEST_DURATION, REQUEST_DURATION_HELP, REQUEST_LABELS, buckets=LATENCY_BUCKETS, registry=None
+                REQUEST_DURATION,
+                REQUEST_DURATION_HELP,
+                REQUEST_LABELS,
+                buckets=LATENCY_BUCKETS,
+                registry=None,
             )
         else:
             self.request_duration = _LatencyHistogram(own)

@@ -52,22 +52,32 @@ class ChangePassword:
     ) -> str:
         user = current.user
         device_id = await self._devices.device_for(client.device_cookie, user.id, self._clock.now())
-        limits = self._throttle.policy.login_limits(user.username.canonical, client.address, device_id)
+        limits = self._throttle.policy.login_limits(
+            user.username.canonical, client.address, device_id
+        )
         try:
             reservation = await self._throttle.reserve(limits)
         except Throttled:
-            self._audit.record("throttled", action="password_change", user_id=user.id, client=client)
+            self._audit.record(
+                "throttled", action="password_change", user_id=user.id, client=client
+            )
             raise
         try:
             new = self._policy.check(new_password, field="new_password")
             given = normalize_password(current_password)
-            valid = len(given) <= PASSWORD_MAX and await self._hasher.verify(user.password_hash, given, owner=address_group(client.address))
+            valid = len(given) <= PASSWORD_MAX and await self._hasher.verify(
+                user.password_hash, given, owner=address_group(client.address)
+            )
         except BaseException:
             await reservation.cancel()  # no verdict on the current password: not a failure
             raise
         if not valid:
             self._audit.record(
-                "login_failed", action="password_change", user_id=user.id, session_id=current.session.id, client=client
+                "login_failed",
+                action="password_change",
+                user_id=user.id,
+                session_id=current.session.id,
+                client=client,
             )
             raise WrongPassword()  # the reservation stays: it is this failure's count
         await reservation.succeed()
@@ -78,6 +88,10 @@ class ChangePassword:
             user.id, new_hash, keep_session_id=current.session.id, new_token_hash=hash_token(token)
         )
         self._audit.record(
-            "password_changed", user_id=user.id, session_id=current.session.id, client=client, revoked_sessions=revoked
+            "password_changed",
+            user_id=user.id,
+            session_id=current.session.id,
+            client=client,
+            revoked_sessions=revoked,
         )
         return token

@@ -4,7 +4,14 @@ from application.throttle import Throttle
 from domain.client import Client
 from domain.device import DeviceCookies
 from domain.errors import HashingOverloaded, InvalidCredentials, PolicyViolation, Throttled
-from domain.ports import AuditLog, Clock, PasswordHasher, SessionRepository, TokenGenerator, UserRepository
+from domain.ports import (
+    AuditLog,
+    Clock,
+    PasswordHasher,
+    SessionRepository,
+    TokenGenerator,
+    UserRepository,
+)
 from domain.session import Session, SessionPolicy, hash_token, is_well_formed_token
 from domain.throttle import address_group
 from domain.user import PASSWORD_MAX, User, Username, normalize_password
@@ -75,14 +82,22 @@ class Login:
         name = _parse_or_none(username)
         usable = name is not None and len(password) <= PASSWORD_MAX
         user = await self._users.get_by_username(name.canonical) if usable else None
-        device_id = await self._devices.device_for(client.device_cookie, user.id, self._clock.now()) if user else None
+        device_id = (
+            await self._devices.device_for(client.device_cookie, user.id, self._clock.now())
+            if user
+            else None
+        )
         # An attempt that can hash nothing (a broken username, an over-long password) is no guess
         # at any account: it is keyed as unusable, so that made-up names cannot mint counters.
-        limits = self._throttle.policy.login_limits(name.canonical if usable else None, client.address, device_id)
+        limits = self._throttle.policy.login_limits(
+            name.canonical if usable else None, client.address, device_id
+        )
         try:
             reservation = await self._throttle.reserve(limits)
         except Throttled:
-            self._audit.record("throttled", action="login", user_id=user.id if user else None, client=client)
+            self._audit.record(
+                "throttled", action="login", user_id=user.id if user else None, client=client
+            )
             raise
 
         owner = address_group(client.address)  # an IPv6 subscriber's /64 is one owner
@@ -118,11 +133,15 @@ class Login:
             raise InvalidCredentials()
         if presented_token is not None and is_well_formed_token(presented_token):
             await self._sessions.revoke(hash_token(presented_token))
-        device_cookie = await self._devices.issue(user.id, device_id or self._tokens.public_id(), now)
+        device_cookie = await self._devices.issue(
+            user.id, device_id or self._tokens.public_id(), now
+        )
         self._audit.record("login_succeeded", user_id=user.id, session_id=session.id, client=client)
         return LoginResult(user=user, session=session, token=token, device_cookie=device_cookie)
 
-    async def _store_session(self, session: Session, user: User, password: str, owner: str | None) -> bool:
+    async def _store_session(
+        self, session: Session, user: User, password: str, owner: str | None
+    ) -> bool:
         """Store the session only while the verified hash is still the user's. If the hash moved
         meanwhile, it was a password change (the old password must not log in) or a concurrent
         login's rehash of the same password: one more verify against the stored hash tells."""
@@ -152,4 +171,3 @@ def _parse_or_none(username: str) -> Username | None:
         return Username.parse(username)
     except PolicyViolation:
         return None
-

@@ -16,4 +16,6 @@ class Logout:
 
     async def execute(self, *, current: Authenticated, client: Client = Client()) -> None:
         await self._sessions.revoke(current.session.token_hash)
-        self._audit.record("logout", user_id=current.user.id, session_id=current.session.id, client=client)
+        self._audit.record(
+            "logout", user_id=current.user.id, session_id=current.session.id, client=client
+        )

@@ -7,7 +7,11 @@ class PurgeExpiredSessions:
     refused or ignored anyway, this reclaims the space. Returns how many sessions were deleted."""
 
     def __init__(
-        self, sessions: SessionRepository, attempts: AttemptCounter, clock: Clock, policy: SessionPolicy
+        self,
+        sessions: SessionRepository,
+        attempts: AttemptCounter,
+        clock: Clock,
+        policy: SessionPolicy,
     ) -> None:
         self._sessions = sessions
         self._attempts = attempts

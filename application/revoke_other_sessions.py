@@ -16,10 +16,18 @@ class RevokeOtherSessions:
         self._audit = audit
 
     async def execute(self, *, current: Authenticated, client: Client = Client()) -> int:
-        others = [s.session.id for s in await self._listing.execute(current=current) if not s.current]
-        await self._sessions.revoke_all_for_user(current.user.id, keep_session_id=current.session.id)
+        others = [
+            s.session.id for s in await self._listing.execute(current=current) if not s.current
+        ]
+        await self._sessions.revoke_all_for_user(
+            current.user.id, keep_session_id=current.session.id
+        )
         for session_id in others:
             self._audit.record(
-                "session_revoked", user_id=current.user.id, session_id=session_id, client=client, scope="others"
+                "session_revoked",
+                user_id=current.user.id,
+                session_id=session_id,
+                client=client,
+                scope="others",
             )
         return len(others)

@@ -20,11 +20,19 @@ class RevokeSession:
         self._listing = listing
         self._audit = audit
 
-    async def execute(self, *, current: Authenticated, session_id: str, client: Client = Client()) -> bool:
+    async def execute(
+        self, *, current: Authenticated, session_id: str, client: Client = Client()
+    ) -> bool:
         active = {s.session.id for s in await self._listing.execute(current=current)}
-        if session_id not in active or not await self._sessions.revoke_by_id(current.user.id, session_id):
+        if session_id not in active or not await self._sessions.revoke_by_id(
+            current.user.id, session_id
+        ):
             raise SessionNotFound()
         self._audit.record(
-            "session_revoked", user_id=current.user.id, session_id=session_id, client=client, scope="single"
+            "session_revoked",
+            user_id=current.user.id,
+            session_id=session_id,
+            client=client,
+            scope="single",
         )
         return session_id == current.session.id

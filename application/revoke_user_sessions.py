@@ -24,5 +24,7 @@ class RevokeUserSessions:
         if user is None:
             raise UnknownUser()
         revoked = await self._sessions.revoke_all_for_user(user.id)
-        self._audit.record("session_revoked", user_id=user.id, scope="all", revoked_sessions=revoked)
+        self._audit.record(
+            "session_revoked", user_id=user.id, scope="all", revoked_sessions=revoked
+        )
         return revoked

@@ -52,14 +52,18 @@ class SignUp:
             user = User(
                 id=self._ids.public_id(),
                 username=name,
-                password_hash=await self._hasher.hash(normalized, owner=address_group(client.address)),
+                password_hash=await self._hasher.hash(
+                    normalized, owner=address_group(client.address)
+                ),
                 created_at=self._clock.now(),
             )
             await self._users.add(user)
         except UsernameTaken:
             raise  # an answer: it keeps its reservation, so 409s count
         except BaseException:
-            await reservation.cancel()  # no answer (a full hashing queue, a store error): not counted
+            await (
+                reservation.cancel()
+            )  # no answer (a full hashing queue, a store error): not counted
             raise
         self._audit.record("signup", user_id=user.id, client=client)
         return user

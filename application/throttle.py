@@ -65,10 +65,14 @@ class Throttle:
         reservation = Reservation(self._counter)
         try:
             for i, limit in enumerate(active):
-                taken, count = await self._counter.acquire(limit.key, limit.allowed, now, self.policy.window)
+                taken, count = await self._counter.acquire(
+                    limit.key, limit.allowed, now, self.policy.window
+                )
                 if not taken:
                     await reservation.cancel()
-                    raise Throttled(retry_after=await self._retry_after(count.resets_at, active[i + 1 :], now))
+                    raise Throttled(
+                        retry_after=await self._retry_after(count.resets_at, active[i + 1 :], now)
+                    )
                 reservation._took(limit, count.resets_at)
         except BaseException:
             await reservation.cancel()
@@ -80,6 +84,8 @@ class Throttle:
         # a retry can pass, so the wait is the longest.
         counts = await self._counter.get([limit.key for limit in later], now) if later else {}
         ends = [first_full] + [
-            counts[limit.key].resets_at for limit in later if limit.key in counts and counts[limit.key].value >= limit.allowed
+            counts[limit.key].resets_at
+            for limit in later
+            if limit.key in counts and counts[limit.key].value >= limit.allowed
         ]
         return max(1, math.ceil(max((end - now).total_seconds() for end in ends)))

@@ -75,12 +75,17 @@ class Server:
 
 
 @contextmanager
-def start(name: str, command: list[str], port: int, env: dict[str, str], *, pin: bool = True) -> Iterator[Server]:
+def start(
+    name: str, command: list[str], port: int, env: dict[str, str], *, pin: bool = True
+) -> Iterator[Server]:
     """Run a server until the block ends; `pin=False` leaves it on every core."""
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         pinned(SERVER_CPU, command) if pin else command,
-        env={**os.environ, **BENCH_ENV, **env}, stdout=log, stderr=log, cwd=ROOT,
+        env={**os.environ, **BENCH_ENV, **env},
+        stdout=log,
+        stderr=log,
+        cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -90,7 +95,12 @@ def start(name: str, command: list[str], port: int, env: dict[str, str], *, pin:
                 log.seek(0)
                 raise SystemExit(f"{name} exited: {log.read().decode()[-2000:]}")
             try:
-                if httpx.get(url + "/healthz" if "baseline" not in name else url + "/hello", timeout=1).status_code == 200:
+                if (
+                    httpx.get(
+                        url + "/healthz" if "baseline" not in name else url + "/hello", timeout=1
+                    ).status_code
+                    == 200
+                ):
                     break
             except httpx.TransportError:
                 pass
@@ -131,26 +141,46 @@ class Load:
     errors: int
 
 
-def wrk(url: str, *, seconds: float = 5, connections: int = 32, headers: dict[str, str] | None = None,
-        script: str | None = None, timeout: float = 10) -> Load:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--latency", f"--timeout={round(timeout)}s"]
+def wrk(
+    url: str,
+    *,
+    seconds: float = 5,
+    connections: int = 32,
+    headers: dict[str, str] | None = None,
+    script: str | None = None,
+    timeout: float = 10,
+) -> Load:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{round(seconds)}s",
+        "--latency",
+        f"--timeout={round(timeout)}s",
+    ]
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
     if script:
         command += ["-s", script]
-    output = subprocess.run(pinned(LOAD_CPU, [*command, url]), capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        pinned(LOAD_CPU, [*command, url]), capture_output=True, text=True, check=True
+    ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return Load(rate, float(p99.group(1)) * scale, errors + (int(non_2xx.group(1)) if non_2xx else 0))
+    return Load(
+        rate, float(p99.group(1)) * scale, errors + (int(non_2xx.group(1)) if non_2xx else 0)
+    )
 
 
 @contextmanager
 def postgres_on_load_cpu() -> Iterator[None]:
     """Move PostgreSQL's processes to the load CPU for the run; new backends inherit it."""
-    pids = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+    pids = subprocess.run(
+        ["pgrep", "-x", "postgres"], capture_output=True, text=True
+    ).stdout.split()
     if not two_cores() or not pids or os.geteuid() != 0:
         yield
         return
@@ -160,7 +190,9 @@ def postgres_on_load_cpu() -> Iterator[None]:
         yield
     finally:
         everything = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
-        for pid in subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split():
+        for pid in subprocess.run(
+            ["pgrep", "-x", "postgres"], capture_output=True, text=True
+        ).stdout.split():
             subprocess.run(["taskset", "-a", "-cp", everything, pid], capture_output=True)
 
 
@@ -215,8 +247,13 @@ def raw_argon2_rate(seconds: float, env: dict[str, str]) -> float:
         "    h.verify(digest, 'correct horse battery staple'); n += 1\n"
         "print(n / (time.perf_counter() - start))\n"
     )
-    result = subprocess.run(pinned(SERVER_CPU, [PYTHON, "-c", code]), capture_output=True, text=True,
-                            env={**os.environ, **env}, check=True)
+    result = subprocess.run(
+        pinned(SERVER_CPU, [PYTHON, "-c", code]),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+    )
     return float(result.stdout)
 
 
@@ -259,7 +296,9 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def hot_paths(results: Results, servers: list[Server], cookies: dict[str, str], base: Server, seconds: float) -> None:
+def hot_paths(
+    results: Results, servers: list[Server], cookies: dict[str, str], base: Server, seconds: float
+) -> None:
     """Goals 1 and 2: authenticated GETs against a bare FastAPI GET, in the same round."""
     hello = wrk(base.url + "/hello", seconds=seconds)
     results.note("baseline", 1.0, hello.rate)
@@ -277,14 +316,31 @@ def logins(results: Results, server: Server, cookie: str, raw_rate: float, secon
     quiet_login = wrk(server.url + "/login", seconds=seconds * 2, connections=4, script=script)
     results.note(f"login-{server.name}", quiet_login.rate / raw_rate, quiet_login.rate)
 
-    quiet = wrk(server.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie})
+    quiet = wrk(
+        server.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie}
+    )
     storm = subprocess.Popen(
-        pinned(LOAD_CPU, ["wrk", "-t1", "-c8", f"-d{round(seconds) + 2}s", "--latency", "--timeout=5s", "-s", script,
-                          server.url + "/login"]),
-        stdout=subprocess.PIPE, text=True,
+        pinned(
+            LOAD_CPU,
+            [
+                "wrk",
+                "-t1",
+                "-c8",
+                f"-d{round(seconds) + 2}s",
+                "--latency",
+                "--timeout=5s",
+                "-s",
+                script,
+                server.url + "/login",
+            ],
+        ),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     time.sleep(1)
-    during = wrk(server.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie})
+    during = wrk(
+        server.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie}
+    )
     storm_out = storm.communicate()[0]
     storm_total = int(re.search(r"(\d+) requests in", storm_out).group(1))
     storm_secs = float(re.search(r"requests in ([\d.]+)s", storm_out).group(1))
@@ -293,10 +349,16 @@ def logins(results: Results, server: Server, cookie: str, raw_rate: float, secon
     ok_rate = (storm_total - (int(non_2xx.group(1)) if non_2xx else 0)) / storm_secs
     results.note(f"storm-p99-{server.name}", during.p99_ms / quiet.p99_ms, during.p99_ms)
     results.note(f"storm-success-{server.name}", ok_rate / quiet_login.rate * 100, ok_rate)
-    results.note(f"storm-timeouts-{server.name}", float(timeouts.group(1)) if timeouts else 0.0, 0.0)
+    results.note(
+        f"storm-timeouts-{server.name}", float(timeouts.group(1)) if timeouts else 0.0, 0.0
+    )
     time.sleep(4)  # let queued hashes drain, so the next measurement starts quiet
     peak, after = rss_kib(server.process.pid, "VmHWM"), rss_kib(server.process.pid)
-    results.note(f"storm-memory-{server.name}", (peak - server.start_rss_kib) / 1024, (after - server.start_rss_kib) / 1024)
+    results.note(
+        f"storm-memory-{server.name}",
+        (peak - server.start_rss_kib) / 1024,
+        (after - server.start_rss_kib) / 1024,
+    )
 
 
 async def fill_sessions(database_url: str, total: int) -> dict[str, float]:
@@ -320,15 +382,38 @@ async def fill_sessions(database_url: str, total: int) -> dict[str, float]:
                 records=[(u, f"u{u.hex}", f"u{u.hex}", "$argon2id$x", now) for u in users],
                 columns=["id", "username", "username_canonical", "password_hash", "created_at"],
             )
-            agents = [await connection.fetchval("SELECT sessionauth_user_agent_id($1)", f"Mozilla/5.0 bench {i}") for i in range(300)]
+            agents = [
+                await connection.fetchval(
+                    "SELECT sessionauth_user_agent_id($1)", f"Mozilla/5.0 bench {i}"
+                )
+                for i in range(300)
+            ]
             later = now + timedelta(hours=8)
             await connection.copy_records_to_table(
                 "sessions",
                 records=(
-                    (now, now, later, uuid.uuid4(), users[i // 10], agents[i % 300], secrets.token_bytes(32), f"10.{i % 250}.{i // 250 % 250}.{i % 97}")
+                    (
+                        now,
+                        now,
+                        later,
+                        uuid.uuid4(),
+                        users[i // 10],
+                        agents[i % 300],
+                        secrets.token_bytes(32),
+                        f"10.{i % 250}.{i // 250 % 250}.{i % 97}",
+                    )
                     for i in range(missing)
                 ),
-                columns=["created_at", "last_seen_at", "expires_at", "id", "user_id", "user_agent_id", "token_hash", "ip"],
+                columns=[
+                    "created_at",
+                    "last_seen_at",
+                    "expires_at",
+                    "id",
+                    "user_id",
+                    "user_agent_id",
+                    "token_hash",
+                    "ip",
+                ],
             )
             await connection.execute("VACUUM ANALYZE sessions")
         count = await connection.fetchval("SELECT count(*) FROM sessions")
@@ -338,7 +423,10 @@ async def fill_sessions(database_url: str, total: int) -> dict[str, float]:
             "SELECT c.relname, pg_relation_size(i.indexrelid) AS size FROM pg_index i"
             " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'sessions'::regclass ORDER BY 1"
         ):
-            sizes[row["relname"].removeprefix("sessions_").removesuffix("_idx").replace("_", " ") + " index"] = row["size"]
+            sizes[
+                row["relname"].removeprefix("sessions_").removesuffix("_idx").replace("_", " ")
+                + " index"
+            ] = row["size"]
         return {name: size / count for name, size in sizes.items()}
     finally:
         await connection.close()
@@ -362,7 +450,9 @@ for i in range({count}):
         now + timedelta(hours=8), "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"[: 40 + i % 30], "192.0.2.1"), password_hash="h"))
 print((tracemalloc.get_traced_memory()[0] - before) / {count})
 """
-    result = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    result = subprocess.run(
+        [PYTHON, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return float(result.stdout)
 
 
@@ -372,13 +462,26 @@ def peer_fastapi_users(results: Results, admin_url: str, seconds: float, rounds:
         import fastapi_users  # noqa: F401
         import fastapi_users_db_sqlalchemy  # noqa: F401
     except ImportError:
-        subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "fastapi-users[sqlalchemy]>=14,<16"], check=True)
+        subprocess.run(
+            [PYTHON, "-m", "pip", "install", "--quiet", "fastapi-users[sqlalchemy]>=14,<16"],
+            check=True,
+        )
     port = free_port()
     env = {"PEER_DATABASE_URL": fresh_database(admin_url)}
-    with baseline() as base, start("fastapi-users", [PYTHON, "-m", "bench.peers.fastapi_users_app", "--port", str(port)], port, env) as peer:
+    with (
+        baseline() as base,
+        start(
+            "fastapi-users",
+            [PYTHON, "-m", "bench.peers.fastapi_users_app", "--port", str(port)],
+            port,
+            env,
+        ) as peer,
+    ):
         with httpx.Client(base_url=peer.url) as client:
             client.post("/auth/register", json={"email": "bench@example.com", "password": PASSWORD})
-            login = client.post("/auth/cookie/login", data={"username": "bench@example.com", "password": PASSWORD})
+            login = client.post(
+                "/auth/cookie/login", data={"username": "bench@example.com", "password": PASSWORD}
+            )
             cookie = f"fastapiusersauth={login.cookies['fastapiusersauth']}"
         script = Path(tempfile.mkstemp(suffix=".lua")[1])
         script.write_text(
@@ -389,26 +492,54 @@ def peer_fastapi_users(results: Results, admin_url: str, seconds: float, rounds:
             hello = wrk(base.url + "/hello", seconds=seconds)
             got = wrk(peer.url + "/protected", seconds=seconds, headers={"Cookie": cookie})
             results.note("peer-protected", got.rate / hello.rate, got.rate)
-            quiet = wrk(peer.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie})
+            quiet = wrk(
+                peer.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie}
+            )
             storm = subprocess.Popen(
-                pinned(LOAD_CPU, ["wrk", "-t1", "-c8", f"-d{round(seconds) + 2}s", "--timeout=5s", "-s", str(script),
-                                  peer.url + "/auth/cookie/login"]),
+                pinned(
+                    LOAD_CPU,
+                    [
+                        "wrk",
+                        "-t1",
+                        "-c8",
+                        f"-d{round(seconds) + 2}s",
+                        "--timeout=5s",
+                        "-s",
+                        str(script),
+                        peer.url + "/auth/cookie/login",
+                    ],
+                ),
                 stdout=subprocess.DEVNULL,
             )
             time.sleep(1)
-            during = wrk(peer.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie})
+            during = wrk(
+                peer.url + "/protected", seconds=seconds, connections=8, headers={"Cookie": cookie}
+            )
             storm.wait()
             results.note("peer-storm", during.p99_ms / quiet.p99_ms, during.p99_ms)
             time.sleep(4)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--quick", action="store_true", help="one short round, to check the harness")
-    parser.add_argument("--with-peers", action="store_true", help="also measure fastapi-users (installs it if missing)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="one short round, to check the harness"
+    )
+    parser.add_argument(
+        "--with-peers",
+        action="store_true",
+        help="also measure fastapi-users (installs it if missing)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 2.0
@@ -429,7 +560,9 @@ def run_all(args: argparse.Namespace) -> None:
         base = stack.enter_context(baseline())
         memory = stack.enter_context(sessionauth("memory", {}))
         pg = stack.enter_context(sessionauth("postgres", {"DATABASE_URL": pg_url}))
-        pg_nocache = stack.enter_context(sessionauth("postgres-nocache", {"DATABASE_URL": pg_url, "SESSION_CACHE": "false"}))
+        pg_nocache = stack.enter_context(
+            sessionauth("postgres-nocache", {"DATABASE_URL": pg_url, "SESSION_CACHE": "false"})
+        )
         servers = [memory, pg, pg_nocache]
         cookies = {s.name: session_cookie(s, "bench") for s in servers}
 
@@ -446,13 +579,21 @@ def run_all(args: argparse.Namespace) -> None:
         stack.close()
         stack.enter_context(postgres_on_load_cpu())
         pg_url = fresh_database(args.database_url)
-        scale = stack.enter_context(sessionauth("postgres-nocache", {"DATABASE_URL": pg_url, "SESSION_CACHE": "false"}))
+        scale = stack.enter_context(
+            sessionauth("postgres-nocache", {"DATABASE_URL": pg_url, "SESSION_CACHE": "false"})
+        )
         cookie = session_cookie(scale, "bench")
         small = asyncio.run(fill_sessions(pg_url, 1_000))
-        few = [wrk(scale.url + "/protected", seconds=args.seconds, headers={"Cookie": cookie}).rate for _ in range(args.rounds)]
+        few = [
+            wrk(scale.url + "/protected", seconds=args.seconds, headers={"Cookie": cookie}).rate
+            for _ in range(args.rounds)
+        ]
         many_count = 100_000 if args.quick else 1_000_000
         large = asyncio.run(fill_sessions(pg_url, many_count))
-        many = [wrk(scale.url + "/protected", seconds=args.seconds, headers={"Cookie": cookie}).rate for _ in range(args.rounds)]
+        many = [
+            wrk(scale.url + "/protected", seconds=args.seconds, headers={"Cookie": cookie}).rate
+            for _ in range(args.rounds)
+        ]
         results.note("scale", median(many) / median(few), median(many))
         sizes = large
 
@@ -461,9 +602,20 @@ def run_all(args: argparse.Namespace) -> None:
         for workers in (1, 2):
             global SERVER_CPU
             SERVER_CPU = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
-            with sessionauth(f"workers-{workers}", {"DATABASE_URL": pg_url}, "--workers", str(workers)) as server:
+            with sessionauth(
+                f"workers-{workers}", {"DATABASE_URL": pg_url}, "--workers", str(workers)
+            ) as server:
                 worker_cookie = session_cookie(server, "bench")
-                rates[workers] = median([wrk(server.url + "/protected", seconds=args.seconds, headers={"Cookie": worker_cookie}).rate for _ in range(args.rounds)])
+                rates[workers] = median(
+                    [
+                        wrk(
+                            server.url + "/protected",
+                            seconds=args.seconds,
+                            headers={"Cookie": worker_cookie},
+                        ).rate
+                        for _ in range(args.rounds)
+                    ]
+                )
             SERVER_CPU = "0"
 
     # the bound of goal 5: hashing concurrency (one core: one thread) x argon2's memory cost
@@ -471,35 +623,92 @@ def run_all(args: argparse.Namespace) -> None:
     results.row("baseline: bare FastAPI GET", "baseline", "1.00x")
     results.row("1. GET /protected, in-memory store", "/protected-memory", ">= 0.9x")
     results.row("1. GET /protected, Postgres, session cache on", "/protected-postgres", ">= 0.9x")
-    results.row("1. GET /protected, Postgres, session cache off", "/protected-postgres-nocache", ">= 0.6x")
+    results.row(
+        "1. GET /protected, Postgres, session cache off", "/protected-postgres-nocache", ">= 0.6x"
+    )
     results.row("2. GET /auth/verify, in-memory store", "/auth/verify-memory", ">= 1.5x")
-    results.row("2. GET /auth/verify, Postgres, session cache on", "/auth/verify-postgres", ">= 1.0x")
-    results.row("2. GET /auth/verify, Postgres, session cache off", "/auth/verify-postgres-nocache", "(no goal)")
-    results.fact("4. raw argon2-cffi verify, default cost, one core", "1.00x", "", f"{raw:.2f} verifies/s")
+    results.row(
+        "2. GET /auth/verify, Postgres, session cache on", "/auth/verify-postgres", ">= 1.0x"
+    )
+    results.row(
+        "2. GET /auth/verify, Postgres, session cache off",
+        "/auth/verify-postgres-nocache",
+        "(no goal)",
+    )
+    results.fact(
+        "4. raw argon2-cffi verify, default cost, one core", "1.00x", "", f"{raw:.2f} verifies/s"
+    )
     for name in ("memory", "postgres"):
         results.row(f"4. POST /login throughput, {name}", f"login-{name}", ">= 0.95x", "logins/s")
     for name in ("memory", "postgres"):
-        results.row(f"5. GET p99 during a login storm, x quiet p99, {name}", f"storm-p99-{name}", "<= 2x", "ms")
-        results.row(f"5. logins succeeding during the storm, % of quiet rate, {name}", f"storm-success-{name}", ">= 10%", "logins/s", "%")
-        results.row(f"5. login client time-outs (5 s) during the storm, {name}", f"storm-timeouts-{name}", "0", "", "")
-        results.row(f"5. peak memory over start-up, MiB, {name}", f"storm-memory-{name}", f"< {hash_budget_mib} MiB",
-                    "MiB of it still held after the storm (heap growth, not hashing)", "")
+        results.row(
+            f"5. GET p99 during a login storm, x quiet p99, {name}",
+            f"storm-p99-{name}",
+            "<= 2x",
+            "ms",
+        )
+        results.row(
+            f"5. logins succeeding during the storm, % of quiet rate, {name}",
+            f"storm-success-{name}",
+            ">= 10%",
+            "logins/s",
+            "%",
+        )
+        results.row(
+            f"5. login client time-outs (5 s) during the storm, {name}",
+            f"storm-timeouts-{name}",
+            "0",
+            "",
+            "",
+        )
+        results.row(
+            f"5. peak memory over start-up, MiB, {name}",
+            f"storm-memory-{name}",
+            f"< {hash_budget_mib} MiB",
+            "MiB of it still held after the storm (heap growth, not hashing)",
+            "",
+        )
 
     if args.with_peers:
         with postgres_on_load_cpu():
             peer_fastapi_users(results, args.database_url, args.seconds, args.rounds)
-        results.row("peer: fastapi-users (cookie + database strategy), GET /protected", "peer-protected", "(compare 1.)")
-        results.row("peer: fastapi-users, GET p99 during a login storm, x quiet p99", "peer-storm", "(compare 5.)", "ms")
-    results.row(f"6. GET /protected, cache off, {many_count:,} sessions vs 1,000", "scale", ">= 0.90x")
+        results.row(
+            "peer: fastapi-users (cookie + database strategy), GET /protected",
+            "peer-protected",
+            "(compare 1.)",
+        )
+        results.row(
+            "peer: fastapi-users, GET p99 during a login storm, x quiet p99",
+            "peer-storm",
+            "(compare 5.)",
+            "ms",
+        )
+    results.row(
+        f"6. GET /protected, cache off, {many_count:,} sessions vs 1,000", "scale", ">= 0.90x"
+    )
     total = sum(sizes.values())
-    results.fact("6. bytes per session row in Postgres, indexes included", f"{total:.0f} B", "<= 200 B",
-                 ", ".join(f"{name} {size:.0f} B" for name, size in sizes.items()))
-    results.fact("6. bytes per session in the in-memory store", f"{memory_bytes_per_session():.0f} B", "(report)")
-    results.fact("7. serve --workers 2 on Postgres, GET /protected", f"{rates[2] / rates[1]:.2f}x of 1 worker", "(report)",
-                 f"{rates[2]:,.0f} vs {rates[1]:,.0f} req/s")
+    results.fact(
+        "6. bytes per session row in Postgres, indexes included",
+        f"{total:.0f} B",
+        "<= 200 B",
+        ", ".join(f"{name} {size:.0f} B" for name, size in sizes.items()),
+    )
+    results.fact(
+        "6. bytes per session in the in-memory store",
+        f"{memory_bytes_per_session():.0f} B",
+        "(report)",
+    )
+    results.fact(
+        "7. serve --workers 2 on Postgres, GET /protected",
+        f"{rates[2] / rates[1]:.2f}x of 1 worker",
+        "(report)",
+        f"{rates[2]:,.0f} vs {rates[1]:,.0f} req/s",
+    )
 
-    print(f"\n{len(os.sched_getaffinity(0))} CPUs usable; {platform.processor() or platform.machine()}; "
-          f"Python {platform.python_version()}; {args.rounds} rounds of {args.seconds:.0f} s\n")
+    print(
+        f"\n{len(os.sched_getaffinity(0))} CPUs usable; {platform.processor() or platform.machine()}; "
+        f"Python {platform.python_version()}; {args.rounds} rounds of {args.seconds:.0f} s\n"
+    )
     print("| goal | measured (median) | target | figure |")
     print("|---|---:|---:|---:|")
     for goal, measured, target, figure in results.rows:

@@ -33,8 +33,18 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.run import (BENCH_ENV, CREATED, PASSWORD, ROOT, Server, drop_databases, fresh_database, raw_argon2_rate, rss_kib,
-                       sessionauth)
+from bench.run import (
+    BENCH_ENV,
+    CREATED,
+    PASSWORD,
+    ROOT,
+    Server,
+    drop_databases,
+    fresh_database,
+    raw_argon2_rate,
+    rss_kib,
+    sessionauth,
+)
 from entrypoints.settings import Settings
 
 COOKIE = "session_id"
@@ -48,8 +58,13 @@ KINDS = ("resolve", "login", "signup", "other")
 # clients behind a reverse proxy would.
 _DEFAULT_THROTTLES = {
     name.upper(): str(Settings.model_fields[name].default)
-    for name in ("throttle_login_per_address", "throttle_login_per_account",
-                 "throttle_login_per_device", "throttle_signup_per_address", "throttle_failures_per_address")
+    for name in (
+        "throttle_login_per_address",
+        "throttle_login_per_account",
+        "throttle_login_per_device",
+        "throttle_signup_per_address",
+        "throttle_failures_per_address",
+    )
 }
 SOAK_ENV = {
     **_DEFAULT_THROTTLES,
@@ -86,7 +101,9 @@ class Plan:
     wrong_password_share: float = 0.2  # visits that begin with a mistyped password
     list_share: float = 0.3  # visits that list the sessions
     logout_share: float = 0.5  # the other visits walk away from their session
-    second_device_every: float = 60.0  # mean seconds between a keeper's second-device login + revoke
+    second_device_every: float = (
+        60.0  # mean seconds between a keeper's second-device login + revoke
+    )
 
     def nominal(self) -> dict[str, float]:
         """Requests per second the plan offers when responses take no time."""
@@ -96,10 +113,14 @@ class Plan:
         keeper = self.keepers / self.keeper_think
         phones = self.keepers / self.second_device_every
         return {
-            "resolve": keeper * (1 - self.keeper_list_share) + visits * (resolves + self.logout_share) + phones,
+            "resolve": keeper * (1 - self.keeper_list_share)
+            + visits * (resolves + self.logout_share)
+            + phones,
             "login": visits * (1 + self.wrong_password_share) + phones,
             "signup": visits * self.signup_share,
-            "other": keeper * self.keeper_list_share + visits * (self.list_share + self.logout_share) + phones * 2,
+            "other": keeper * self.keeper_list_share
+            + visits * (self.list_share + self.logout_share)
+            + phones * 2,
             "hashes": visits * (1 + self.wrong_password_share + self.signup_share) + phones,
         }
 
@@ -154,7 +175,9 @@ class Unexpected(Exception):
 
 
 class VirtualUser:
-    def __init__(self, url: str, recorder: Recorder, rng: random.Random, plan: Plan, name: str) -> None:
+    def __init__(
+        self, url: str, recorder: Recorder, rng: random.Random, plan: Plan, name: str
+    ) -> None:
         self.url, self.recorder, self.rng, self.plan, self.name = url, recorder, rng, plan, name
 
     def client(self, address: str) -> httpx.AsyncClient:
@@ -165,8 +188,16 @@ class VirtualUser:
             headers={"X-Forwarded-For": address, "User-Agent": f"soak/{self.name}"},
         )
 
-    async def call(self, client: httpx.AsyncClient, kind: str, what: str, expect: int, method: str, path: str,
-                   **kwargs) -> httpx.Response:
+    async def call(
+        self,
+        client: httpx.AsyncClient,
+        kind: str,
+        what: str,
+        expect: int,
+        method: str,
+        path: str,
+        **kwargs,
+    ) -> httpx.Response:
         started = time.perf_counter()
         try:
             response = await client.request(method, path, **kwargs)
@@ -187,16 +218,36 @@ class VirtualUser:
         await self.call(client, "resolve", f"GET {path} {expect}", expect, "GET", path)
 
     async def sign_up(self, client: httpx.AsyncClient, username: str) -> None:
-        await self.call(client, "signup", "POST /signup", 201, "POST", "/signup",
-                        json={"username": username, "password": PASSWORD})
+        await self.call(
+            client,
+            "signup",
+            "POST /signup",
+            201,
+            "POST",
+            "/signup",
+            json={"username": username, "password": PASSWORD},
+        )
 
-    async def log_in(self, client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> None:
-        expect, what = (200, "POST /login") if password == PASSWORD else (401, "POST /login wrong password")
+    async def log_in(
+        self, client: httpx.AsyncClient, username: str, password: str = PASSWORD
+    ) -> None:
+        expect, what = (
+            (200, "POST /login") if password == PASSWORD else (401, "POST /login wrong password")
+        )
         if self.rng.random() < 0.5:  # HTTP Basic, as the tutorial's clients do; else a JSON body
-            await self.call(client, "login", what, expect, "POST", "/login", auth=(username, password))
+            await self.call(
+                client, "login", what, expect, "POST", "/login", auth=(username, password)
+            )
         else:
-            await self.call(client, "login", what, expect, "POST", "/login",
-                            json={"username": username, "password": password})
+            await self.call(
+                client,
+                "login",
+                what,
+                expect,
+                "POST",
+                "/login",
+                json={"username": username, "password": password},
+            )
 
 
 class Keeper(VirtualUser):
@@ -222,7 +273,9 @@ class Keeper(VirtualUser):
                             next_device += self.rng.expovariate(1 / self.plan.second_device_every)
                             await self.second_device(client, username, address)
                         elif self.rng.random() < self.plan.keeper_list_share:
-                            await self.call(client, "other", "GET /sessions", 200, "GET", "/sessions")
+                            await self.call(
+                                client, "other", "GET /sessions", 200, "GET", "/sessions"
+                            )
                         else:
                             await self.resolve(client)
                 except Unexpected:
@@ -231,12 +284,21 @@ class Keeper(VirtualUser):
     async def second_device(self, client: httpx.AsyncClient, username: str, address: str) -> None:
         async with self.client(address) as phone:
             await self.log_in(phone, username)
-            listed = (await self.call(client, "other", "GET /sessions", 200, "GET", "/sessions")).json()
+            listed = (
+                await self.call(client, "other", "GET /sessions", 200, "GET", "/sessions")
+            ).json()
             others = [s for s in listed if not s["current"]]
             if not others:
                 self.recorder.fail("GET /sessions: the second device's session is missing")
                 raise Unexpected
-            await self.call(client, "other", "DELETE /sessions/{id}", 204, "DELETE", f"/sessions/{others[0]['id']}")
+            await self.call(
+                client,
+                "other",
+                "DELETE /sessions/{id}",
+                204,
+                "DELETE",
+                f"/sessions/{others[0]['id']}",
+            )
             await self.resolve(phone, expect=401)
 
 
@@ -356,18 +418,29 @@ async def watch(server: Server, database_url: str, recorder: Recorder) -> None:
         await connection.close()
 
 
-async def drive(server: Server, database_url: str, plan: Plan, seconds: float, bucket_seconds: float,
-                ramp: float, seed: int) -> Recorder:
+async def drive(
+    server: Server,
+    database_url: str,
+    plan: Plan,
+    seconds: float,
+    bucket_seconds: float,
+    ramp: float,
+    seed: int,
+) -> Recorder:
     """Start the virtual users spread over `ramp` seconds (sixty sign-ups at one instant would
     overflow the hashing queue, which is the storm test's business, not this one's)."""
     recorder = Recorder(seconds, bucket_seconds)
     addresses = AddressBook()
     run = uuid.uuid4().hex[:6]
     users = [
-        Keeper(server.url, recorder, random.Random(f"{seed}-k{i}"), plan, f"{run}-{i}").run(f"192.168.{i >> 8}.{i & 255}")
+        Keeper(server.url, recorder, random.Random(f"{seed}-k{i}"), plan, f"{run}-{i}").run(
+            f"192.168.{i >> 8}.{i & 255}"
+        )
         for i in range(plan.keepers)
     ] + [
-        Churner(server.url, recorder, random.Random(f"{seed}-c{i}"), plan, f"{run}-{i}").run(addresses)
+        Churner(server.url, recorder, random.Random(f"{seed}-c{i}"), plan, f"{run}-{i}").run(
+            addresses
+        )
         for i in range(plan.churners)
     ]
     stagger = random.Random(seed)
@@ -441,7 +514,13 @@ def judge(recorder: Recorder, warmup: float) -> Verdict:
     third = max(1, len(floors) // 3)
     first = sum(v for _, v in floors[:third]) / third
     last = sum(v for _, v in floors[-third:]) / third
-    return Verdict(sum(recorder.failures.values()), first, last, (last - first) / first * 100, slope_per_minute(floors))
+    return Verdict(
+        sum(recorder.failures.values()),
+        first,
+        last,
+        (last - first) / first * 100,
+        slope_per_minute(floors),
+    )
 
 
 @dataclass
@@ -453,7 +532,9 @@ class ServerLog:
     @property
     def bad(self) -> int:
         """Lines at error level or above, and lines that are not our JSON (a raw traceback)."""
-        return sum(n for level, n in self.levels.items() if level in ("error", "critical", "not json"))
+        return sum(
+            n for level, n in self.levels.items() if level in ("error", "critical", "not json")
+        )
 
 
 def read_server_log(server: Server) -> ServerLog:
@@ -501,12 +582,21 @@ Compare the rows with one another, not with `bench/RESULTS.md`.
 """
 
 
-def report(recorder: Recorder, verdict: Verdict, warmup: float, context: dict[str, str], plan: Plan,
-           log: ServerLog, hash_rate: float) -> str:
+def report(
+    recorder: Recorder,
+    verdict: Verdict,
+    warmup: float,
+    context: dict[str, str],
+    plan: Plan,
+    log: ServerLog,
+    hash_rate: float,
+) -> str:
     seconds = recorder.deadline - recorder.started
     total = sum(b.requests for b in recorder.buckets)
     by_kind = {kind: sum(len(b.latencies[kind]) for b in recorder.buckets) for kind in KINDS}
-    hashes = sum(n for what, n in recorder.counts.items() if what.startswith(("POST /login", "POST /signup")))
+    hashes = sum(
+        n for what, n in recorder.counts.items() if what.startswith(("POST /login", "POST /signup"))
+    )
     nominal = plan.nominal()
     lines = [f"Run of {context['date']}: {minutes(seconds)} of traffic.", ""]
     lines += [f"- **{key}**: {value}" for key, value in context.items() if key != "date"]
@@ -522,7 +612,8 @@ def report(recorder: Recorder, verdict: Verdict, warmup: float, context: dict[st
         + f"); {hashes / seconds:.1f} argon2 hashes/s, {hashes / seconds / hash_rate * 100:.0f} % "
         "of what one core alone verifies",
         f"- **Server log**: {sum(log.levels.values()):,} lines ("
-        + ", ".join(f"{level} {n:,}" for level, n in sorted(log.levels.items())) + ")",
+        + ", ".join(f"{level} {n:,}" for level, n in sorted(log.levels.items()))
+        + ")",
         "",
         "| t (m:s) | requests | req/s | errors | resolve p50 / p99 ms | login p50 / p99 ms | sign-up p99 ms "
         "| client lag p99 ms | server RSS floor / peak MiB | server CPU % | client CPU % | load 1 min "
@@ -542,7 +633,11 @@ def report(recorder: Recorder, verdict: Verdict, warmup: float, context: dict[st
             f"| {percentile(b.lag_ms, 99):.1f} | {rss} | {b.server_cpu:.0f} | {b.client_cpu:.0f} | {b.load:.2f} "
             f"| {b.tables.get('sessions', 0):,} | {b.tables.get('users', 0):,} | {b.tables.get('counters', 0):,} |"
         )
-    after = [b.tables for i, b in enumerate(recorder.buckets) if i * recorder.bucket_seconds >= warmup and b.tables]
+    after = [
+        b.tables
+        for i, b in enumerate(recorder.buckets)
+        if i * recorder.bucket_seconds >= warmup and b.tables
+    ]
     if after:
         peak = max(after, key=lambda t: t["sessions"])
         lines += [
@@ -575,7 +670,7 @@ NOTES = "\n## Notes\n"  # from here on, the file is written by hand and kept by 
 
 
 def document(text: str, previous: str) -> str:
-    notes = previous[previous.index(NOTES):] if NOTES in previous else ""
+    notes = previous[previous.index(NOTES) :] if NOTES in previous else ""
     return f"# Soak run\n\n{READING}\n## Latest run\n\n{text}\n{notes}"
 
 
@@ -588,33 +683,52 @@ def machine(database_url: str) -> dict[str, str]:
             await connection.close()
 
     memory = Path("/proc/meminfo").read_text().split()[1]
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.machine())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
     return {
         "Machine": f"{model}, {len(os.sched_getaffinity(0))} usable cores, {int(memory) / 1024 / 1024:.0f} GiB; "
-                   f"Linux {platform.release()}; Python {platform.python_version()}; "
-                   f"PostgreSQL {asyncio.run(postgres_version())} on 127.0.0.1",
+        f"Linux {platform.release()}; Python {platform.python_version()}; "
+        f"PostgreSQL {asyncio.run(postgres_version())} on 127.0.0.1",
     }
 
 
 def code_version() -> str:
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
 
     changed = git("status", "--porcelain", "--untracked-files=no")
-    return f"commit {git('rev-parse', '--short', 'HEAD') or 'unknown'}" + (" with uncommitted changes" if changed else "")
+    return f"commit {git('rev-parse', '--short', 'HEAD') or 'unknown'}" + (
+        " with uncommitted changes" if changed else ""
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="one minute, to check the harness")
     parser.add_argument("--workers", type=int, default=1, help="serve --workers")
     parser.add_argument("--keepers", type=int, default=Plan.keepers)
     parser.add_argument("--churners", type=int, default=Plan.churners)
-    parser.add_argument("--default-cost", action="store_true", help="argon2-cffi's default cost instead of OWASP's")
+    parser.add_argument(
+        "--default-cost", action="store_true", help="argon2-cffi's default cost instead of OWASP's"
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument("--out", type=Path, help="also write the report here as markdown")
     args = parser.parse_args()
     if args.quick:
@@ -633,22 +747,37 @@ def soak(args: argparse.Namespace) -> None:
     plan = Plan(keepers=args.keepers, churners=args.churners)
     argon2 = {} if args.default_cost else OWASP_ARGON2
     env = {**SOAK_ENV, **argon2}
-    context = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "Code": code_version(),
-               **machine(args.database_url)}
+    context = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "Code": code_version(),
+        **machine(args.database_url),
+    }
     hash_rate = raw_argon2_rate(3, {**argon2, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"})
     database_url = fresh_database(args.database_url)
-    context["Load before the run"] = "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min)"
-    with sessionauth("soak", {**env, "DATABASE_URL": database_url}, "--workers", str(args.workers), pin=False) as server:
+    context["Load before the run"] = (
+        "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min)"
+    )
+    with sessionauth(
+        "soak", {**env, "DATABASE_URL": database_url}, "--workers", str(args.workers), pin=False
+    ) as server:
         runner = asyncio.Runner(loop_factory=_event_loop_factory())
         with runner:
-            recorder = runner.run(drive(server, database_url, plan, seconds, bucket_seconds, warmup / 2, args.seed))
+            recorder = runner.run(
+                drive(server, database_url, plan, seconds, bucket_seconds, warmup / 2, args.seed)
+            )
         log = read_server_log(server)
-    context["Load after the run"] = "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    context["Load after the run"] = "load average " + " / ".join(
+        f"{x:.2f}" for x in os.getloadavg()
+    )
     context["Settings"] = (
         f"`sessionauth serve --workers {args.workers}`, unpinned (every core), session cache on, "
         + ", ".join(f"{k}={v}" for k, v in {**BENCH_ENV, **env}.items())
         + "; everything else at its default"
-        + (" (argon2-cffi's default cost)" if args.default_cost else " (argon2id at OWASP's minimum cost)")
+        + (
+            " (argon2-cffi's default cost)"
+            if args.default_cost
+            else " (argon2id at OWASP's minimum cost)"
+        )
         + f". Argon2 verifies on one core alone, measured just before: {hash_rate:.0f}/s"
     )
     if log.bad:

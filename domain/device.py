@@ -46,7 +46,10 @@ class DeviceCookies:
         parts = payload.split(".")
         if len(parts) != 3 or not any(
             # Every key is tried, a match or not: the time does not tell which key signed.
-            [hmac.compare_digest(mac.encode(), _mac(key, payload).encode()) for key in await self._current_keys()]
+            [
+                hmac.compare_digest(mac.encode(), _mac(key, payload).encode())
+                for key in await self._current_keys()
+            ]
         ):
             return None
         cookie_user, device_id, expires = parts

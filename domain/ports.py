@@ -69,12 +69,16 @@ class PasswordHasher(Protocol):
 
     async def hash(self, password: str, *, owner: str | None = None) -> str: ...
 
-    async def verify(self, password_hash: str, password: str, *, owner: str | None = None) -> bool: ...
+    async def verify(
+        self, password_hash: str, password: str, *, owner: str | None = None
+    ) -> bool: ...
 
     def needs_rehash(self, password_hash: str) -> bool:
         """True when the hash was made with other parameters than the current ones."""
 
-    async def verify_dummy(self, password: str, *, username: str = "", owner: str | None = None) -> None:
+    async def verify_dummy(
+        self, password: str, *, username: str = "", owner: str | None = None
+    ) -> None:
         """Spend the time a real verify takes, for a user that does not exist, so that timing
         does not tell whether a username is registered: the cost of a stored hash, the same
         one each time for one `username` (see calibrate_dummy)."""
@@ -97,7 +101,9 @@ class AttemptCounter(Protocol):
     async def get(self, keys: Sequence[str], now: datetime) -> dict[str, Count]:
         """Counts of the windows still open at `now`; keys without one are absent."""
 
-    async def acquire(self, key: str, limit: int, now: datetime, window: timedelta) -> tuple[bool, Count]:
+    async def acquire(
+        self, key: str, limit: int, now: datetime, window: timedelta
+    ) -> tuple[bool, Count]:
         """Add one to the key's open window (opening one of length `window` where none is open)
         unless it already holds `limit`, in one atomic step. Returns whether one was added, and
         the window's count after. A refused call opens and changes nothing."""

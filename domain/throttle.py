@@ -67,17 +67,29 @@ class ThrottlePolicy:
     signup_per_address: int
     failures_per_address: int = 0
 
-    def login_limits(self, account: str | None, address: str | None, device_id: str | None) -> list[Limit]:
+    def login_limits(
+        self, account: str | None, address: str | None, device_id: str | None
+    ) -> list[Limit]:
         """`account` is the canonical username, or None for an attempt that names no usable one."""
         if device_id is not None and account is not None:
-            return [Limit(f"login:device:{account}:{device_id}", self.login_per_device, cleared_by_success=True)]
+            return [
+                Limit(
+                    f"login:device:{account}:{device_id}",
+                    self.login_per_device,
+                    cleared_by_success=True,
+                )
+            ]
         group = address_group(address)
         spraying = [Limit(f"failures:address:{group}", self.failures_per_address)] if group else []
         if account is None:
             return [*spraying, Limit(f"login:unusable:{group or '-'}", self.login_per_address)]
         return [
             *spraying,
-            Limit(f"login:address:{account}:{address or '-'}", self.login_per_address, cleared_by_success=True),
+            Limit(
+                f"login:address:{account}:{address or '-'}",
+                self.login_per_address,
+                cleared_by_success=True,
+            ),
             Limit(f"login:account:{account}", self.login_per_account),
         ]
 

@@ -18,18 +18,49 @@ _USERNAME_PUNCTUATION = frozenset(".-_@+")
 # Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt). Most are category Cf,
 # but some are letters or marks (Hangul fillers, variation selectors) that would otherwise pass.
 _DEFAULT_IGNORABLE = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
-    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
 )
 
 # Scripts that may share a username: Japanese writes Han with kana, Korean Han with Hangul.
 _SCRIPT_FAMILIES = (frozenset({"HAN", "HIRAGANA", "KATAKANA"}), frozenset({"HAN", "HANGUL"}))
 # Scripts whose Unicode character names begin with two words ("OLD ITALIC LETTER A").
 _TWO_WORD_PREFIXES = frozenset(
-    {"OLD", "LINEAR", "CANADIAN", "TAI", "NEW", "INSCRIPTIONAL", "CAUCASIAN", "PSALTER", "MASARAM",
-     "GUNJALA", "HANIFI", "NYIAKENG", "PAU", "SORA", "WARANG", "ZANABAZAR", "MEETEI", "NKO"}
+    {
+        "OLD",
+        "LINEAR",
+        "CANADIAN",
+        "TAI",
+        "NEW",
+        "INSCRIPTIONAL",
+        "CAUCASIAN",
+        "PSALTER",
+        "MASARAM",
+        "GUNJALA",
+        "HANIFI",
+        "NYIAKENG",
+        "PAU",
+        "SORA",
+        "WARANG",
+        "ZANABAZAR",
+        "MEETEI",
+        "NKO",
+    }
 )
 
 
@@ -94,7 +125,9 @@ class Username:
             if script is not None:
                 scripts.add(script)
         if not _scripts_compatible(scripts):
-            raise InvalidUsername("mixed_script", "Username must not mix letters of several scripts")
+            raise InvalidUsername(
+                "mixed_script", "Username must not mix letters of several scripts"
+            )
         # Case folding can change the NFKC form again (e.g. U+1E9E); normalise once more.
         canonical = unicodedata.normalize("NFKC", display.casefold())
         return cls(display=display, canonical=canonical)
@@ -126,12 +159,18 @@ class PasswordPolicy:
     def check(self, raw: str, field: str = "password") -> str:
         password = normalize_password(raw)
         if len(password) < PASSWORD_MIN:
-            raise InvalidPassword("too_short", f"Password must be at least {PASSWORD_MIN} characters", field)
+            raise InvalidPassword(
+                "too_short", f"Password must be at least {PASSWORD_MIN} characters", field
+            )
         if len(password) > PASSWORD_MAX:
-            raise InvalidPassword("too_long", f"Password must be at most {PASSWORD_MAX} characters", field)
+            raise InvalidPassword(
+                "too_long", f"Password must be at most {PASSWORD_MAX} characters", field
+            )
         if unicodedata.normalize("NFKC", password.casefold()) in _common_passwords():
             raise InvalidPassword(
-                "common_password", "Password is too common; choose one that is harder to guess", field
+                "common_password",
+                "Password is too common; choose one that is harder to guess",
+                field,
             )
         return password
 

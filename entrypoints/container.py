@@ -57,7 +57,9 @@ def _postgres_store(settings: Settings) -> PostgresStore:
 
 
 def _session_policy(settings: Settings) -> SessionPolicy:
-    return SessionPolicy.from_seconds(settings.session_idle_timeout, settings.session_absolute_timeout)
+    return SessionPolicy.from_seconds(
+        settings.session_idle_timeout, settings.session_absolute_timeout
+    )
 
 
 class PostgresStorage(containers.DeclarativeContainer):
@@ -86,7 +88,9 @@ def _device_cookies(settings: Settings, store: InMemoryStore | PostgresStore) ->
 
 
 def _metrics(settings: Settings) -> PrometheusMetrics | None:
-    return PrometheusMetrics(settings.prometheus_multiproc_dir) if settings.metrics_enabled else None
+    return (
+        PrometheusMetrics(settings.prometheus_multiproc_dir) if settings.metrics_enabled else None
+    )
 
 
 def _audit_log(metrics: PrometheusMetrics | None) -> LoggingAuditLog | MeteredAuditLog:
@@ -119,7 +123,9 @@ class Container(containers.DeclarativeContainer):
     session_policy = providers.Singleton(_session_policy, settings)
     password_policy = providers.Singleton(PasswordPolicy)
     throttle_policy = providers.Singleton(_throttle_policy, settings)
-    throttle = providers.Singleton(Throttle, counter=storage.attempts, clock=clock, policy=throttle_policy)
+    throttle = providers.Singleton(
+        Throttle, counter=storage.attempts, clock=clock, policy=throttle_policy
+    )
     devices = providers.Singleton(_device_cookies, settings, storage.store)
 
     sign_up = providers.Singleton(
@@ -190,4 +196,3 @@ def build_container(settings: Settings) -> Container:
     else:
         container.storage.override(MemoryStorage())
     return container
-

@@ -28,7 +28,9 @@ async def running(container: Container) -> AsyncIterator[None]:
         log.warning("in-memory store: nothing persists; set DATABASE_URL to use PostgreSQL")
     await store.open()
     container.hasher()
-    purger = asyncio.create_task(_purge_periodically(container, container.settings().purge_interval))
+    purger = asyncio.create_task(
+        _purge_periodically(container, container.settings().purge_interval)
+    )
     calibrator = asyncio.create_task(_calibrate_periodically(container))
     try:
         yield
@@ -52,7 +54,9 @@ async def _purge_periodically(container: Container, interval: int) -> None:
         try:
             purged = await purge.execute()
         except DomainError:
-            log.warning("purge of expired sessions failed; will retry", extra={"interval": interval})
+            log.warning(
+                "purge of expired sessions failed; will retry", extra={"interval": interval}
+            )
             continue
         if purged:
             log.info("purged expired sessions", extra={"purged": purged})
@@ -67,7 +71,10 @@ async def _calibrate_periodically(container: Container) -> None:
         try:
             await calibrate.execute()
         except DomainError:
-            log.warning("looking at the stored hash costs failed; will retry", extra={"retry": CALIBRATION_RETRY})
+            log.warning(
+                "looking at the stored hash costs failed; will retry",
+                extra={"retry": CALIBRATION_RETRY},
+            )
             await asyncio.sleep(CALIBRATION_RETRY)
             continue
         await asyncio.sleep(CALIBRATION_INTERVAL)

@@ -14,7 +14,9 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -38,7 +40,9 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = " ".join(f"{k}={_text_value(v)}" for k, v in vars(record).items() if k not in _STANDARD)
+        fields = " ".join(
+            f"{k}={_text_value(v)}" for k, v in vars(record).items() if k not in _STANDARD
+        )
         line = super().format(record)
         return f"{line} {fields}" if fields else line
 
@@ -58,12 +62,21 @@ def logging_config(level: str, fmt: str) -> dict:
         if fmt == "json"
         else {"()": "entrypoints.logging_setup.TextFormatter"}
     )
-    handler = {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "default",
+        "stream": "ext://sys.stderr",
+    }
     logger = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
         "handlers": {"default": handler},
-        "loggers": {"sessionauth": logger, "uvicorn": logger, "uvicorn.error": {"level": level.upper()}, "uvicorn.access": logger},
+        "loggers": {
+            "sessionauth": logger,
+            "uvicorn": logger,
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": logger,
+        },
     }

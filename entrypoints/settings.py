@@ -12,7 +12,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 cookie-name token
-_DOMAIN = re.compile(r"\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_DOMAIN = re.compile(
+    r"\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+)
 _ORIGIN = re.compile(r"(https?)://([^/:@?#\s]+)(?::(\d{1,5}))?/?", re.IGNORECASE)
 
 
@@ -86,7 +88,13 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("database_url", "session_cookie_domain", "device_cookie_key", "hash_share_per_address", mode="before")
+    @field_validator(
+        "database_url",
+        "session_cookie_domain",
+        "device_cookie_key",
+        "hash_share_per_address",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -146,7 +154,9 @@ class Settings(BaseSettings):
             try:
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
-                raise ValueError("must be a comma-separated list of IP addresses or CIDR networks") from None
+                raise ValueError(
+                    "must be a comma-separated list of IP addresses or CIDR networks"
+                ) from None
         return value
 
     @model_validator(mode="after")
@@ -162,12 +172,16 @@ class Settings(BaseSettings):
 
     @property
     def origins(self) -> frozenset[str]:
-        return frozenset(o for o in (normalize_origin(i) for i in _items(self.trusted_origins)) if o)
+        return frozenset(
+            o for o in (normalize_origin(i) for i in _items(self.trusted_origins)) if o
+        )
 
     @property
     def device_cookie_keys(self) -> tuple[bytes, ...]:
         """DEVICE_COOKIE_KEY's keys in order (the first signs); empty when it is unset."""
-        return tuple(key.strip().encode() for key in (self.device_cookie_key or "").split(",") if key.strip())
+        return tuple(
+            key.strip().encode() for key in (self.device_cookie_key or "").split(",") if key.strip()
+        )
 
     @property
     def proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -62,7 +62,9 @@ async def sign_up_and_log_in(dsn: str, username: str, password: str) -> None:
 
     # The use-cases: each takes its ports and rules, and has one `execute`.
     sign_up = SignUp(store.users, hasher, clock, tokens, PasswordPolicy(), throttle, audit)
-    login = Login(store.users, store.sessions, hasher, clock, tokens, sessions, throttle, devices, audit)
+    login = Login(
+        store.users, store.sessions, hasher, clock, tokens, sessions, throttle, devices, audit
+    )
     resolve = ResolveSession(store.sessions, clock, sessions)
     logout = Logout(store.sessions, audit)
 
@@ -75,7 +77,9 @@ async def sign_up_and_log_in(dsn: str, username: str, password: str) -> None:
             print(f"{username} is already signed up; logging in")
 
         result = await login.execute(username=username, password=password)
-        print(f"logged in: session {result.session.id}, ends by {result.session.expires_at:%Y-%m-%d %H:%M} UTC")
+        print(
+            f"logged in: session {result.session.id}, ends by {result.session.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
 
         # What a web layer does with the cookie on every request; here the token never leaves
         # this process.
@@ -93,7 +97,9 @@ async def sign_up_and_log_in(dsn: str, username: str, password: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m examples.sign_up_and_log_in", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.sign_up_and_log_in", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("database_url", nargs="?", help="postgresql://...; default: DATABASE_URL")
     parser.add_argument("username")
     args = parser.parse_args(argv)

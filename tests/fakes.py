@@ -39,7 +39,9 @@ class FastPasswordHasher(PasswordHasher):
         _, _, digest = password_hash.partition("$")
         return hmac.compare_digest(digest, _digest(password))
 
-    async def verify_dummy(self, password: str, *, username: str = "", owner: str | None = None) -> None:
+    async def verify_dummy(
+        self, password: str, *, username: str = "", owner: str | None = None
+    ) -> None:
         self.calls += 1
 
     async def calibrate_dummy(self, stored: Mapping[str, int], secret: bytes) -> None:
@@ -61,7 +63,15 @@ class RecordingAuditLog(AuditLog):
         self.events: list[dict] = []
 
     def record(self, event, *, user_id=None, session_id=None, client=None, **details):
-        self.events.append({"event": event, "user_id": user_id, "session_id": session_id, "client": client, **details})
+        self.events.append(
+            {
+                "event": event,
+                "user_id": user_id,
+                "session_id": session_id,
+                "client": client,
+                **details,
+            }
+        )
 
     def names(self) -> list[str]:
         return [e["event"] for e in self.events]

@@ -18,7 +18,11 @@ from adapters.postgres.repositories import (
     PostgresSessionRepository,
     PostgresUserRepository,
 )
-from adapters.postgres.session_cache import CachedSessionRepository, CachedUserRepository, RevocationListener
+from adapters.postgres.session_cache import (
+    CachedSessionRepository,
+    CachedUserRepository,
+    RevocationListener,
+)
 from adapters.system import SystemClock
 from domain.errors import StoreUnavailable
 from domain.ports import SessionRepository, Store
@@ -95,7 +99,9 @@ class PostgresStore(Store):
         self.attempts = PostgresAttemptCounter(self)
         self._listener: RevocationListener | None = None
         if session_cache_for is not None:
-            self.sessions = cache = CachedSessionRepository(self.sessions, SystemClock(), session_cache_for)
+            self.sessions = cache = CachedSessionRepository(
+                self.sessions, SystemClock(), session_cache_for
+            )
             self.users = CachedUserRepository(self.users, cache)
             self._listener = RevocationListener(dsn, self.sessions, connect_timeout)
 

@@ -33,14 +33,21 @@ async def apply_migrations(dsn: str, *, timeout: float = 5.0) -> list[str]:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            applied = {r["version"] for r in await connection.fetch("SELECT version FROM schema_migrations")}
+            applied = {
+                r["version"]
+                for r in await connection.fetch("SELECT version FROM schema_migrations")
+            }
             pending = [(v, sql) for v, sql in migrations() if v not in applied]
             for version, sql in pending:
                 await connection.execute(sql)
-                await connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)", version
+                )
         return [version for version, _ in pending]
     except UNAVAILABLE:
         raise StoreUnavailable() from None
     finally:
         if not connection.is_closed():
-            connection.terminate() if connection.is_in_transaction() else await connection.close(timeout=timeout)
+            connection.terminate() if connection.is_in_transaction() else await connection.close(
+                timeout=timeout
+            )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -58,7 +58,9 @@ def _user_from_row(row: asyncpg.Record, prefix: str = "") -> User:
     return User(
         id=str(row[f"{prefix}id"]),
         # Rebuilt from the stored forms: the rules may tighten later, but a stored user stays usable.
-        username=Username(display=row[f"{prefix}username"], canonical=row[f"{prefix}username_canonical"]),
+        username=Username(
+            display=row[f"{prefix}username"], canonical=row[f"{prefix}username_canonical"]
+        ),
         password_hash=row[f"{prefix}password_hash"],
         created_at=row[f"{prefix}created_at"],
     )
@@ -125,7 +127,9 @@ class PostgresUserRepository(UserRepository):
 
     async def get_by_username(self, canonical: str) -> User | None:
         async with self._db.connection() as c:
-            row = await c.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE username_canonical = $1", canonical)
+            row = await c.fetchrow(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE username_canonical = $1", canonical
+            )
         return None if row is None else _user_from_row(row)
 
     async def update_password_hash(self, user_id: str, password_hash: str) -> None:
@@ -144,7 +148,9 @@ class PostgresUserRepository(UserRepository):
         async with self._db.connection() as c, c.transaction():
             # The user row first: its lock makes a racing login's session insert wait for the
             # outcome (see _SESSION_INSERT), so no session made with the old password survives.
-            await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user, password_hash)
+            await c.execute(
+                "UPDATE users SET password_hash = $2 WHERE id = $1", user, password_hash
+            )
             # The kept session gets its new token by a delete and an insert (same public id), so
             # that the deletion trigger tells every instance's cache that the old token is gone.
             row = await c.fetchrow(
@@ -214,14 +220,19 @@ class PostgresSessionRepository(SessionRepository):
 
     async def revoke(self, token_hash: bytes) -> bool:
         async with self._db.connection() as c:
-            return await c.execute("DELETE FROM sessions WHERE token_hash = $1", token_hash) != "DELETE 0"
+            return (
+                await c.execute("DELETE FROM sessions WHERE token_hash = $1", token_hash)
+                != "DELETE 0"
+            )
 
     async def list_for_user(self, user_id: str) -> list[Session]:
         key = _uuid_or_none(user_id)
         if key is None:
             return []
         async with self._db.connection() as c:
-            rows = await c.fetch(f"{_SESSION_SELECT} WHERE s.user_id = $1 ORDER BY s.created_at DESC", key)
+            rows = await c.fetch(
+                f"{_SESSION_SELECT} WHERE s.user_id = $1 ORDER BY s.created_at DESC", key
+            )
         return [_session_from_row(row) for row in rows]
 
     async def revoke_by_id(self, user_id: str, session_id: str) -> bool:
@@ -229,7 +240,12 @@ class PostgresSessionRepository(SessionRepository):
         if user is None or session is None:
             return False
         async with self._db.connection() as c:
-            return await c.execute("DELETE FROM sessions WHERE id = $2 AND user_id = $1", user, session) != "DELETE 0"
+            return (
+                await c.execute(
+                    "DELETE FROM sessions WHERE id = $2 AND user_id = $1", user, session
+                )
+                != "DELETE 0"
+            )
 
     async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
         user = _uuid_or_none(user_id)
@@ -290,7 +306,9 @@ class PostgresAttemptCounter(AttemptCounter):
             )
         return {row["key"]: Count(row["count"], row["resets_at"]) for row in rows}
 
-    async def acquire(self, key: str, limit: int, now: datetime, window: timedelta) -> tuple[bool, Count]:
+    async def acquire(
+        self, key: str, limit: int, now: datetime, window: timedelta
+    ) -> tuple[bool, Count]:
         # One upsert: the row lock of ON CONFLICT DO UPDATE serialises concurrent callers on every
         # instance, and its WHERE makes "below the limit, add one" a single step. A refused call
         # updates nothing and, for a full window, inserts nothing either.
@@ -312,7 +330,9 @@ class PostgresAttemptCounter(AttemptCounter):
                     return True, Count(row["count"], row["resets_at"])
                 # Refused: the window was full. Read it for its end (Retry-After); if it was
                 # cleared (a success) or given back meanwhile, it is empty now: try once more.
-                row = await c.fetchrow("SELECT count, resets_at FROM attempt_counters WHERE key = $1", key)
+                row = await c.fetchrow(
+                    "SELECT count, resets_at FROM attempt_counters WHERE key = $1", key
+                )
                 if row is not None:
                     return False, Count(row["count"], row["resets_at"])
         return False, Count(limit, now + window)  # cleared and refilled twice over: refuse for now
@@ -329,7 +349,9 @@ class PostgresAttemptCounter(AttemptCounter):
                 # The last one given back: the row goes, so that attempts that got no verdict
                 # leave no row behind. Only while still at zero: a concurrent acquire wins.
                 await c.execute(
-                    "DELETE FROM attempt_counters WHERE key = $1 AND resets_at = $2 AND count = 0", key, resets_at
+                    "DELETE FROM attempt_counters WHERE key = $1 AND resets_at = $2 AND count = 0",
+                    key,
+                    resets_at,
                 )
 
     async def clear(self, key: str) -> None:

@@ -52,7 +52,11 @@ FLUSH = "*"  # payload: forget everything (a large deletion)
 
 class CachedSessionRepository(SessionRepository):
     def __init__(
-        self, inner: SessionRepository, clock: Clock, fresh_for: timedelta, max_entries: int = 100_000
+        self,
+        inner: SessionRepository,
+        clock: Clock,
+        fresh_for: timedelta,
+        max_entries: int = 100_000,
     ) -> None:
         self._inner = inner
         self._clock = clock
@@ -160,7 +164,9 @@ class CachedSessionRepository(SessionRepository):
             return
         self._next_sweep = now + self._fresh_for
         cutoff = now - self._fresh_for
-        self._entries = {h: entry for h, entry in self._entries.items() if entry[0].last_seen_at > cutoff}
+        self._entries = {
+            h: entry for h, entry in self._entries.items() if entry[0].last_seen_at > cutoff
+        }
 
     def forget_user(self, user_id: str) -> None:
         self.forget([h for h, (s, _) in self._entries.items() if s.user_id == user_id])
@@ -195,7 +201,10 @@ class CachedUserRepository(UserRepository):
         self._cache.forget_user(user_id)
         try:
             return await self._inner.change_password(
-                user_id, password_hash, keep_session_id=keep_session_id, new_token_hash=new_token_hash
+                user_id,
+                password_hash,
+                keep_session_id=keep_session_id,
+                new_token_hash=new_token_hash,
             )
         finally:
             self._cache.forget_user(user_id)
@@ -235,7 +244,9 @@ class RevocationListener:
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _: lost.set())
                 proven = monotonic()
-                await connection.add_listener(CHANNEL, lambda *args: self._cache.on_notification(args[-1]))
+                await connection.add_listener(
+                    CHANNEL, lambda *args: self._cache.on_notification(args[-1])
+                )
                 self._cache.set_enabled(True, until=proven + self.MAX_SILENCE)
                 self.connected.set()
                 backoff = 0.2
@@ -249,7 +260,10 @@ class RevocationListener:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # any failure means: not listening, so no cache
-                log.warning("revocation listener down; session cache off", extra={"error": type(error).__name__})
+                log.warning(
+                    "revocation listener down; session cache off",
+                    extra={"error": type(error).__name__},
+                )
             finally:
                 self._cache.set_enabled(False)
                 self.connected.clear()

@@ -13,7 +13,10 @@ from fastapi_users import BaseUserManager, FastAPIUsers, UUIDIDMixin, schemas
 from fastapi_users.authentication import AuthenticationBackend, CookieTransport
 from fastapi_users.authentication.strategy.db import AccessTokenDatabase, DatabaseStrategy
 from fastapi_users_db_sqlalchemy import SQLAlchemyBaseUserTableUUID, SQLAlchemyUserDatabase
-from fastapi_users_db_sqlalchemy.access_token import SQLAlchemyAccessTokenDatabase, SQLAlchemyBaseAccessTokenTableUUID
+from fastapi_users_db_sqlalchemy.access_token import (
+    SQLAlchemyAccessTokenDatabase,
+    SQLAlchemyBaseAccessTokenTableUUID,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -66,12 +69,16 @@ async def get_user_manager(user_db=Depends(get_user_db)):
     yield UserManager(user_db)
 
 
-def get_database_strategy(access_token_db: AccessTokenDatabase[AccessToken] = Depends(get_access_token_db)):
+def get_database_strategy(
+    access_token_db: AccessTokenDatabase[AccessToken] = Depends(get_access_token_db),
+):
     return DatabaseStrategy(access_token_db, lifetime_seconds=3600)
 
 
 backend = AuthenticationBackend(
-    name="cookie", transport=CookieTransport(cookie_secure=False), get_strategy=get_database_strategy
+    name="cookie",
+    transport=CookieTransport(cookie_secure=False),
+    get_strategy=get_database_strategy,
 )
 fastapi_users = FastAPIUsers[User, uuid.UUID](get_user_manager, [backend])
 current_user = fastapi_users.current_user(active=True)

@@ -74,7 +74,9 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
         add_metrics_route(app, metrics)
         # Recent FastAPI keeps an included router's routes behind a wrapper of its own, so the
         # route templates are read from the routers themselves as well.
-        app.request_latency = RequestLatency(metrics, [*app.routes, *(r for router in routers for r in router.routes)])
+        app.request_latency = RequestLatency(
+            metrics, [*app.routes, *(r for router in routers for r in router.routes)]
+        )
     install_error_handlers(app)
     # Starlette runs the last added outermost: the browser pages' headers and HTML errors, the
     # security headers, cross-site checks, U+0000 in headers or query, then body size and

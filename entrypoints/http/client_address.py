@@ -52,7 +52,11 @@ class ClientAddress:
         peer = self.peer(scope)
         if not self.is_trusted(peer):
             return _canonical(peer)
-        hops = [hop for value in _header_values(scope["headers"], b"x-forwarded-for") for hop in value.split(",")]
+        hops = [
+            hop
+            for value in _header_values(scope["headers"], b"x-forwarded-for")
+            for hop in value.split(",")
+        ]
         client = _canonical(peer)
         for hop in reversed(hops):
             address = hop_address(hop)
@@ -112,7 +116,9 @@ def _unmapped(ip: Address) -> Address:
 def _unmapped_network(network: Network) -> Network:
     """`::ffff:10.0.0.0/104` as `10.0.0.0/8`: addresses are compared unmapped, so entries are too."""
     if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
-        return ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+        return ipaddress.IPv4Network(
+            (int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96)
+        )
     return network
 
 

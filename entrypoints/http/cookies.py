@@ -90,8 +90,14 @@ def set_login_cookies(request: Request, response: Response, result: LoginResult)
     every successful login sets them (the JSON /login and the /ui/login form alike)."""
     container = request.app.state.container
     cookie: SessionCookie = request.app.state.session_cookie
-    cookie.set(response, result.token, max_age=int(container.session_policy().absolute_timeout.total_seconds()))
-    cookie.set_device(response, result.device_cookie, max_age=int(container.devices().ttl.total_seconds()))
+    cookie.set(
+        response,
+        result.token,
+        max_age=int(container.session_policy().absolute_timeout.total_seconds()),
+    )
+    cookie.set_device(
+        response, result.device_cookie, max_age=int(container.devices().ttl.total_seconds())
+    )
 
 
 def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -58,7 +58,9 @@ class CrossSiteDefence:
     Trusted origins get credentialed CORS headers and answered preflights; no other origin does.
     """
 
-    def __init__(self, app: ASGIApp, trusted_origins: frozenset[str], addresses: ClientAddress) -> None:
+    def __init__(
+        self, app: ASGIApp, trusted_origins: frozenset[str], addresses: ClientAddress
+    ) -> None:
         self.app = app
         self.trusted = trusted_origins
         self.addresses = addresses
@@ -68,14 +70,22 @@ class CrossSiteDefence:
             return await self.app(scope, receive, send)
         method = scope["method"]
         unsafe = self._unsafe(scope)
-        if not unsafe and method in SAFE and not any(name == b"origin" for name, _ in scope["headers"]):
+        if (
+            not unsafe
+            and method in SAFE
+            and not any(name == b"origin" for name, _ in scope["headers"])
+        ):
             return await self.app(scope, receive, send)  # the common case, kept cheap
         headers = dict(scope["headers"])  # the last of repeated headers; browsers send one
         origin_raw = headers.get(b"origin")
         origin = normalize_origin(origin_raw.decode("latin-1")) if origin_raw is not None else None
         trusted = origin is not None and origin in self.trusted
 
-        if method == "OPTIONS" and origin_raw is not None and b"access-control-request-method" in headers:
+        if (
+            method == "OPTIONS"
+            and origin_raw is not None
+            and b"access-control-request-method" in headers
+        ):
             return await self._preflight(send, origin, trusted)
         if unsafe and not trusted and not self._same_site(scope, headers, origin_raw, origin):
             return await send_json(send, 403, {"detail": "Cross-site request refused"})
@@ -112,9 +122,19 @@ class CrossSiteDefence:
         method = scope["method"]
         if method in UNSAFE:
             return True
-        return method in SAFE and route_path(scope) == FORWARD_AUTH_PATH and original_method_unsafe(scope["headers"])
+        return (
+            method in SAFE
+            and route_path(scope) == FORWARD_AUTH_PATH
+            and original_method_unsafe(scope["headers"])
+        )
 
-    def _same_site(self, scope: Scope, headers: dict[bytes, bytes], origin_raw: bytes | None, origin: str | None) -> bool:
+    def _same_site(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        origin_raw: bytes | None,
+        origin: str | None,
+    ) -> bool:
         fetch_site = headers.get(b"sec-fetch-site")
         if fetch_site is not None:
             return fetch_site.strip().lower() in (b"same-origin", b"none")
@@ -123,8 +143,12 @@ class CrossSiteDefence:
         return True
 
     def _own_origin(self, scope: Scope, headers: dict[bytes, bytes]) -> str | None:
-        scheme = self.addresses.forwarded(scope, b"x-forwarded-proto") or scope.get("scheme", "http")
-        host = self.addresses.forwarded(scope, b"x-forwarded-host") or headers.get(b"host", b"").decode("latin-1")
+        scheme = self.addresses.forwarded(scope, b"x-forwarded-proto") or scope.get(
+            "scheme", "http"
+        )
+        host = self.addresses.forwarded(scope, b"x-forwarded-host") or headers.get(
+            b"host", b""
+        ).decode("latin-1")
         if not host or scheme.lower() not in ("http", "https"):
             return None
         return normalize_origin(f"{scheme}://{host}")

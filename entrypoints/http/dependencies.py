@@ -21,7 +21,6 @@ from domain.ports import Store
 from entrypoints.http.cookies import SessionCookie
 from entrypoints.http.errors import Refusal, SessionRefused
 
-
 # Every getter is `async def`: FastAPI runs a plain `def` dependency in a thread pool, which would
 # cost a thread hop on every request.
 
@@ -70,7 +69,9 @@ def current_session_dependency(cookie_name: str):
     its configured name: its value (Starlette's reading, the last of a duplicated name) is unused."""
     scheme = APIKeyCookie(name=cookie_name, auto_error=False, scheme_name="sessionCookie")
 
-    async def current_session(request: Request, _declared: Annotated[str | None, Depends(scheme)]) -> Authenticated:
+    async def current_session(
+        request: Request, _declared: Annotated[str | None, Depends(scheme)]
+    ) -> Authenticated:
         outcome = await request.app.state.session_gate.check(request.scope)
         if isinstance(outcome, Refusal):
             raise SessionRefused(outcome)

@@ -82,7 +82,9 @@ class SessionAuth:
         self._cookie = SessionCookie.from_settings(self.settings)
         self._gate = SessionGate(container.resolve_session, self._cookie)
         # Only its rules are used (`refuses`), never the middleware itself, hence no inner app.
-        self._cross_site = CrossSiteDefence(None, self.settings.origins, ClientAddress(self.settings.proxies))  # type: ignore[arg-type]
+        self._cross_site = CrossSiteDefence(
+            None, self.settings.origins, ClientAddress(self.settings.proxies)
+        )  # type: ignore[arg-type]
         self.current_user = self._current_user_dependency()
 
     @classmethod
@@ -117,7 +119,9 @@ class SessionAuth:
         the background; close it all on exit. `install` enters it for you; enter it yourself to
         use `container`'s use-cases without an app."""
         if self._running:
-            raise RuntimeError("this SessionAuth is already running (installed twice, or entered twice?)")
+            raise RuntimeError(
+                "this SessionAuth is already running (installed twice, or entered twice?)"
+            )
         self._running = True
         try:
             url = self.settings.database_url
@@ -125,7 +129,9 @@ class SessionAuth:
                 try:
                     await apply_migrations(url)
                 except StoreUnavailable:
-                    raise RuntimeError(f"sessionauth: cannot reach PostgreSQL at {redacted_dsn(url)}") from None
+                    raise RuntimeError(
+                        f"sessionauth: cannot reach PostgreSQL at {redacted_dsn(url)}"
+                    ) from None
             async with running(self.container):
                 yield self
         finally:
@@ -147,7 +153,9 @@ class SessionAuth:
                 raise HTTPException(403, "Cross-site request refused", headers=_NO_STORE)
             outcome = await gate.check(request.scope)
             if isinstance(outcome, Refusal):
-                raise HTTPException(outcome.status, outcome.detail, headers={**_NO_STORE, **dict(outcome.headers)})
+                raise HTTPException(
+                    outcome.status, outcome.detail, headers={**_NO_STORE, **dict(outcome.headers)}
+                )
             response.headers["Cache-Control"] = "no-store"
             return CurrentUser.of(outcome)
 

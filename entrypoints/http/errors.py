@@ -73,7 +73,9 @@ class Refusal:
     @classmethod
     def of(cls, error: DomainError, expiring: tuple[str, str] | None) -> Refusal:
         status, extra = status_of(error)
-        headers = tuple((name.lower(), value) for name, value in extra.items())  # ASGI wants lower case
+        headers = tuple(
+            (name.lower(), value) for name, value in extra.items()
+        )  # ASGI wants lower case
         if status == 401 and expiring is not None:
             headers += (expiring,)
         return cls(error=error, presented=expiring is not None, status=status, headers=headers)
@@ -84,7 +86,9 @@ class Refusal:
 
     def body(self) -> bytes:
         """`{"detail": ...}` exactly as JSONResponse renders it."""
-        return json.dumps({"detail": self.detail}, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(
+            {"detail": self.detail}, ensure_ascii=False, separators=(",", ":")
+        ).encode()
 
 
 class SessionRefused(Exception):
@@ -122,7 +126,9 @@ async def _session_refused(request: Request, error: SessionRefused) -> JSONRespo
     refusal = error.refusal
     if isinstance(refusal.error, StoreUnavailable):
         log.warning("store unavailable", extra={"path": request.url.path})
-    return JSONResponse({"detail": refusal.detail}, status_code=refusal.status, headers=dict(refusal.headers))
+    return JSONResponse(
+        {"detail": refusal.detail}, status_code=refusal.status, headers=dict(refusal.headers)
+    )
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -42,14 +42,21 @@ def _me(current: Authenticated) -> tuple[bytes, list[tuple[bytes, bytes]]]:
 def forward_auth_headers(current: Authenticated) -> dict[str, str]:
     # Header values are latin-1 on the wire: a non-ASCII username would not survive, so it is
     # percent-encoded as UTF-8 (RFC 3986), as the spec says.
-    return {"x-auth-user-id": current.user.id, "x-auth-username": quote(current.user.username.display, safe="")}
+    return {
+        "x-auth-user-id": current.user.id,
+        "x-auth-username": quote(current.user.username.display, safe=""),
+    }
 
 
 def _verify(current: Authenticated) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     return b"", [(k.encode(), v.encode()) for k, v in forward_auth_headers(current).items()]
 
 
-ROUTES: dict[str, Handler] = {"/protected": _protected, "/getusers/me": _me, "/auth/verify": _verify}
+ROUTES: dict[str, Handler] = {
+    "/protected": _protected,
+    "/getusers/me": _me,
+    "/auth/verify": _verify,
+}
 
 
 class FastPath:
@@ -62,12 +69,19 @@ class FastPath:
         self._gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = ROUTES.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
+        handler = (
+            ROUTES.get(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "GET"
+            else None
+        )
         if handler is None or _for_the_full_stack(scope):
             return await self.app(scope, receive, send)
         outcome = await self._gate.check(scope)
         if type(outcome) is Refusal:
-            headers = [_JSON, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers)]
+            headers = [
+                _JSON,
+                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers),
+            ]
             return await _answer(send, outcome.status, outcome.body(), headers)
         body, headers = handler(outcome)
         await _answer(send, 200, body, headers)
@@ -93,7 +107,11 @@ async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[byte
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode()), *SecurityHeaders.HEADERS],
+            "headers": [
+                *headers,
+                (b"content-length", str(len(body)).encode()),
+                *SecurityHeaders.HEADERS,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

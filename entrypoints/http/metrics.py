@@ -35,7 +35,9 @@ class RequestLatency:
     match it), its method and its status class. Unknown methods and paths collapse into one label
     each. The label children are made once per combination and kept."""
 
-    def __init__(self, metrics: PrometheusMetrics, routes: Sequence[BaseRoute], app: ASGIApp | None = None) -> None:
+    def __init__(
+        self, metrics: PrometheusMetrics, routes: Sequence[BaseRoute], app: ASGIApp | None = None
+    ) -> None:
         self.app = app
         self._metrics = metrics
         plain = [r for r in routes if isinstance(r, Route)]
@@ -60,7 +62,11 @@ class RequestLatency:
             await self.app(scope, receive, send_noting_status)
         finally:
             elapsed = perf_counter() - started
-            key = (self._route(route_path(scope)), _METHODS.get(scope["method"], "other"), status // 100)
+            key = (
+                self._route(route_path(scope)),
+                _METHODS.get(scope["method"], "other"),
+                status // 100,
+            )
             observe = self._observers.get(key)
             if observe is None:
                 observe = self._observers[key] = self._observer(*key)
@@ -76,4 +82,6 @@ class RequestLatency:
         return UNMATCHED
 
     def _observer(self, route: str, method: str, status_class: int) -> Callable[[float], None]:
-        return self._metrics.request_observer(route, method, _STATUS_CLASSES.get(status_class, "other"))
+        return self._metrics.request_observer(
+            route, method, _STATUS_CLASSES.get(status_class, "other")
+        )

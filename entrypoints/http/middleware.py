@@ -24,7 +24,10 @@ async def send_json(send: Send, status: int, body: dict) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
@@ -98,7 +101,9 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 # Starlette and our routes send lower-case names and hardly ever these two.
                 present = [name for name, _ in headers if name in _OURS]
-                headers += [h for h in self.HEADERS if h[0] not in present] if present else self.HEADERS
+                headers += (
+                    [h for h in self.HEADERS if h[0] not in present] if present else self.HEADERS
+                )
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -46,7 +46,10 @@ _COMMON: Responses = {
     400: {"model": ErrorOut, "description": "Malformed request"},
     403: {"model": ErrorOut, "description": "Cross-site request refused"},
     413: {"model": ErrorOut, "description": "Body over 64 KiB"},
-    503: {"model": ErrorOut, "description": "Store unreachable, or hashing queue full (Retry-After)"},
+    503: {
+        "model": ErrorOut,
+        "description": "Store unreachable, or hashing queue full (Retry-After)",
+    },
 }
 _UNAUTHENTICATED: Responses = {
     401: {"model": ErrorOut, "description": "No valid session; an invalid cookie is expired"}
@@ -96,7 +99,9 @@ def build_router(cookie_name: str) -> APIRouter:
             "security": [{"basicAuth": []}, {}],
         },
     )
-    async def login(request: Request, login: LoginDep, cookie: SessionCookieDep, client: ClientDep) -> Any:
+    async def login(
+        request: Request, login: LoginDep, cookie: SessionCookieDep, client: ClientDep
+    ) -> Any:
         credentials = await read_credentials(request)
         challenge = {"WWW-Authenticate": BASIC_CHALLENGE}
         if credentials is None:
@@ -137,7 +142,11 @@ def build_router(cookie_name: str) -> APIRouter:
         "/auth/verify",
         response_class=Response,
         responses=_responses(
-            {200: {"description": "Authenticated: X-Auth-User-Id and X-Auth-Username (percent-encoded UTF-8) set"}},
+            {
+                200: {
+                    "description": "Authenticated: X-Auth-User-Id and X-Auth-Username (percent-encoded UTF-8) set"
+                }
+            },
             _UNAUTHENTICATED,
             {
                 403: {
@@ -163,7 +172,9 @@ def build_router(cookie_name: str) -> APIRouter:
         cookie.expire(response)
         return response
 
-    @router.get("/sessions", response_model=list[SessionOut], responses=_responses(_UNAUTHENTICATED))
+    @router.get(
+        "/sessions", response_model=list[SessionOut], responses=_responses(_UNAUTHENTICATED)
+    )
     async def list_sessions(current: CurrentSession, listing: ListSessionsDep) -> list[SessionOut]:
         return [SessionOut.of(summary) for summary in await listing.execute(current=current)]
 
@@ -200,7 +211,12 @@ def build_router(cookie_name: str) -> APIRouter:
         response_model=MessageOut,
         responses=_responses(
             _UNAUTHENTICATED,
-            {403: {"model": ErrorOut, "description": "Wrong current password, or a cross-site request"}},
+            {
+                403: {
+                    "model": ErrorOut,
+                    "description": "Wrong current password, or a cross-site request",
+                }
+            },
             _INVALID,
             _THROTTLED,
         ),
@@ -221,7 +237,9 @@ def build_router(cookie_name: str) -> APIRouter:
         )
         now = request.app.state.container.clock().now()
         response = JSONResponse({"message": "Password changed; other sessions have ended"})
-        cookie.set(response, token, max_age=max(0, int((current.session.expires_at - now).total_seconds())))
+        cookie.set(
+            response, token, max_age=max(0, int((current.session.expires_at - now).total_seconds()))
+        )
         return response
 
     @router.get(

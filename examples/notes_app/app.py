@@ -43,7 +43,9 @@ class NoteBook:
         return note
 
     def of(self, user_id: str) -> list[Note]:
-        return sorted(self._by_user.get(user_id, {}).values(), key=lambda note: note.created_at, reverse=True)
+        return sorted(
+            self._by_user.get(user_id, {}).values(), key=lambda note: note.created_at, reverse=True
+        )
 
     def remove(self, user_id: str, note_id: str) -> bool:
         return self._by_user.get(user_id, {}).pop(note_id, None) is not None
@@ -62,7 +64,9 @@ def create_app(auth: SessionAuth) -> FastAPI:
         yield
 
     app = FastAPI(title="Notes", lifespan=lifespan)
-    auth.install(app, prefix="/auth")  # /auth/signup, /auth/login, /auth/logout, /auth/sessions, ...
+    auth.install(
+        app, prefix="/auth"
+    )  # /auth/signup, /auth/login, /auth/logout, /auth/sessions, ...
 
     async def notebook(request: Request) -> NoteBook:
         return request.app.state.notes

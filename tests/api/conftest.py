@@ -21,18 +21,24 @@ FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_paralleli
 
 @asynccontextmanager
 async def running_client(
-    clock: FakeClock | None = None, fast_path: bool = True, database_url: str | None = None, **settings: object
+    clock: FakeClock | None = None,
+    fast_path: bool = True,
+    database_url: str | None = None,
+    **settings: object,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app on the in-memory store, or on Postgres when given a database URL."""
-    container = build_container(load_settings(database_url=database_url, **{**FAST_ARGON2, **settings}))
+    container = build_container(
+        load_settings(database_url=database_url, **{**FAST_ARGON2, **settings})
+    )
     if clock is not None:
         container.clock.override(providers.Object(clock))
     app = create_app(container, fast_path=fast_path)
     transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 50000))
     # https: the session cookie is Secure by default and httpx would not send it back over http.
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=transport, base_url="https://testserver"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="https://testserver") as client,
+    ):
         client.app = app  # type: ignore[attr-defined]
         yield client
 
@@ -53,13 +59,17 @@ def make_client() -> Callable[..., object]:
     return running_client
 
 
-async def sign_up(client: httpx.AsyncClient, username: str = "alice", password: str = PASSWORD) -> httpx.Response:
+async def sign_up(
+    client: httpx.AsyncClient, username: str = "alice", password: str = PASSWORD
+) -> httpx.Response:
     response = await client.post("/signup", json={"username": username, "password": password})
     assert response.status_code == 201, response.text
     return response
 
 
-async def log_in(client: httpx.AsyncClient, username: str = "alice", password: str = PASSWORD) -> httpx.Response:
+async def log_in(
+    client: httpx.AsyncClient, username: str = "alice", password: str = PASSWORD
+) -> httpx.Response:
     response = await client.post("/login", auth=(username, password))
     assert response.status_code == 200, response.text
     return response

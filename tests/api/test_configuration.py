@@ -57,7 +57,9 @@ async def test_idle_expiry_through_http_expires_the_cookie(make_client, clock):
 
 
 async def test_absolute_expiry_through_http(make_client, clock):
-    async with make_client(clock=clock, session_idle_timeout=60, session_absolute_timeout=100) as client:
+    async with make_client(
+        clock=clock, session_idle_timeout=60, session_absolute_timeout=100
+    ) as client:
         await sign_up(client)
         login = (await log_in(client)).json()
         for _ in range(3):
@@ -101,7 +103,11 @@ async def test_no_response_contains_the_password_or_token(client):
     bodies = [(await client.post("/signup", json={"username": "alice", "password": PASSWORD})).text]
     login = await client.post("/login", auth=("alice", PASSWORD))
     token = set_cookie_attributes(login)["value"]
-    bodies += [login.text, (await client.get("/getusers/me")).text, (await client.get("/protected")).text]
+    bodies += [
+        login.text,
+        (await client.get("/getusers/me")).text,
+        (await client.get("/protected")).text,
+    ]
     bodies += [(await client.post("/logout")).text]
     for body in bodies:
         assert PASSWORD not in body and token not in body and "$argon2" not in body
@@ -110,7 +116,9 @@ async def test_no_response_contains_the_password_or_token(client):
 @pytest.mark.parametrize(("value", "share"), [(None, 4), ("", 4), ("3", 3), ("0", 16)])
 def test_the_hashing_share_per_address_defaults_to_a_quarter_of_the_queue(value, share):
     overrides = {} if value is None else {"hash_share_per_address": value}
-    settings = load_settings(database_url=None, hash_concurrency=2, hash_queue_size=14, **FAST_ARGON2, **overrides)
+    settings = load_settings(
+        database_url=None, hash_concurrency=2, hash_queue_size=14, **FAST_ARGON2, **overrides
+    )
     hasher = build_container(settings).hasher()
     try:
         assert hasher._per_owner == share  # 0: no cap, any address may take all 16 places
@@ -119,6 +127,11 @@ def test_the_hashing_share_per_address_defaults_to_a_quarter_of_the_queue(value,
 
 
 def test_failures_per_address_across_accounts_default_to_100():
-    assert build_container(load_settings(database_url=None)).throttle_policy().failures_per_address == 100
-    policy = build_container(load_settings(database_url=None, throttle_failures_per_address="0")).throttle_policy()
+    assert (
+        build_container(load_settings(database_url=None)).throttle_policy().failures_per_address
+        == 100
+    )
+    policy = build_container(
+        load_settings(database_url=None, throttle_failures_per_address="0")
+    ).throttle_policy()
     assert policy.failures_per_address == 0

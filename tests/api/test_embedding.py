@@ -23,7 +23,9 @@ WELL_FORMED = "a" * 43  # the shape of a token, naming no session
 
 
 def make_auth(**settings: object) -> SessionAuth:
-    return SessionAuth.from_settings(load_settings(**{"database_url": None, **FAST_ARGON2, **settings}))
+    return SessionAuth.from_settings(
+        load_settings(**{"database_url": None, **FAST_ARGON2, **settings})
+    )
 
 
 def host_app(auth: SessionAuth, lifespan=None) -> FastAPI:
@@ -45,12 +47,17 @@ def host_app(auth: SessionAuth, lifespan=None) -> FastAPI:
 @asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("192.0.2.30", 50000))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="https://host.test") as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="https://host.test") as client,
+    ):
         yield client
 
 
 async def log_in(client: httpx.AsyncClient, username: str = "alice") -> None:
-    assert (await client.post("/auth/signup", json={"username": username, "password": PASSWORD})).status_code == 201
+    assert (
+        await client.post("/auth/signup", json={"username": username, "password": PASSWORD})
+    ).status_code == 201
     assert (await client.post("/auth/login", auth=(username, PASSWORD))).status_code == 200
 
 
@@ -74,20 +81,33 @@ async def test_the_mounted_routes_give_the_services_answers():
         refused = await client.post("/auth/signup", json={"username": "alice", "password": "short"})
         assert refused.status_code == 422
         assert refused.json()["detail"] == [
-            {"loc": ["body", "password"], "msg": "Password must be at least 8 characters", "type": "too_short"}
+            {
+                "loc": ["body", "password"],
+                "msg": "Password must be at least 8 characters",
+                "type": "too_short",
+            }
         ]
         assert refused.headers["x-content-type-options"] == "nosniff"
         assert refused.headers["cache-control"] == "no-store"
 
-        too_large = await client.post("/auth/signup", content=b"x" * (64 * 1024 + 1), headers={"content-type": "application/json"})
+        too_large = await client.post(
+            "/auth/signup",
+            content=b"x" * (64 * 1024 + 1),
+            headers={"content-type": "application/json"},
+        )
         assert too_large.status_code == 413
 
-        forged = await client.post("/auth/login", auth=("alice", PASSWORD), headers={"origin": "https://evil.example"})
+        forged = await client.post(
+            "/auth/login", auth=("alice", PASSWORD), headers={"origin": "https://evil.example"}
+        )
         assert forged.status_code == 403
         preflight = await client.options(
             "/auth/login", headers={"origin": TRUSTED, "access-control-request-method": "POST"}
         )
-        assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == TRUSTED
+        assert (
+            preflight.status_code == 204
+            and preflight.headers["access-control-allow-origin"] == TRUSTED
+        )
 
         await log_in(client)
         assert (await client.get("/auth/getusers/me")).json()["username"] == "alice"
@@ -118,7 +138,10 @@ async def test_current_user_on_a_host_route():
     [
         ({}, 200),
         ({"origin": "https://host.test"}, 200),
-        ({"origin": TRUSTED, "sec-fetch-site": "cross-site"}, 200),  # TRUSTED_ORIGINS vouches for it
+        (
+            {"origin": TRUSTED, "sec-fetch-site": "cross-site"},
+            200,
+        ),  # TRUSTED_ORIGINS vouches for it
         ({"origin": "https://evil.example"}, 403),
         ({"sec-fetch-site": "cross-site"}, 403),
         ({"origin": "null"}, 403),
@@ -167,7 +190,10 @@ async def test_refuses_agrees_with_the_middleware(method, headers):
         "method": method,
         "scheme": "https",
         "path": "/",
-        "headers": [(b"host", b"host.test"), *((k.encode(), v.encode()) for k, v in headers.items())],
+        "headers": [
+            (b"host", b"host.test"),
+            *((k.encode(), v.encode()) for k, v in headers.items()),
+        ],
         "client": ("192.0.2.1", 1234),
     }
 
@@ -225,7 +251,11 @@ async def test_an_unreachable_database_at_start_is_named_without_its_password():
 async def test_a_store_that_goes_away_is_503_with_retry_after_on_host_routes():
     # migrate=False: the app starts without reaching the database, as `serve` does after migrating.
     auth = SessionAuth.from_settings(
-        load_settings(database_url=f"postgresql://app@127.0.0.1:{free_port()}/app", database_timeout=1, **FAST_ARGON2),
+        load_settings(
+            database_url=f"postgresql://app@127.0.0.1:{free_port()}/app",
+            database_timeout=1,
+            **FAST_ARGON2,
+        ),
         migrate=False,
     )
     async with serving(host_app(auth)) as client:
@@ -265,7 +295,11 @@ async def test_the_openapi_documents_show_the_cookie_and_the_mounted_routes():
     async with serving(host_app(make_auth(session_cookie_name="sid"))) as client:
         host = (await client.get("/openapi.json")).json()
         assert host["paths"]["/mine"]["get"]["security"] == [{"sessionCookie": []}]
-        assert host["components"]["securitySchemes"]["sessionCookie"] == {"type": "apiKey", "in": "cookie", "name": "sid"}
+        assert host["components"]["securitySchemes"]["sessionCookie"] == {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sid",
+        }
         mounted = (await client.get("/auth/openapi.json")).json()
         assert {"/signup", "/login", "/logout", "/sessions"} <= set(mounted["paths"])
         assert (await client.get("/auth/docs")).status_code == 200

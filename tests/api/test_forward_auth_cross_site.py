@@ -21,7 +21,9 @@ REFUSED = {"detail": "Cross-site request refused"}
 
 @pytest.fixture(params=[True, False], ids=["fast-path", "full-stack"])
 async def client(request):
-    async with running_client(fast_path=request.param, trusted_origins=TRUSTED, trusted_proxies=PROXY) as client:
+    async with running_client(
+        fast_path=request.param, trusted_origins=TRUSTED, trusted_proxies=PROXY
+    ) as client:
         await sign_up(client)
         await log_in(client)
         yield client
@@ -97,20 +99,29 @@ async def test_without_a_method_header_the_check_is_about_a_get(client):
 async def test_a_method_header_that_is_not_one_safe_method_is_checked_as_unsafe(client, methods):
     headers = [*((k, v.encode("latin-1")) for k, v in methods), *EVIL.items()]
     assert_refused(await verify(client, headers))
-    same_origin = [*((k, v.encode("latin-1")) for k, v in methods), ("sec-fetch-site", "same-origin")]
+    same_origin = [
+        *((k, v.encode("latin-1")) for k, v in methods),
+        ("sec-fetch-site", "same-origin"),
+    ]
     assert (await verify(client, same_origin)).status_code == 200
 
 
 async def test_an_unauthenticated_cross_site_post_is_a_403_before_any_session_check(client):
     for cookie in ({}, {"cookie": "session_id=not-a-session"}):
         client.cookies.clear()
-        response = await client.get("/auth/verify", headers={"x-forwarded-method": "POST", **EVIL, **cookie})
+        response = await client.get(
+            "/auth/verify", headers={"x-forwarded-method": "POST", **EVIL, **cookie}
+        )
         assert_refused(response)
         assert "set-cookie" not in response.headers  # the refusal looked at no session
 
 
 async def test_the_original_origin_is_the_forwarded_host_and_scheme_from_a_trusted_proxy(client):
-    forwarded = {"x-forwarded-method": "POST", "x-forwarded-host": "app.example", "x-forwarded-proto": "https"}
+    forwarded = {
+        "x-forwarded-method": "POST",
+        "x-forwarded-host": "app.example",
+        "x-forwarded-proto": "https",
+    }
     ours = await verify(client, {**forwarded, "origin": "https://app.example"})
     other_scheme = await verify(client, {**forwarded, "origin": "http://app.example"})
     other_host = await verify(client, {**forwarded, "origin": "https://evil.example"})
@@ -123,10 +134,16 @@ async def test_forwarded_host_is_not_believed_from_an_untrusted_peer():
     async with running_client(fast_path=False, trusted_proxies="10.0.0.0/8") as client:
         await sign_up(client)
         await log_in(client)
-        forwarded = {"x-forwarded-method": "POST", "x-forwarded-host": "app.example", "x-forwarded-proto": "https"}
+        forwarded = {
+            "x-forwarded-method": "POST",
+            "x-forwarded-host": "app.example",
+            "x-forwarded-proto": "https",
+        }
         # Without a proxy's word, the request's own origin is the Host it came with.
         assert_refused(await verify(client, {**forwarded, "origin": "https://app.example"}))
-        assert (await verify(client, {**forwarded, "origin": "https://testserver"})).status_code == 200
+        assert (
+            await verify(client, {**forwarded, "origin": "https://testserver"})
+        ).status_code == 200
 
 
 @pytest.mark.parametrize(("method", "refused"), [("POST", True), ("DELETE", True), ("GET", False)])
@@ -139,7 +156,11 @@ def test_refuses_judges_a_forward_auth_check_as_the_middleware_does(method, refu
         "method": "GET",
         "path": "/auth/verify",
         "scheme": "https",
-        "headers": [(b"host", b"testserver"), (b"x-forwarded-method", method.encode()), (b"sec-fetch-site", b"cross-site")],
+        "headers": [
+            (b"host", b"testserver"),
+            (b"x-forwarded-method", method.encode()),
+            (b"sec-fetch-site", b"cross-site"),
+        ],
         "client": (PROXY, 1),
     }
     assert defence.refuses(scope) is refused

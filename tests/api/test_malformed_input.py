@@ -20,8 +20,16 @@ JSON = {"content-type": "application/json"}
         ("/signup", b'{"username": "alice"}', JSON),
         ("/signup", b'{"username": "al\xffice", "password": "correct horse"}', JSON),
         ("/signup", b"\xff\xfe\x00garbage", JSON),
-        ("/signup", b"username=alice&password=x", {"content-type": "application/x-www-form-urlencoded"}),
-        ("/signup", b'{"username": "alice", "password": "correct horse"}', {"content-type": "text/plain"}),
+        (
+            "/signup",
+            b"username=alice&password=x",
+            {"content-type": "application/x-www-form-urlencoded"},
+        ),
+        (
+            "/signup",
+            b'{"username": "alice", "password": "correct horse"}',
+            {"content-type": "text/plain"},
+        ),
         ("/login", b"{not json", JSON),
         ("/login", b"[1, 2]", JSON),
         ("/login", b'{"username": null, "password": "x"}', JSON),
@@ -42,7 +50,9 @@ async def test_malformed_bodies_get_a_4xx_json_error(client, path, content, head
 
 async def test_422_never_echoes_the_input(client):
     secret = "my secret password value"
-    response = await client.post("/signup", json={"username": ["x"], "password": secret, "extra": secret})
+    response = await client.post(
+        "/signup", json={"username": ["x"], "password": secret, "extra": secret}
+    )
     assert response.status_code == 422
     assert secret not in response.text
     assert all(set(issue) == {"loc", "msg", "type"} for issue in response.json()["detail"])
@@ -72,7 +82,9 @@ async def test_a_body_of_exactly_64_kib_is_read(client):
 
 
 async def test_a_bad_content_length_is_400(client):
-    response = await client.post("/signup", content=b"{}", headers={**JSON, "content-length": "abc"})
+    response = await client.post(
+        "/signup", content=b"{}", headers={**JSON, "content-length": "abc"}
+    )
     assert response.status_code == 400
 
 

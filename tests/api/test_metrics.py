@@ -55,8 +55,12 @@ async def test_sign_ups_are_counted_by_outcome():
     async with running_client(throttle_signup_per_address=2) as client:
         before = await scrape(client)
         await sign_up(client, "alice")
-        assert (await client.post("/signup", json={"username": "ALICE", "password": PASSWORD})).status_code == 409
-        assert (await client.post("/signup", json={"username": "carol", "password": PASSWORD})).status_code == 429
+        assert (
+            await client.post("/signup", json={"username": "ALICE", "password": PASSWORD})
+        ).status_code == 409
+        assert (
+            await client.post("/signup", json={"username": "carol", "password": PASSWORD})
+        ).status_code == 429
         after = await scrape(client)
     assert moved(before, after, "sessionauth_signups_total", outcome="success") == 1
     assert moved(before, after, "sessionauth_signups_total", outcome="throttled") == 1
@@ -95,7 +99,9 @@ async def test_logouts_revocations_and_password_changes_are_counted():
     assert moved(before, after, "sessionauth_sessions_revoked_total", scope="all") == 0
     assert moved(before, after, "sessionauth_password_changes_total", outcome="success") == 1
     assert moved(before, after, "sessionauth_password_changes_total", outcome="invalid") == 1
-    assert moved(before, after, "sessionauth_logins_total", outcome="invalid") == 0  # 403 is not a login
+    assert (
+        moved(before, after, "sessionauth_logins_total", outcome="invalid") == 0
+    )  # 403 is not a login
     assert moved(before, after, "sessionauth_logouts_total") == 1
 
 
@@ -114,7 +120,14 @@ async def test_latency_is_labelled_by_route_template_method_and_status_class():
         after = await scrape(client)
 
     def count(route: str, method: str, status: str) -> float:
-        return moved(before, after, "sessionauth_http_request_duration_seconds_count", route=route, method=method, status=status)
+        return moved(
+            before,
+            after,
+            "sessionauth_http_request_duration_seconds_count",
+            route=route,
+            method=method,
+            status=status,
+        )
 
     assert count("/protected", "GET", "2xx") == 1
     assert count("/protected", "GET", "4xx") == 1
@@ -124,9 +137,22 @@ async def test_latency_is_labelled_by_route_template_method_and_status_class():
     assert count("unmatched", "GET", "4xx") == 1
     assert count("/protected", "other", "4xx") == 1
     assert count("/metrics", "GET", "2xx") == 1  # the first scrape
-    routes = {dict(labels)["route"] for name, labels in after if name.startswith("sessionauth_http_request")}
-    assert all(r == "unmatched" or r.startswith("/") and session_id not in r for r in routes), routes
-    durations = moved(before, after, "sessionauth_http_request_duration_seconds_sum", route="/protected", method="GET", status="2xx")
+    routes = {
+        dict(labels)["route"]
+        for name, labels in after
+        if name.startswith("sessionauth_http_request")
+    }
+    assert all(r == "unmatched" or (r.startswith("/") and session_id not in r) for r in routes), (
+        routes
+    )
+    durations = moved(
+        before,
+        after,
+        "sessionauth_http_request_duration_seconds_sum",
+        route="/protected",
+        method="GET",
+        status="2xx",
+    )
     assert 0 < durations < 60
 
 
@@ -149,8 +175,12 @@ async def test_the_hashing_queue_depth_is_a_gauge_of_admitted_hashes():
 async def test_the_exposition_never_names_a_user_session_address_or_token():
     username = "Quizzical-Xylophone"
     async with running_client() as client:
-        created = (await client.post("/signup", json={"username": username, "password": PASSWORD})).json()
-        login = await client.post("/login", auth=(username, PASSWORD), headers={"user-agent": "Distinctive-Agent/9.9"})
+        created = (
+            await client.post("/signup", json={"username": username, "password": PASSWORD})
+        ).json()
+        login = await client.post(
+            "/login", auth=(username, PASSWORD), headers={"user-agent": "Distinctive-Agent/9.9"}
+        )
         await client.post("/login", auth=(username, "wrong password"))
         sessions = (await client.get("/sessions")).json()
         await client.get("/auth/verify")
@@ -170,7 +200,9 @@ async def test_the_exposition_never_names_a_user_session_address_or_token():
         assert secret.casefold() not in exposition.casefold()
     # every label value is one of a few fixed words or a route template
     values = set(re.findall(r'="([^"]*)"', exposition))
-    assert all(re.fullmatch(r"[a-z_]+|[0-9.e+-]+|\+Inf|[A-Z]+|[1-5]xx|/[a-z/{}_.-]*", v) for v in values), values
+    assert all(
+        re.fullmatch(r"[a-z_]+|[0-9.e+-]+|\+Inf|[A-Z]+|[1-5]xx|/[a-z/{}_.-]*", v) for v in values
+    ), values
 
 
 async def test_metrics_are_on_by_default_and_not_in_the_openapi_document():
@@ -203,7 +235,10 @@ def test_latency_buckets_count_each_observation_in_every_bucket_at_or_above_it()
     lines = metrics.exposition().decode().splitlines()
 
     def bucket(le: str) -> float:
-        prefix = 'sessionauth_http_request_duration_seconds_bucket{le="%s",method="GET",route="/protected",status="2xx"}' % le
+        prefix = (
+            'sessionauth_http_request_duration_seconds_bucket{le="%s",method="GET",route="/protected",status="2xx"}'
+            % le
+        )
         return next(float(line.split()[-1]) for line in lines if line.startswith(prefix))
 
     assert bucket("0.0005") == 0
@@ -212,5 +247,13 @@ def test_latency_buckets_count_each_observation_in_every_bucket_at_or_above_it()
     assert bucket("0.5") == 3
     assert bucket("10.0") == 3
     assert bucket("+Inf") == 4
-    assert any(line.startswith("sessionauth_http_request_duration_seconds_sum{") and line.endswith(" 20.3021") for line in lines)
-    assert any(line.startswith("sessionauth_http_request_duration_seconds_count{") and line.endswith(" 4.0") for line in lines)
+    assert any(
+        line.startswith("sessionauth_http_request_duration_seconds_sum{")
+        and line.endswith(" 20.3021")
+        for line in lines
+    )
+    assert any(
+        line.startswith("sessionauth_http_request_duration_seconds_count{")
+        and line.endswith(" 4.0")
+        for line in lines
+    )

@@ -17,7 +17,9 @@ from entrypoints.http.dependencies import get_client
 from tests.api.conftest import PASSWORD, running_client, sign_up
 from tests.api.test_embedding import host_app, make_auth, serving
 
-SAME_ORIGIN = {"origin": "https://testserver"}  # sends a request past the fast path, to the full stack
+SAME_ORIGIN = {
+    "origin": "https://testserver"
+}  # sends a request past the fast path, to the full stack
 
 
 async def token_of(client: httpx.AsyncClient, username: str) -> str:
@@ -42,14 +44,19 @@ def forms(alice: str, bob: str) -> dict[str, tuple[str, str | None]]:
         "duplicate, the first names alice": (f"session_id={alice}; session_id={bob}", "alice"),
         "duplicate, the first is garbage": (f"session_id=garbage; session_id={alice}", None),
         "quoted": (f'session_id="{alice}"', "alice"),
-        "quoted beside another cookie": (f'theme=dark; session_id="{alice}"; session_id={bob}', "alice"),
+        "quoted beside another cookie": (
+            f'theme=dark; session_id="{alice}"; session_id={bob}',
+            "alice",
+        ),
     }
 
 
 FORMS = list(forms("a", "b"))
 
 
-async def verify_answer(client: httpx.AsyncClient, cookie: str, extra: dict[str, str]) -> str | None:
+async def verify_answer(
+    client: httpx.AsyncClient, cookie: str, extra: dict[str, str]
+) -> str | None:
     response = await client.get("/auth/verify", headers={"cookie": cookie, **extra})
     assert response.status_code in (200, 401), response.text
     return response.headers.get("x-auth-username")
@@ -65,7 +72,10 @@ async def test_the_json_api_reads_the_first_and_unquoted_cookie(form, path, stac
         response = await client.get(path, headers={"cookie": cookie, **extra})
         if owner is None:
             assert response.status_code == 401
-            assert response.headers["set-cookie"].startswith("session_id=") and "Max-Age=0" in response.headers["set-cookie"]
+            assert (
+                response.headers["set-cookie"].startswith("session_id=")
+                and "Max-Age=0" in response.headers["set-cookie"]
+            )
         else:
             assert response.status_code == 200, response.text
             if path == "/auth/verify":
@@ -85,7 +95,9 @@ async def test_logout_ends_the_session_that_forward_auth_saw(form):
         logout = await client.post("/logout", headers={"cookie": cookie, **SAME_ORIGIN})
         assert logout.status_code == (200 if owner else 401)
         # alice's session ended exactly when forward auth had seen it; bob's never did
-        assert await verify_answer(client, f"session_id={alice}", {}) == (None if owner else "alice")
+        assert await verify_answer(client, f"session_id={alice}", {}) == (
+            None if owner else "alice"
+        )
         assert await verify_answer(client, f"session_id={bob}", {}) == "bob"
 
 
@@ -95,7 +107,9 @@ async def test_login_revokes_the_presented_session_forward_auth_saw(form):
         cookie, owner = forms(alice, bob)[form]
         response = await client.post("/login", auth=("alice", PASSWORD), headers={"cookie": cookie})
         assert response.status_code == 200
-        assert await verify_answer(client, f"session_id={alice}", {}) == (None if owner else "alice")
+        assert await verify_answer(client, f"session_id={alice}", {}) == (
+            None if owner else "alice"
+        )
         assert await verify_answer(client, f"session_id={bob}", {}) == "bob"
 
 
@@ -105,7 +119,10 @@ async def test_the_pages_read_the_first_and_unquoted_cookie(form):
         cookie, owner = forms(alice, bob)[form]
         response = await client.get("/ui/", headers={"cookie": cookie})
         if owner is None:
-            assert response.status_code == 303 and response.headers["location"] == "/ui/login?notice=ended"
+            assert (
+                response.status_code == 303
+                and response.headers["location"] == "/ui/login?notice=ended"
+            )
             assert "Max-Age=0" in response.headers["set-cookie"]
         else:
             assert response.status_code == 200
@@ -116,9 +133,15 @@ async def test_the_pages_read_the_first_and_unquoted_cookie(form):
 async def test_the_ui_login_revokes_the_presented_session_forward_auth_saw(form):
     async with two_sessions() as (client, alice, bob):
         cookie, owner = forms(alice, bob)[form]
-        response = await client.post("/ui/login", data={"username": "alice", "password": PASSWORD}, headers={"cookie": cookie})
+        response = await client.post(
+            "/ui/login",
+            data={"username": "alice", "password": PASSWORD},
+            headers={"cookie": cookie},
+        )
         assert response.status_code == 303
-        assert await verify_answer(client, f"session_id={alice}", {}) == (None if owner else "alice")
+        assert await verify_answer(client, f"session_id={alice}", {}) == (
+            None if owner else "alice"
+        )
         assert await verify_answer(client, f"session_id={bob}", {}) == "bob"
 
 
@@ -127,8 +150,12 @@ async def test_the_embedding_dependency_reads_the_first_and_unquoted_cookie(form
     async with serving(host_app(make_auth())) as client:
         tokens = {}
         for username in ("alice", "bob"):
-            assert (await client.post("/auth/signup", json={"username": username, "password": PASSWORD})).status_code == 201
-            tokens[username] = (await client.post("/auth/login", auth=(username, PASSWORD))).cookies["session_id"]
+            assert (
+                await client.post("/auth/signup", json={"username": username, "password": PASSWORD})
+            ).status_code == 201
+            tokens[username] = (
+                await client.post("/auth/login", auth=(username, PASSWORD))
+            ).cookies["session_id"]
             client.cookies.clear()
         cookie, owner = forms(tokens["alice"], tokens["bob"])[form]
         response = await client.get("/mine", headers={"cookie": cookie})
@@ -140,24 +167,37 @@ async def test_the_embedding_dependency_reads_the_first_and_unquoted_cookie(form
 
 @pytest.mark.parametrize(
     "header, expected",
-    [("session_id_device=first; session_id_device=second", "first"), ('session_id_device="quoted"', "quoted")],
+    [
+        ("session_id_device=first; session_id_device=second", "first"),
+        ('session_id_device="quoted"', "quoted"),
+    ],
 )
 async def test_the_device_cookie_is_read_by_the_same_rule(header, expected):
     async with running_client() as client:
         app = client.app
-        scope = {"type": "http", "app": app, "headers": [(b"cookie", header.encode())], "client": ("192.0.2.10", 1)}
+        scope = {
+            "type": "http",
+            "app": app,
+            "headers": [(b"cookie", header.encode())],
+            "client": ("192.0.2.10", 1),
+        }
         assert (await get_client(Request(scope))).device_cookie == expected
 
 
 @pytest.mark.parametrize("quoted", [False, True])
-async def test_an_expired_session_gets_the_same_answer_on_the_fast_path_and_the_full_stack(clock, quoted):
+async def test_an_expired_session_gets_the_same_answer_on_the_fast_path_and_the_full_stack(
+    clock, quoted
+):
     # The fast path told "expired" from "unknown" by the error's message text; it now takes the
     # refusal SessionGate made, as the full stack does.
     async with running_client(clock=clock) as client:
         token = await token_of(client, "alice")
         clock.advance(seconds=24 * 3600 * 30)
         cookie = f'session_id="{token}"' if quoted else f"session_id={token}"
-        answers = [await client.get("/getusers/me", headers={"cookie": cookie, **extra}) for extra in ({}, SAME_ORIGIN)]
+        answers = [
+            await client.get("/getusers/me", headers={"cookie": cookie, **extra})
+            for extra in ({}, SAME_ORIGIN)
+        ]
     for response in answers:
         assert response.status_code == 401 and response.json() == {"detail": "Session expired"}
         assert "Max-Age=0" in response.headers["set-cookie"]
@@ -167,6 +207,12 @@ async def test_an_expired_session_gets_the_same_answer_on_the_fast_path_and_the_
 @pytest.mark.parametrize("extra", [{}, SAME_ORIGIN], ids=["fast path", "full stack"])
 async def test_a_cookie_value_that_is_not_ascii_is_unauthenticated_not_an_error(path, extra):
     async with running_client() as client:
-        response = await client.get(path, headers=[(b"cookie", b'session_id="\xff\xfe"'), *((k.encode(), v.encode()) for k, v in extra.items())])
+        response = await client.get(
+            path,
+            headers=[
+                (b"cookie", b'session_id="\xff\xfe"'),
+                *((k.encode(), v.encode()) for k, v in extra.items()),
+            ],
+        )
     assert response.status_code in (401, 303)
     assert "Max-Age=0" in response.headers["set-cookie"]

@@ -14,13 +14,17 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 async def token_of(client, username="alice", user_agent="phone"):
     """Log in as a separate device would: no cookie sent, the token kept out of the jar."""
     client.cookies.clear()
-    response = await client.post("/login", auth=(username, PASSWORD), headers={"user-agent": user_agent})
+    response = await client.post(
+        "/login", auth=(username, PASSWORD), headers={"user-agent": user_agent}
+    )
     client.cookies.clear()
     return set_cookie_attributes(response)["value"]
 
 
 async def own_session_id(client, token):
-    return next(s["id"] for s in (await client.get("/sessions", headers=as_(token))).json() if s["current"])
+    return next(
+        s["id"] for s in (await client.get("/sessions", headers=as_(token))).json() if s["current"]
+    )
 
 
 @pytest.fixture
@@ -43,9 +47,21 @@ async def test_sessions_lists_public_ids_newest_first_with_the_current_marked(cl
     assert [s["user_agent"] for s in listed] == ["phone", "laptop"]
     assert [s["current"] for s in listed] == [False, True]
     for s in listed:
-        assert set(s) == {"id", "created_at", "last_seen_at", "expires_at", "idle_expires_at", "user_agent", "ip", "current"}
+        assert set(s) == {
+            "id",
+            "created_at",
+            "last_seen_at",
+            "expires_at",
+            "idle_expires_at",
+            "user_agent",
+            "ip",
+            "current",
+        }
         assert UUID.fullmatch(s["id"]) and s["ip"] == "192.0.2.10"
-        assert all(ISO_Z.fullmatch(s[k]) for k in ("created_at", "last_seen_at", "expires_at", "idle_expires_at"))
+        assert all(
+            ISO_Z.fullmatch(s[k])
+            for k in ("created_at", "last_seen_at", "expires_at", "idle_expires_at")
+        )
     assert alice not in response.text and phone not in response.text
     assert response.headers["cache-control"] == "no-store"
 
@@ -79,7 +95,13 @@ async def test_unknown_foreign_and_revoked_ids_all_get_the_same_404(client, alic
 
     answers = [
         await client.delete(f"/sessions/{session_id}", headers=as_(alice))
-        for session_id in (phone_id, bob_id, "00000000-0000-0000-0000-000000000000", "not-a-uuid", "%00")
+        for session_id in (
+            phone_id,
+            bob_id,
+            "00000000-0000-0000-0000-000000000000",
+            "not-a-uuid",
+            "%00",
+        )
     ]
     assert {(r.status_code, r.text) for r in answers} == {(404, '{"detail":"Session not found"}')}
     assert (await client.get("/getusers/me", headers=as_(bob))).status_code == 200
@@ -94,7 +116,15 @@ async def test_delete_all_other_sessions(client, alice):
     assert len((await client.get("/sessions", headers=as_(alice))).json()) == 1
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/sessions"), ("DELETE", "/sessions"), ("DELETE", "/sessions/x"), ("POST", "/password")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/sessions"),
+        ("DELETE", "/sessions"),
+        ("DELETE", "/sessions/x"),
+        ("POST", "/password"),
+    ],
+)
 async def test_session_management_needs_a_session(client, method, path):
     response = await client.request(method, path, headers=as_("a" * 43))
     assert response.status_code == 401
@@ -104,7 +134,9 @@ async def test_session_management_needs_a_session(client, method, path):
 async def test_password_change_rotates_the_cookie_and_ends_other_sessions(client, alice):
     phone = await token_of(client)
     response = await client.post(
-        "/password", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}, headers=as_(alice)
+        "/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=as_(alice),
     )
     assert response.status_code == 200 and set(response.json()) == {"message"}
     cookie = set_cookie_attributes(response)
@@ -122,9 +154,13 @@ async def test_password_change_rotates_the_cookie_and_ends_other_sessions(client
 
 async def test_a_wrong_current_password_is_403(client, alice):
     response = await client.post(
-        "/password", json={"current_password": "not it at all", "new_password": NEW_PASSWORD}, headers=as_(alice)
+        "/password",
+        json={"current_password": "not it at all", "new_password": NEW_PASSWORD},
+        headers=as_(alice),
     )
-    assert response.status_code == 403 and response.json() == {"detail": "Current password is wrong"}
+    assert response.status_code == 403 and response.json() == {
+        "detail": "Current password is wrong"
+    }
     assert (await client.get("/getusers/me", headers=as_(alice))).status_code == 200
 
 
@@ -151,11 +187,15 @@ async def test_wrong_current_passwords_are_throttled_with_logins():
         client.cookies.clear()
         for _ in range(2):
             response = await client.post(
-                "/password", json={"current_password": "wrong one!", "new_password": NEW_PASSWORD}, headers=as_(token)
+                "/password",
+                json={"current_password": "wrong one!", "new_password": NEW_PASSWORD},
+                headers=as_(token),
             )
             assert response.status_code == 403
         throttled = await client.post(
-            "/password", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}, headers=as_(token)
+            "/password",
+            json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+            headers=as_(token),
         )
         assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
         assert (await client.post("/login", auth=("alice", PASSWORD))).status_code == 429

@@ -32,12 +32,18 @@ async def test_login_is_throttled_with_retry_after_even_for_the_right_password()
 
 
 async def test_the_device_cookie_is_set_at_login_with_the_session_cookies_rules():
-    async with running_client(session_cookie_samesite="strict", session_cookie_domain="example.com") as client:
+    async with running_client(
+        session_cookie_samesite="strict", session_cookie_domain="example.com"
+    ) as client:
         await sign_up(client)
         response = await client.post("/login", auth=("alice", PASSWORD))
     device = set_cookie_attributes(response, name="session_id_device")
     assert {"httponly", "secure"} <= set(device)
-    assert device["path"] == "/" and device["samesite"].lower() == "strict" and device["domain"] == "example.com"
+    assert (
+        device["path"] == "/"
+        and device["samesite"].lower() == "strict"
+        and device["domain"] == "example.com"
+    )
     assert int(device["max-age"]) >= 30 * 24 * 3600
 
 
@@ -46,11 +52,15 @@ async def test_logout_keeps_the_device_cookie():
         await sign_up(client)
         await client.post("/login", auth=("alice", PASSWORD))
         out = await client.post("/logout")
-        assert all(not h.startswith("session_id_device=") for h in out.headers.get_list("set-cookie"))
+        assert all(
+            not h.startswith("session_id_device=") for h in out.headers.get_list("set-cookie")
+        )
 
 
 async def test_the_owner_logs_in_while_an_attacker_holds_the_account_limit_down():
-    async with running_client(throttle_login_per_account=3, throttle_login_per_address=100) as client:
+    async with running_client(
+        throttle_login_per_account=3, throttle_login_per_address=100
+    ) as client:
         await sign_up(client)
         owner = await client.post("/login", auth=("alice", PASSWORD))
         device = set_cookie_attributes(owner, name="session_id_device")["value"]
@@ -67,14 +77,23 @@ async def test_the_owner_logs_in_while_an_attacker_holds_the_account_limit_down(
 async def test_sign_ups_are_throttled_per_address():
     async with running_client(throttle_signup_per_address=2) as client:
         await sign_up(client, "alice")
-        assert (await client.post("/signup", json={"username": "alice", "password": PASSWORD})).status_code == 409
+        assert (
+            await client.post("/signup", json={"username": "alice", "password": PASSWORD})
+        ).status_code == 409
         response = await client.post("/signup", json={"username": "carol", "password": PASSWORD})
         assert response.status_code == 429 and int(response.headers["retry-after"]) > 0
 
 
 async def client_behind(proxies: str, peer: str, **settings):
     container = build_container(
-        load_settings(database_url=None, trusted_proxies=proxies, throttle_login_per_address=2, throttle_login_per_account=0, **FAST_ARGON2, **settings)
+        load_settings(
+            database_url=None,
+            trusted_proxies=proxies,
+            throttle_login_per_address=2,
+            throttle_login_per_account=0,
+            **FAST_ARGON2,
+            **settings,
+        )
     )
     app = create_app(container)
     transport = httpx.ASGITransport(app=app, client=(peer, 1234))
@@ -87,7 +106,9 @@ async def test_x_forwarded_for_from_an_untrusted_peer_cannot_dodge_the_throttle(
         await sign_up(client)
         for i in range(2):
             await wrong(client, **{"x-forwarded-for": f"198.51.100.{i}"})
-        response = await client.post("/login", auth=("alice", PASSWORD), headers={"x-forwarded-for": "198.51.100.77"})
+        response = await client.post(
+            "/login", auth=("alice", PASSWORD), headers={"x-forwarded-for": "198.51.100.77"}
+        )
         assert response.status_code == 429
 
 
@@ -97,18 +118,33 @@ async def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_apart():
         await sign_up(client)
         for _ in range(2):
             await wrong(client, **{"x-forwarded-for": "198.51.100.1"})
-        blocked = await client.post("/login", auth=("alice", PASSWORD), headers={"x-forwarded-for": "198.51.100.1"})
-        other = await client.post("/login", auth=("alice", PASSWORD), headers={"x-forwarded-for": "198.51.100.2"})
+        blocked = await client.post(
+            "/login", auth=("alice", PASSWORD), headers={"x-forwarded-for": "198.51.100.1"}
+        )
+        other = await client.post(
+            "/login", auth=("alice", PASSWORD), headers={"x-forwarded-for": "198.51.100.2"}
+        )
         assert (blocked.status_code, other.status_code) == (429, 200)
         client.cookies.clear()
-        sessions = (await client.get("/sessions", headers={"cookie": f"session_id={set_cookie_attributes(other)['value']}"})).json()
+        sessions = (
+            await client.get(
+                "/sessions",
+                headers={"cookie": f"session_id={set_cookie_attributes(other)['value']}"},
+            )
+        ).json()
         assert sessions[0]["ip"] == "198.51.100.2"
 
 
 async def test_an_unknown_user_and_a_wrong_password_take_about_the_same_time():
     # Real argon2id at a modest cost, so that a missing dummy verify would show as a gap of
     # two orders of magnitude; the bound is loose because the point is the order, not the speed.
-    settings = {"argon2_time_cost": 2, "argon2_memory_cost": 16 * 1024, "argon2_parallelism": 1, "throttle_login_per_address": 0, "throttle_login_per_account": 0}
+    settings = {
+        "argon2_time_cost": 2,
+        "argon2_memory_cost": 16 * 1024,
+        "argon2_parallelism": 1,
+        "throttle_login_per_address": 0,
+        "throttle_login_per_account": 0,
+    }
     async with running_client(**settings) as client:
         await sign_up(client)
         durations: dict[str, list[float]] = {"alice": [], "nobody": []}
@@ -139,18 +175,24 @@ async def test_clients_behind_a_balancer_that_writes_ports_are_counted_apart():
 
         async def signup(username, hop):
             body = {"username": username, "password": PASSWORD}
-            return (await client.post("/signup", json=body, headers={"x-forwarded-for": hop})).status_code
+            return (
+                await client.post("/signup", json=body, headers={"x-forwarded-for": hop})
+            ).status_code
 
         assert await signup("alice", "203.0.113.7:5555") == 201
         assert await signup("bob", "[2001:db8::1]:443") == 201  # another client, its own bucket
         assert await signup("carol", "203.0.113.8:5555") == 201
-        assert await signup("dave", "203.0.113.7:6000") == 429  # the first client again, another port
+        assert (
+            await signup("dave", "203.0.113.7:6000") == 429
+        )  # the first client again, another port
         assert await signup("erin", "[2001:db8::1]") == 429
 
 
 async def test_an_ipv4_mapped_proxy_peer_is_trusted_by_its_ipv4_entry():
     # A listener on `::` sees an IPv4 proxy as ::ffff:10.0.0.1.
-    app, client = await client_behind("10.0.0.0/8", "::ffff:10.0.0.1", throttle_signup_per_address=1)
+    app, client = await client_behind(
+        "10.0.0.0/8", "::ffff:10.0.0.1", throttle_signup_per_address=1
+    )
     async with app.router.lifespan_context(app), client:
         for username, hop in (("alice", "198.51.100.1"), ("bob", "198.51.100.2")):
             body = {"username": username, "password": PASSWORD}
@@ -176,7 +218,9 @@ async def test_concurrent_wrong_current_passwords_get_at_most_the_limit_of_403s(
 
 
 async def test_failures_from_one_address_are_limited_across_accounts():
-    async with running_client(throttle_failures_per_address=3, throttle_login_per_address=10) as client:
+    async with running_client(
+        throttle_failures_per_address=3, throttle_login_per_address=10
+    ) as client:
         await sign_up(client)
         for name in ("bob", "carol", "no body"):
             assert (await client.post("/login", auth=(name, "wrong password"))).status_code == 401

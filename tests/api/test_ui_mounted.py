@@ -45,7 +45,9 @@ def assert_mounted_page(page: httpx.Response) -> None:
     assert not re.search(r'="/ui[/"?]', page.text)
 
 
-async def submit(client: httpx.AsyncClient, page: httpx.Response, ending: str, **fields: str) -> httpx.Response:
+async def submit(
+    client: httpx.AsyncClient, page: httpx.Response, ending: str, **fields: str
+) -> httpx.Response:
     return await client.post(form_action(page, ending), data=fields, follow_redirects=True)
 
 
@@ -61,7 +63,9 @@ async def test_sign_up_log_in_revoke_and_log_out_all_under_the_prefix():
         assert_page_headers(css)
 
         login = await submit(client, signup, "/signup", username="alice", password=PASSWORD)
-        assert login.history[0].headers["location"] == "/auth/ui/login?notice=signed-up&username=alice"
+        assert (
+            login.history[0].headers["location"] == "/auth/ui/login?notice=signed-up&username=alice"
+        )
         assert_mounted_page(login)
         assert "Account created." in login.text
 
@@ -71,11 +75,19 @@ async def test_sign_up_log_in_revoke_and_log_out_all_under_the_prefix():
         assert '<dd id="username">alice</dd>' in home.text
 
         # A second session, from another browser, to end from the account page.
-        other = await submit(elsewhere, await elsewhere.get(f"{UI}login"), "/login", username="alice", password=PASSWORD)
+        other = await submit(
+            elsewhere,
+            await elsewhere.get(f"{UI}login"),
+            "/login",
+            username="alice",
+            password=PASSWORD,
+        )
         assert_mounted_page(other)
         home = await client.get(UI)
         assert home.text.count('class="card session') == 2
-        other_id = next(s["id"] for s in (await client.get("/auth/sessions")).json() if not s["current"])
+        other_id = next(
+            s["id"] for s in (await client.get("/auth/sessions")).json() if not s["current"]
+        )
         home = await submit(client, home, f"/sessions/{other_id}/revoke")
         assert [r.headers["location"] for r in home.history] == [f"{UI}?notice=revoked"]
         assert_mounted_page(home)
@@ -86,7 +98,9 @@ async def test_sign_up_log_in_revoke_and_log_out_all_under_the_prefix():
         assert_mounted_page(ended)
 
         logged_out = await submit(client, home, "/logout")
-        assert [r.headers["location"] for r in logged_out.history] == [f"{UI}login?notice=logged-out"]
+        assert [r.headers["location"] for r in logged_out.history] == [
+            f"{UI}login?notice=logged-out"
+        ]
         assert_mounted_page(logged_out)
         assert "You have logged out." in logged_out.text
         assert (await client.get("/mine")).status_code == 401
@@ -99,7 +113,9 @@ async def test_error_answers_under_the_prefix_are_pages_that_link_under_it():
         assert_mounted_page(missing)
 
         # Refused by the cross-site defence, before any page route: the middleware's HTML page.
-        forged = await client.post(f"{UI}login", data={"username": "a"}, headers={"origin": "https://evil.example"})
+        forged = await client.post(
+            f"{UI}login", data={"username": "a"}, headers={"origin": "https://evil.example"}
+        )
         assert forged.status_code == 403
         assert_mounted_page(forged)
         assert "came from another site" in forged.text
@@ -126,7 +142,9 @@ async def test_the_host_apps_routes_get_none_of_the_page_headers():
             for header in ("content-security-policy", "x-frame-options", "referrer-policy"):
                 assert header not in response.headers, (path, header)
         assert (await client.get("/ui/")).text == "<!doctype html><p>the host's own page</p>"
-        assert (await client.get("/ui/nowhere")).json() == {"detail": "Not Found"}  # the host's own 404
+        assert (await client.get("/ui/nowhere")).json() == {
+            "detail": "Not Found"
+        }  # the host's own 404
 
 
 async def test_the_mounted_metrics_label_requests_by_the_services_own_route_templates():

@@ -20,7 +20,9 @@ async def ui_sign_up(client, username="alice", password=PASSWORD) -> httpx.Respo
 
 
 async def ui_log_in(client, username="alice", password=PASSWORD, **headers) -> httpx.Response:
-    return await client.post("/ui/login", data={"username": username, "password": password}, headers=headers)
+    return await client.post(
+        "/ui/login", data={"username": username, "password": password}, headers=headers
+    )
 
 
 async def logged_in(client, username="alice") -> str:
@@ -62,7 +64,9 @@ def redirect_to(response: httpx.Response) -> str:
 async def me_status(client, token: str) -> int:
     """GET /getusers/me with only this token, outside the client's cookie jar."""
     transport = httpx.ASGITransport(app=client.app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://testserver", cookies={"session_id": token}) as other:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="https://testserver", cookies={"session_id": token}
+    ) as other:
         return (await other.get("/getusers/me")).status_code
 
 
@@ -99,7 +103,9 @@ async def test_the_account_page_without_a_session_redirects_to_login_without_a_c
     assert "set-cookie" not in response.headers
 
 
-async def test_a_cookie_naming_no_session_is_expired_and_the_login_page_says_the_session_ended(client):
+async def test_a_cookie_naming_no_session_is_expired_and_the_login_page_says_the_session_ended(
+    client,
+):
     response = await client.get("/ui/", headers={"cookie": "session_id=" + "a" * 43})
     assert redirect_to(response) == "/ui/login?notice=ended"
     assert expires_session_cookie(response)
@@ -147,7 +153,9 @@ async def test_log_out_ends_the_session_and_expires_the_cookie(client):
     response = await client.post("/ui/logout")
     assert redirect_to(response) == "/ui/login?notice=logged-out"
     assert expires_session_cookie(response)
-    assert all(not h.startswith("session_id_device=") for h in response.headers.get_list("set-cookie"))
+    assert all(
+        not h.startswith("session_id_device=") for h in response.headers.get_list("set-cookie")
+    )
     assert "You have logged out." in (await client.get("/ui/login?notice=logged-out")).text
     assert await me_status(client, token) == 401
 
@@ -162,7 +170,10 @@ async def test_an_expired_session_sends_the_browser_back_to_log_in(clock):
     async with running_client(clock=clock, session_idle_timeout=60) as client:
         token = await logged_in(client)
         clock.advance(seconds=61)
-        for request in (client.build_request("GET", "/ui/"), client.build_request("POST", "/ui/logout")):
+        for request in (
+            client.build_request("GET", "/ui/"),
+            client.build_request("POST", "/ui/logout"),
+        ):
             client.cookies.set("session_id", token)  # a page left open: the browser still has it
             response = await client.send(request)
             assert redirect_to(response) == "/ui/login?notice=expired"
@@ -174,7 +185,9 @@ async def test_an_expired_session_sends_the_browser_back_to_log_in(clock):
 
 async def test_another_session_is_listed_and_can_be_revoked(client):
     await sign_up(client)
-    api_login = await client.post("/login", auth=("alice", PASSWORD), headers={"user-agent": "curl/8.0"})
+    api_login = await client.post(
+        "/login", auth=("alice", PASSWORD), headers={"user-agent": "curl/8.0"}
+    )
     other_token = api_login.cookies["session_id"]
     client.cookies.clear()
     await ui_log_in(client)
@@ -240,11 +253,18 @@ async def test_a_taken_username_is_409_with_the_form_again(client):
     [
         ("al", PASSWORD, "username", "Username must be 3 to 64 characters long"),
         ("alice", "short", "password", "Password must be at least 8 characters"),
-        ("alice", "password123", "password", "Password is too common; choose one that is harder to guess"),
+        (
+            "alice",
+            "password123",
+            "password",
+            "Password is too common; choose one that is harder to guess",
+        ),
         ("", "", "username", "Username must be 3 to 64 characters long"),
     ],
 )
-async def test_a_policy_violation_is_422_naming_the_field(client, username, password, field, message):
+async def test_a_policy_violation_is_422_naming_the_field(
+    client, username, password, field, message
+):
     response = await ui_sign_up(client, username, password)
     assert response.status_code == 422
     assert_html(response)
@@ -281,7 +301,9 @@ async def test_a_throttled_login_says_when_to_try_again():
         assert_html(response)
         retry_after = int(response.headers["retry-after"])
         assert 0 < retry_after <= 600
-        assert re.fullmatch(r"Too many attempts\. Try again in \d+ (seconds|minutes)\.", error_message(response))
+        assert re.fullmatch(
+            r"Too many attempts\. Try again in \d+ (seconds|minutes)\.", error_message(response)
+        )
         assert "set-cookie" not in response.headers
 
 
@@ -300,9 +322,15 @@ async def test_a_down_store_gives_503_pages_with_retry_after():
         for response in forms:
             assert response.status_code == 503 and response.headers["retry-after"] == "5"
             assert_html(response)
-            assert error_message(response) == "The service is unavailable right now. Try again in a few seconds."
+            assert (
+                error_message(response)
+                == "The service is unavailable right now. Try again in a few seconds."
+            )
         cookie = {"cookie": "session_id=" + "a" * 43}
-        pages = [await client.get("/ui/", headers=cookie), await client.post("/ui/logout", headers=cookie)]
+        pages = [
+            await client.get("/ui/", headers=cookie),
+            await client.post("/ui/logout", headers=cookie),
+        ]
         for response in pages:
             assert response.status_code == 503 and response.headers["retry-after"] == "5"
             assert_html(response)
@@ -310,7 +338,9 @@ async def test_a_down_store_gives_503_pages_with_retry_after():
 
 
 async def test_hashing_overload_gives_a_503_form():
-    app, client = await client_for(lambda c: c.hasher.override(providers.Object(OverloadedHasher())))
+    app, client = await client_for(
+        lambda c: c.hasher.override(providers.Object(OverloadedHasher()))
+    )
     async with app.router.lifespan_context(app), client:
         response = await ui_sign_up(client)
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
@@ -321,7 +351,10 @@ async def test_what_the_pages_show_from_a_request_is_escaped(client):
     script = "<script>alert(1)</script>"
     response = await ui_sign_up(client, script)
     assert response.status_code == 422
-    assert script not in response.text and 'value="&lt;script&gt;alert(1)&lt;/script&gt;"' in response.text
+    assert (
+        script not in response.text
+        and 'value="&lt;script&gt;alert(1)&lt;/script&gt;"' in response.text
+    )
 
     quoted = '"><script>alert(1)</script>'
     login_page = await client.get("/ui/login", params={"username": quoted, "notice": script})
@@ -334,7 +367,10 @@ async def test_what_the_pages_show_from_a_request_is_escaped(client):
 
 
 async def test_a_non_ascii_username_signs_up_and_shows_through_the_forms(client):
-    assert redirect_to(await ui_sign_up(client, "jürgen")) == "/ui/login?notice=signed-up&username=j%C3%BCrgen"
+    assert (
+        redirect_to(await ui_sign_up(client, "jürgen"))
+        == "/ui/login?notice=signed-up&username=j%C3%BCrgen"
+    )
     assert redirect_to(await ui_log_in(client, "JÜRGEN")) == "/ui/"
     assert '<dd id="username">jürgen</dd>' in (await client.get("/ui/")).text
 
@@ -364,7 +400,9 @@ async def test_an_unknown_page_and_a_wrong_method_are_html_pages(client):
     wrong_method = await client.get("/ui/logout")
     assert wrong_method.status_code == 405
     assert_html(wrong_method)
-    assert (await client.get("/nothing-here")).json() == {"detail": "Not Found"}  # the API stays JSON
+    assert (await client.get("/nothing-here")).json() == {
+        "detail": "Not Found"
+    }  # the API stays JSON
 
 
 @pytest.mark.parametrize(
@@ -375,7 +413,9 @@ async def test_an_unknown_page_and_a_wrong_method_are_html_pages(client):
         {"origin": "https://testserver:8443", "sec-fetch-site": "same-site"},
     ],
 )
-async def test_a_form_posted_from_another_origin_is_refused_and_the_session_survives(client, headers):
+async def test_a_form_posted_from_another_origin_is_refused_and_the_session_survives(
+    client, headers
+):
     await logged_in(client)
     for path in ("/ui/logout", "/ui/sessions/others/revoke"):
         response = await client.post(path, headers=headers)
@@ -391,4 +431,7 @@ async def test_a_form_posted_from_another_origin_is_refused_and_the_session_surv
 async def test_a_form_posted_from_the_same_origin_passes(client):
     await logged_in(client)
     headers = {"origin": "https://testserver", "sec-fetch-site": "same-origin"}
-    assert redirect_to(await client.post("/ui/logout", headers=headers)) == "/ui/login?notice=logged-out"
+    assert (
+        redirect_to(await client.post("/ui/logout", headers=headers))
+        == "/ui/login?notice=logged-out"
+    )

@@ -67,7 +67,9 @@ async def client_for(override):
     container = build_container(load_settings(database_url=None, **FAST_ARGON2))
     override(container)
     app = create_app(container)
-    return app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
+    return app, httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://testserver"
+    )
 
 
 async def test_a_down_store_answers_503_with_retry_after():
@@ -84,7 +86,9 @@ async def test_a_down_store_answers_503_with_retry_after():
 
 @pytest.mark.parametrize("path", ["/signup", "/login"])
 async def test_hashing_overload_answers_503_with_retry_after(path):
-    app, client = await client_for(lambda c: c.hasher.override(providers.Object(OverloadedHasher())))
+    app, client = await client_for(
+        lambda c: c.hasher.override(providers.Object(OverloadedHasher()))
+    )
     async with app.router.lifespan_context(app), client:
         response = await client.post(path, json={"username": "alice", "password": PASSWORD})
         assert response.status_code == 503

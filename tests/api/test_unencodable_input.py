@@ -34,7 +34,9 @@ async def client(request):
 
 def body(**fields: str) -> bytes:
     """A JSON object whose values are written as they are: escapes such as \\ud800 stay escapes."""
-    return ("{" + ", ".join(f'"{name}": "{value}"' for name, value in fields.items()) + "}").encode()
+    return (
+        "{" + ", ".join(f'"{name}": "{value}"' for name, value in fields.items()) + "}"
+    ).encode()
 
 
 def assert_refused_text(response, field: str) -> None:
@@ -56,13 +58,17 @@ def assert_refused_text(response, field: str) -> None:
 @pytest.mark.parametrize("username", ["alice", "nobody"])  # the real verify, and the dummy one
 async def test_a_lone_surrogate_in_a_login_password_is_refused(client, username):
     await sign_up(client)
-    response = await client.post("/login", content=body(username=username, password=SURROGATE_PASSWORD), headers=JSON)
+    response = await client.post(
+        "/login", content=body(username=username, password=SURROGATE_PASSWORD), headers=JSON
+    )
     assert_refused_text(response, "password")
     await log_in(client)  # nothing was counted or broken
 
 
 async def test_a_lone_surrogate_in_a_signup_password_is_refused(client):
-    response = await client.post("/signup", content=body(username="alice", password=SURROGATE_PASSWORD), headers=JSON)
+    response = await client.post(
+        "/signup", content=body(username="alice", password=SURROGATE_PASSWORD), headers=JSON
+    )
     assert_refused_text(response, "password")
     await sign_up(client)  # the name is still free
 
@@ -71,7 +77,11 @@ async def test_a_lone_surrogate_in_a_signup_password_is_refused(client):
 async def test_a_lone_surrogate_in_a_password_change_is_refused(client, field):
     await sign_up(client)
     await log_in(client)
-    fields = {"current_password": PASSWORD, "new_password": "another long passphrase", field: SURROGATE_PASSWORD}
+    fields = {
+        "current_password": PASSWORD,
+        "new_password": "another long passphrase",
+        field: SURROGATE_PASSWORD,
+    }
     response = await client.post("/password", content=body(**fields), headers=JSON)
     assert_refused_text(response, field)
     assert (await client.get("/getusers/me")).status_code == 200  # the session is untouched
@@ -80,7 +90,9 @@ async def test_a_lone_surrogate_in_a_password_change_is_refused(client, field):
 @pytest.mark.parametrize("path", ["/signup", "/login"])
 async def test_a_raw_surrogate_in_the_body_is_not_utf8_and_refused(client, path):
     # json.loads(bytes) decodes with "surrogatepass": these bytes used to become a lone surrogate.
-    response = await client.post(path, content=b'{"username": "alice", "password": "\xed\xa0\x80aaaaaaaa"}', headers=JSON)
+    response = await client.post(
+        path, content=b'{"username": "alice", "password": "\xed\xa0\x80aaaaaaaa"}', headers=JSON
+    )
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["content-type"] == "application/json"
 
@@ -109,7 +121,9 @@ async def test_deeply_nested_json_is_400_with_a_clear_detail(client, path, conte
 @pytest.mark.parametrize("path", ["/login", "/signup"])
 async def test_unstorable_text_in_a_json_username_is_refused(client, path, username):
     await sign_up(client, "bob")
-    response = await client.post(path, content=body(username=username, password=PASSWORD), headers=JSON)
+    response = await client.post(
+        path, content=body(username=username, password=PASSWORD), headers=JSON
+    )
     assert_refused_text(response, "username")
 
 
@@ -134,14 +148,18 @@ async def test_an_encoded_surrogate_in_basic_credentials_is_a_malformed_header(c
 @pytest.mark.parametrize("username", ["al%00ice", "%ED%A0%80lice"])
 async def test_unstorable_text_in_a_form_is_a_400_page(client, path, username):
     await sign_up(client)
-    response = await client.post(path, content=f"username={username}&password=correct+horse+battery+staple", headers=FORM)
+    response = await client.post(
+        path, content=f"username={username}&password=correct+horse+battery+staple", headers=FORM
+    )
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("text/html")
     assert "The form could not be read" in response.text
 
 
 async def test_u0000_in_a_form_password_is_a_400_page(client):
-    response = await client.post("/ui/signup", content="username=alice&password=correct+horse%00battery", headers=FORM)
+    response = await client.post(
+        "/ui/signup", content="username=alice&password=correct+horse%00battery", headers=FORM
+    )
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
 
@@ -155,7 +173,9 @@ async def test_u0000_in_the_user_agent_is_400(client, path):
     if path == "/login":
         await sign_up(client)
     response = await client.post(
-        path, json={"username": "alice", "password": PASSWORD}, headers={"user-agent": "Mozilla\x00/5.0"}
+        path,
+        json={"username": "alice", "password": PASSWORD},
+        headers={"user-agent": "Mozilla\x00/5.0"},
     )
     assert response.status_code == 400, response.text
     assert response.json() == {"detail": "Malformed request: U+0000 in a header"}
@@ -192,7 +212,11 @@ async def test_u0000_in_a_session_id_is_the_404_of_any_unknown_id(client):
     await log_in(client)
     unknown = await client.delete("/sessions/00000000-0000-0000-0000-000000000000")
     response = await client.delete("/sessions/a%00b")
-    assert (response.status_code, response.text) == (unknown.status_code, unknown.text) == (404, '{"detail":"Session not found"}')
+    assert (
+        (response.status_code, response.text)
+        == (unknown.status_code, unknown.text)
+        == (404, '{"detail":"Session not found"}')
+    )
     assert (await client.get("/getusers/me")).status_code == 200
 
 
@@ -210,7 +234,9 @@ async def test_u0000_in_a_query_string_is_400(client, query):
     response = await client.get(f"/ui/login?{query}")
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("text/html")
-    assert (await client.get(f"/healthz?{query}")).json() == {"detail": "Malformed request: U+0000 in the query string"}
+    assert (await client.get(f"/healthz?{query}")).json() == {
+        "detail": "Malformed request: U+0000 in the query string"
+    }
 
 
 @pytest.mark.parametrize("name", ["session_id", "session_id_device"])

@@ -42,4 +42,6 @@ def chromium_executable() -> str:
 
 def launch(playwright):
     """A headless Chromium with a fresh, empty profile (Playwright makes a temporary one)."""
-    return playwright.chromium.launch(executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS)
+    return playwright.chromium.launch(
+        executable_path=chromium_executable(), headless=True, args=CHROMIUM_ARGS
+    )

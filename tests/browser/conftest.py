@@ -22,7 +22,9 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # a dev dependency: never skip, say how to get it
-        pytest.fail("Playwright's Python package is missing: pip install -e '.[dev]' (or make install)")
+        pytest.fail(
+            "Playwright's Python package is missing: pip install -e '.[dev]' (or make install)"
+        )
     with sync_playwright() as playwright:
         try:
             browser = launch(playwright)

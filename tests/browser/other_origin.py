@@ -16,7 +16,7 @@ def serving_page(html: str, headers: dict[str, str] | None = None) -> Iterator[i
     body = html.encode()
 
     class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("content-type", "text/html; charset=utf-8")
             self.send_header("content-length", str(len(body)))

@@ -36,7 +36,9 @@ def main() -> int:
         except ChromiumMissing as missing:
             print(missing, file=sys.stderr)
             return 1
-        context = browser.new_context(viewport={"width": 900, "height": 640}, user_agent=DESKTOP, color_scheme="light")
+        context = browser.new_context(
+            viewport={"width": 900, "height": 640}, user_agent=DESKTOP, color_scheme="light"
+        )
         page = context.new_page()
 
         def shoot(name: str) -> None:

@@ -23,11 +23,15 @@ NO_SCRIPT_ON_THE_PAGE = """() => ({
 
 def assert_no_script_and_styled(browsing: Browsing) -> None:
     found = browsing.page.evaluate(NO_SCRIPT_ON_THE_PAGE)
-    assert found == {"scripts": 0, "handlers": 0, "inlineStyles": 0, "stylesheetLoaded": True}, browsing.path()
+    assert found == {"scripts": 0, "handlers": 0, "inlineStyles": 0, "stylesheetLoaded": True}, (
+        browsing.path()
+    )
 
 
 def api_login(base: str, username: str, user_agent: str) -> str:
-    response = httpx.post(base + "/login", auth=(username, PASSWORD), headers={"user-agent": user_agent})
+    response = httpx.post(
+        base + "/login", auth=(username, PASSWORD), headers={"user-agent": user_agent}
+    )
     assert response.status_code == 200
     return response.cookies["session_id"]
 
@@ -98,7 +102,9 @@ def _attack_page(target: str) -> str:
         ("127.0.0.1", True),  # same site, another origin (port): the cookie goes along
     ],
 )
-def test_a_form_posted_from_another_origin_is_refused_by_the_server(browsing, username, host, cookie_sent):
+def test_a_form_posted_from_another_origin_is_refused_by_the_server(
+    browsing, username, host, cookie_sent
+):
     browsing.sign_up(username)
     browsing.log_in(username)
     assert browsing.path() == "/ui/"
@@ -116,7 +122,10 @@ def test_a_form_posted_from_another_origin_is_refused_by_the_server(browsing, us
         assert ("session_id=" in sent.get("cookie", "")) is cookie_sent
         assert response.status == 403
         assert response.header_value("content-security-policy") == CONTENT_SECURITY_POLICY
-        assert "This request came from another site, so it was refused." in browsing.page.inner_text("main")
+        assert (
+            "This request came from another site, so it was refused."
+            in browsing.page.inner_text("main")
+        )
 
     browsing.page.goto(browsing.url("/ui/"))
     assert browsing.path() == "/ui/"  # still logged in

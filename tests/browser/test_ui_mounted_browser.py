@@ -31,7 +31,11 @@ def notes_app() -> Iterator[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "examples.notes_app", "--port", str(port)],
             # cli_env: the in-memory store over plain http, whatever the developer's shell has set.
-            cwd=ROOT, env=cli_env(), stdout=log, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            env=cli_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             deadline = time.monotonic() + 60
@@ -65,7 +69,9 @@ def test_the_whole_flow_under_the_prefix(browser, notes_app, username):
         assert browsing.path() == UI
         assert page.inner_text("#username") == username
         assert_no_script_and_styled(browsing)
-        assert context.request.get(f"{notes_app}/notes").status == 200  # the host's route, same cookie
+        assert (
+            context.request.get(f"{notes_app}/notes").status == 200
+        )  # the host's route, same cookie
 
         token = next(c["value"] for c in context.cookies() if c["name"] == "session_id")
         page.locator(".session.current button", has_text="Log out").click()
@@ -83,4 +89,3 @@ def test_the_whole_flow_under_the_prefix(browser, notes_app, username):
         assert any(urlsplit(r.url).path == f"{UI}static/ui.css" for r in browsing.responses)
     finally:
         context.close()
-

@@ -24,7 +24,9 @@ def store(request):
 
 
 def a_user(name: str = "Alice", at: datetime = T0) -> User:
-    return User(id=str(uuid.uuid4()), username=Username.parse(name), password_hash=FAKE_HASH, created_at=at)
+    return User(
+        id=str(uuid.uuid4()), username=Username.parse(name), password_hash=FAKE_HASH, created_at=at
+    )
 
 
 def a_session(user: User, at: datetime = T0, token: str | None = None, **fields) -> Session:
@@ -95,7 +97,11 @@ async def test_times_round_trip_as_aware_utc_with_microseconds(store):
     found = await store.users.get(user.id)
     assert found.created_at == T0 and found.created_at.utcoffset() == timedelta(0)
     stored, _ = await store.sessions.get_with_user(session.token_hash)
-    assert (stored.created_at, stored.last_seen_at, stored.expires_at) == (session.created_at, session.last_seen_at, session.expires_at)
+    assert (stored.created_at, stored.last_seen_at, stored.expires_at) == (
+        session.created_at,
+        session.last_seen_at,
+        session.expires_at,
+    )
 
 
 async def test_returned_objects_are_copies(store):
@@ -124,11 +130,24 @@ async def test_ids_that_name_nothing_change_nothing(store):
     for unknown in ("not-a-uuid", str(uuid.uuid4())):
         await store.users.update_password_hash(unknown, "$argon2id$new")
         assert await store.sessions.revoke_all_for_user(unknown) == 0
-        assert await store.sessions.add(a_session(user, user_id=unknown), password_hash=FAKE_HASH) is False
+        assert (
+            await store.sessions.add(a_session(user, user_id=unknown), password_hash=FAKE_HASH)
+            is False
+        )
         with pytest.raises(NotAuthenticated):
-            await store.users.change_password(unknown, "$argon2id$new", keep_session_id=session.id, new_token_hash=hash_token("n" * 43))
+            await store.users.change_password(
+                unknown,
+                "$argon2id$new",
+                keep_session_id=session.id,
+                new_token_hash=hash_token("n" * 43),
+            )
         with pytest.raises(NotAuthenticated):
-            await store.users.change_password(user.id, "$argon2id$new", keep_session_id=unknown, new_token_hash=hash_token("n" * 43))
+            await store.users.change_password(
+                user.id,
+                "$argon2id$new",
+                keep_session_id=unknown,
+                new_token_hash=hash_token("n" * 43),
+            )
     assert (await store.users.get(user.id)).password_hash == "$argon2id$fake"
     assert [s.id for s in await store.sessions.list_for_user(user.id)] == [session.id]
 
@@ -192,7 +211,12 @@ async def test_revoke_all_for_user_keeps_the_kept_one_and_other_users(store):
     alice, bob = a_user("alice"), a_user("bob")
     for user in (alice, bob):
         await store.users.add(user)
-    kept, other1, other2, bobs = a_session(alice), a_session(alice), a_session(alice), a_session(bob)
+    kept, other1, other2, bobs = (
+        a_session(alice),
+        a_session(alice),
+        a_session(alice),
+        a_session(bob),
+    )
     for session in (kept, other1, other2, bobs):
         await store.sessions.add(session, password_hash=FAKE_HASH)
     assert await store.sessions.revoke_all_for_user(alice.id, keep_session_id=kept.id) == 2
@@ -206,7 +230,12 @@ async def test_change_password_rekeys_the_kept_session_and_ends_the_others(store
     other = a_session(user)
     await store.sessions.add(other, password_hash=FAKE_HASH)
     new_hash = hash_token("n" * 43)
-    assert await store.users.change_password(user.id, "$argon2id$new", keep_session_id=kept.id, new_token_hash=new_hash) == 1
+    assert (
+        await store.users.change_password(
+            user.id, "$argon2id$new", keep_session_id=kept.id, new_token_hash=new_hash
+        )
+        == 1
+    )
     assert (await store.users.get(user.id)).password_hash == "$argon2id$new"
     assert await store.sessions.get_with_user(kept.token_hash) is None
     assert (await store.sessions.get_with_user(new_hash))[0].id == kept.id
@@ -219,7 +248,9 @@ async def test_change_password_for_a_vanished_session_changes_nothing(store):
     await store.sessions.add(other, password_hash=FAKE_HASH)
     await store.sessions.revoke(kept.token_hash)
     with pytest.raises(NotAuthenticated):
-        await store.users.change_password(user.id, "$argon2id$new", keep_session_id=kept.id, new_token_hash=hash_token("n" * 43))
+        await store.users.change_password(
+            user.id, "$argon2id$new", keep_session_id=kept.id, new_token_hash=hash_token("n" * 43)
+        )
     assert (await store.users.get(user.id)).password_hash == "$argon2id$fake"
     assert await store.sessions.get_with_user(other.token_hash) is not None
 
@@ -238,11 +269,15 @@ async def test_purge_at_the_idle_deadline(store, offset, purged):
     assert (await store.sessions.get_with_user(session.token_hash) is None) == bool(purged)
 
 
-@pytest.mark.parametrize(("offset", "purged"), [(timedelta(seconds=-1), 0), (timedelta(0), 1), (timedelta(seconds=1), 1)])
+@pytest.mark.parametrize(
+    ("offset", "purged"), [(timedelta(seconds=-1), 0), (timedelta(0), 1), (timedelta(seconds=1), 1)]
+)
 async def test_purge_at_the_absolute_deadline(store, offset, purged):
     # kept in use (last seen just now), so only the absolute deadline can end it
     expires = T0 + timedelta(hours=1)
-    _, session = await with_user_and_session(store, expires_at=expires, last_seen_at=expires - timedelta(seconds=2))
+    _, session = await with_user_and_session(
+        store, expires_at=expires, last_seen_at=expires - timedelta(seconds=2)
+    )
     assert await store.sessions.purge_expired(expires + offset, IDLE) == purged
 
 
@@ -262,19 +297,28 @@ async def test_counters_count_within_a_window_and_restart_after_it(store):
     window = timedelta(minutes=15)
     assert await store.attempts.acquire("a", 5, T0, window) == (True, Count(1, T0 + window))
     await store.attempts.acquire("b", 5, T0, window)
-    assert await store.attempts.acquire("a", 5, T0 + timedelta(minutes=1), window) == (True, Count(2, T0 + window))
+    assert await store.attempts.acquire("a", 5, T0 + timedelta(minutes=1), window) == (
+        True,
+        Count(2, T0 + window),
+    )
     counts = await store.attempts.get(["a", "b", "c"], T0 + timedelta(minutes=2))
     assert {k: c.value for k, c in counts.items()} == {"a": 2, "b": 1}
     assert counts["a"].resets_at == T0 + window  # the window is fixed at its first attempt
     assert await store.attempts.get(["a"], T0 + window) == {}
-    assert await store.attempts.acquire("a", 5, T0 + window, window) == (True, Count(1, T0 + 2 * window))
+    assert await store.attempts.acquire("a", 5, T0 + window, window) == (
+        True,
+        Count(1, T0 + 2 * window),
+    )
 
 
 async def test_a_full_window_refuses_and_changes_nothing(store):
     window = timedelta(minutes=15)
     for _ in range(3):
         await store.attempts.acquire("a", 3, T0, window)
-    assert await store.attempts.acquire("a", 3, T0 + timedelta(minutes=5), window) == (False, Count(3, T0 + window))
+    assert await store.attempts.acquire("a", 3, T0 + timedelta(minutes=5), window) == (
+        False,
+        Count(3, T0 + window),
+    )
     assert (await store.attempts.get(["a"], T0))["a"].value == 3
     assert (await store.attempts.acquire("a", 3, T0 + window, window))[0] is True  # a new window
 
@@ -311,7 +355,9 @@ async def test_concurrent_acquires_never_pass_the_limit_nor_lose_one(store):
     results = await asyncio.gather(*(store.attempts.acquire("k", 7, T0, window) for _ in range(50)))
     assert sorted(count.value for taken, count in results if taken) == list(range(1, 8))
     assert [taken for taken, _ in results].count(True) == 7
-    unlimited = await asyncio.gather(*(store.attempts.acquire("shared", 1000, T0, window) for _ in range(50)))
+    unlimited = await asyncio.gather(
+        *(store.attempts.acquire("shared", 1000, T0, window) for _ in range(50))
+    )
     assert sorted(count.value for _, count in unlimited) == list(range(1, 51))
 
 

@@ -53,7 +53,9 @@ def require_engine() -> None:
         pytest.fail(f"{START_AN_ENGINE}\n(The docker command is not installed.)", pytrace=False)
     info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
     if info.returncode != 0:
-        pytest.fail(f"{START_AN_ENGINE}\n`docker info`: {info.stderr.strip()[-1000:]}", pytrace=False)
+        pytest.fail(
+            f"{START_AN_ENGINE}\n`docker info`: {info.stderr.strip()[-1000:]}", pytrace=False
+        )
 
 
 def built_image() -> str:
@@ -66,7 +68,17 @@ def built_image() -> str:
     require_engine()
     started = time.monotonic()
     try:
-        docker("build", "--network", "host", "-f", "docker/Dockerfile", "-t", IMAGE, ".", timeout=BUILD_TIMEOUT)
+        docker(
+            "build",
+            "--network",
+            "host",
+            "-f",
+            "docker/Dockerfile",
+            "-t",
+            IMAGE,
+            ".",
+            timeout=BUILD_TIMEOUT,
+        )
     except pytest.fail.Exception as failure:
         _built[IMAGE] = failure.msg
         raise

@@ -32,7 +32,11 @@ READY_TIMEOUT = 60  # seconds for nginx to pass requests on to sessionauth
 PROPAGATION_TIMEOUT = 5  # seconds for a revocation on one replica to reach the other (goal: 0.1 s)
 PASSWORD = "correct horse battery staple"
 COOKIE = "session_id"
-_STACK_SETTINGS = ("TRUSTED_PROXIES", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME")  # the test's own, not the caller's
+_STACK_SETTINGS = (
+    "TRUSTED_PROXIES",
+    "COMPOSE_FILE",
+    "COMPOSE_PROJECT_NAME",
+)  # the test's own, not the caller's
 INSTALL_COMPOSE = (
     "docker-compose is not installed; this test runs docker/compose.yaml for real. Install Debian's "
     "package: `apt-get install docker-compose` (`make test` does it when run as root)."
@@ -66,11 +70,17 @@ class ComposeStack:
             self._started = True
         return self
 
-    def compose(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self, *args: str, timeout: float = 120, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         files = [arg for path in COMPOSE_FILES for arg in ("-f", path)]
         result = subprocess.run(
             ["docker-compose", "--ansi", "never", "-p", self.project, *files, *args],
-            capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT, env=self._env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO_ROOT,
+            env=self._env,
         )
         if check and result.returncode != 0:
             pytest.fail(
@@ -91,7 +101,9 @@ class ComposeStack:
 
     def down(self) -> None:
         if self._made_anything:
-            self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=180, check=False)
+            self.compose(
+                "down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=180, check=False
+            )
 
     def _start(self) -> None:
         if shutil.which("docker-compose") is None:
@@ -108,7 +120,10 @@ class ComposeStack:
             published = self.compose("port", replica, "8000").stdout.strip()
             self.replica_urls[replica] = f"http://{published}"
         if not wait_until(self._nginx_reaches_sessionauth, READY_TIMEOUT):
-            pytest.fail(f"nginx did not reach sessionauth within {READY_TIMEOUT} s:\n{self.logs()}", pytrace=False)
+            pytest.fail(
+                f"nginx did not reach sessionauth within {READY_TIMEOUT} s:\n{self.logs()}",
+                pytrace=False,
+            )
         print(f"\ncompose stack {self.project} up in {time.monotonic() - started:.1f} s")
 
     def _nginx_reaches_sessionauth(self) -> bool:
@@ -117,7 +132,10 @@ class ComposeStack:
         except httpx.HTTPError:
             return False
         # sessionauth's own JSON 401, not nginx's 502 for an upstream that is not there yet
-        return response.status_code == 401 and response.headers.get("content-type") == "application/json"
+        return (
+            response.status_code == 401
+            and response.headers.get("content-type") == "application/json"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +164,9 @@ def test_the_demo_application_is_reached_only_with_a_session(stack: ComposeStack
     stack.start()
     username = f"Jürgen.{secrets.token_hex(4)}"
 
-    anonymous = httpx.get(f"{stack.nginx_url}/hello", headers={"X-Auth-User-Id": "spoofed"}, timeout=30)
+    anonymous = httpx.get(
+        f"{stack.nginx_url}/hello", headers={"X-Auth-User-Id": "spoofed"}, timeout=30
+    )
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.json() == {"detail": "Not authenticated"}
 
@@ -160,7 +180,9 @@ def test_the_demo_application_is_reached_only_with_a_session(stack: ComposeStack
     assert (echoed["user_id"], echoed["username"]) == (user["user_id"], username)
 
 
-def test_a_session_revoked_on_one_replica_is_refused_by_the_other_and_by_nginx(stack: ComposeStack) -> None:
+def test_a_session_revoked_on_one_replica_is_refused_by_the_other_and_by_nginx(
+    stack: ComposeStack,
+) -> None:
     stack.start()
     _, token = sign_up_and_log_in(stack, f"revoked.{secrets.token_hex(4)}")
     one, two = stack.replica_urls["sessionauth-1"], stack.replica_urls["sessionauth-2"]
@@ -173,7 +195,9 @@ def test_a_session_revoked_on_one_replica_is_refused_by_the_other_and_by_nginx(s
     def refused(url: str) -> bool:
         return httpx.get(url, headers=with_cookie(token), timeout=30).status_code == 401
 
-    assert wait_until(lambda: refused(f"{two}/protected"), PROPAGATION_TIMEOUT, interval=0.05), stack.logs()
+    assert wait_until(lambda: refused(f"{two}/protected"), PROPAGATION_TIMEOUT, interval=0.05), (
+        stack.logs()
+    )
     # nginx takes the replicas in turn: every one of several requests is refused
     assert all(refused(f"{stack.nginx_url}/hello") for _ in range(4))
 
@@ -181,13 +205,20 @@ def test_a_session_revoked_on_one_replica_is_refused_by_the_other_and_by_nginx(s
 def test_sessionauth_records_the_address_nginx_saw_not_the_one_claimed(stack: ComposeStack) -> None:
     stack.start()
     username = f"address.{secrets.token_hex(4)}"
-    with httpx.Client(base_url=stack.nginx_url, headers={"X-Forwarded-For": "203.0.113.7"}, timeout=30) as client:
-        assert client.post("/signup", json={"username": username, "password": PASSWORD}).status_code == 201
+    with httpx.Client(
+        base_url=stack.nginx_url, headers={"X-Forwarded-For": "203.0.113.7"}, timeout=30
+    ) as client:
+        assert (
+            client.post("/signup", json={"username": username, "password": PASSWORD}).status_code
+            == 201
+        )
         assert client.post("/login", auth=(username, PASSWORD)).status_code == 200
         sessions = client.get("/sessions")
     # nginx's access log starts each line with the client address it saw ($remote_addr)
     nginx_log = stack.compose("logs", "--no-color", "nginx").stdout.splitlines()
-    seen_by_nginx = [line.split("|", 1)[-1].split()[0] for line in nginx_log if '"GET /sessions ' in line][-1]
+    seen_by_nginx = [
+        line.split("|", 1)[-1].split()[0] for line in nginx_log if '"GET /sessions ' in line
+    ][-1]
 
     (current,) = [s for s in sessions.json() if s["current"]]
     # Not the claim, and not nginx's own address either (that would mean TRUSTED_PROXIES misses it).

@@ -102,9 +102,18 @@ class Stack:
         password = secrets.token_hex(16)
         docker("network", "create", self.network)
         docker(
-            "run", "--detach", "--name", self.postgres, "--network", self.network,
-            "--env", "POSTGRES_USER=sessionauth", "--env", "POSTGRES_DB=sessionauth",
-            "--env", f"POSTGRES_PASSWORD={password}",
+            "run",
+            "--detach",
+            "--name",
+            self.postgres,
+            "--network",
+            self.network,
+            "--env",
+            "POSTGRES_USER=sessionauth",
+            "--env",
+            "POSTGRES_DB=sessionauth",
+            "--env",
+            f"POSTGRES_PASSWORD={password}",
             POSTGRES_IMAGE,
         )
         # Over TCP, as in compose.yaml: the first-start initialisation listens on the socket only.
@@ -115,14 +124,23 @@ class Stack:
                 pytrace=False,
             )
         docker(
-            "run", "--detach", "--name", self.container, "--network", self.network,
-            "--publish", "127.0.0.1::8000",
+            "run",
+            "--detach",
+            "--name",
+            self.container,
+            "--network",
+            self.network,
+            "--publish",
+            "127.0.0.1::8000",
             "--env",
             f"DATABASE_URL=postgresql://sessionauth:{password}@{self.postgres}:5432/sessionauth",
-            "--env", "SESSION_COOKIE_SECURE=false",  # the tests talk plain http
+            "--env",
+            "SESSION_COOKIE_SECURE=false",  # the tests talk plain http
             # The image's own HEALTHCHECK command, probed every second instead of every 30 s.
-            "--health-interval", "1s",
-            "--stop-timeout", str(STOP_TIMEOUT),
+            "--health-interval",
+            "1s",
+            "--stop-timeout",
+            str(STOP_TIMEOUT),
             IMAGE,
         )
         app = App(self.container)

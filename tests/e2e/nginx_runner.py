@@ -28,7 +28,9 @@ START_TIMEOUT = 20  # seconds for nginx to listen
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None
+    )
     if found is None:
         pytest.fail(INSTALL_NGINX, pytrace=False)
     return found
@@ -49,7 +51,8 @@ class Nginx:
 def wrapper_conf(prefix: Path, port: int, sessionauth_ports: list[int], app_port: int) -> str:
     sessionauth = " ".join(f"server 127.0.0.1:{p};" for p in sessionauth_ports)
     temp_paths = "\n".join(
-        f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        f"    {kind}_temp_path {prefix / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     # Workers run as the master's user; as root nginx would switch them to `nobody`, who cannot
     # reach this private prefix.
@@ -79,7 +82,17 @@ def nginx_in_front(*, sessionauth_ports: list[int], app_port: int) -> Iterator[N
     conf = prefix / "nginx.conf"
     conf.write_text(wrapper_conf(prefix, port, sessionauth_ports, app_port))
     process = subprocess.Popen(
-        [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log"), "-g", "daemon off;"],
+        [
+            binary,
+            "-p",
+            str(prefix),
+            "-c",
+            str(conf),
+            "-e",
+            str(prefix / "error.log"),
+            "-g",
+            "daemon off;",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -104,12 +117,18 @@ def _wait_listening(nginx: Nginx) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if nginx.process.poll() is not None:
-            stderr = nginx.process.stderr.read().decode(errors="replace") if nginx.process.stderr else ""
-            pytest.fail(f"nginx exited {nginx.process.returncode}:\n{stderr}\n{nginx.error_log()}", pytrace=False)
+            stderr = (
+                nginx.process.stderr.read().decode(errors="replace") if nginx.process.stderr else ""
+            )
+            pytest.fail(
+                f"nginx exited {nginx.process.returncode}:\n{stderr}\n{nginx.error_log()}",
+                pytrace=False,
+            )
         try:
             socket.create_connection(("127.0.0.1", nginx.port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.05)
-    pytest.fail(f"nginx did not listen within {START_TIMEOUT} s:\n{nginx.error_log()}", pytrace=False)
-
+    pytest.fail(
+        f"nginx did not listen within {START_TIMEOUT} s:\n{nginx.error_log()}", pytrace=False
+    )

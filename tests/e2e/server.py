@@ -26,7 +26,11 @@ def free_port() -> int:
 
 
 def cli_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith(("SESSION_", "ARGON2_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "DATABASE_URL" and not k.startswith(("SESSION_", "ARGON2_"))
+    }
     env.update(CHEAP_ARGON2)
     env["SESSION_COOKIE_SECURE"] = "false"  # plain http on loopback
     env.update(settings)
@@ -62,7 +66,9 @@ def serving(*extra_args: str, ready_timeout: float = 60, **settings: str) -> Ite
 
 
 @contextmanager
-def serving_many(count: int, *extra_args: str, ready_timeout: float = 60, **settings: str) -> Iterator[list[Server]]:
+def serving_many(
+    count: int, *extra_args: str, ready_timeout: float = 60, **settings: str
+) -> Iterator[list[Server]]:
     """`count` serve processes started at the same moment, then waited for together."""
     servers: list[Server] = []
     try:
@@ -93,7 +99,9 @@ def serving_many(count: int, *extra_args: str, ready_timeout: float = 60, **sett
 def _wait_ready(server: Server, deadline: float) -> None:
     while True:
         if server.process.poll() is not None:
-            raise AssertionError(f"serve exited with {server.process.returncode}: {server.output()}")
+            raise AssertionError(
+                f"serve exited with {server.process.returncode}: {server.output()}"
+            )
         try:
             if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
                 return

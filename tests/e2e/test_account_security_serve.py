@@ -32,7 +32,10 @@ def as_(response):
 def test_sessions_password_change_throttling_and_audit(store_settings):
     with serving(THROTTLE_LOGIN_PER_ADDRESS="3", **store_settings) as server:
         with httpx.Client(base_url=server.url) as c:
-            assert c.post("/signup", json={"username": "alice", "password": PASSWORD}).status_code == 201
+            assert (
+                c.post("/signup", json={"username": "alice", "password": PASSWORD}).status_code
+                == 201
+            )
         laptop = login(server, **{"user-agent": "laptop"})
         phone = login(server, **{"user-agent": "phone"})
         assert laptop.cookies["session_id_device"]
@@ -41,8 +44,13 @@ def test_sessions_password_change_throttling_and_audit(store_settings):
             listed = c.get("/sessions").json()
             assert [s["user_agent"] for s in listed] == ["phone", "laptop"] and listed[1]["current"]
             assert listed[0]["ip"] == "127.0.0.1"
-            assert c.post("/signup", json={}, headers={"origin": "https://evil.example"}).status_code == 403
-            changed = c.post("/password", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+            assert (
+                c.post("/signup", json={}, headers={"origin": "https://evil.example"}).status_code
+                == 403
+            )
+            changed = c.post(
+                "/password", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+            )
             assert changed.status_code == 200
         with httpx.Client(base_url=server.url) as c:
             assert c.get("/getusers/me", headers=as_(phone)).status_code == 401
@@ -58,10 +66,20 @@ def test_sessions_password_change_throttling_and_audit(store_settings):
         assert server.stop() == 0
         log = server.output()
 
-    events = [json.loads(line) for line in log.splitlines() if line.startswith("{") and '"audit": true' in line]
+    events = [
+        json.loads(line)
+        for line in log.splitlines()
+        if line.startswith("{") and '"audit": true' in line
+    ]
     names = {e["event"] for e in events}
     assert {"signup", "login_succeeded", "login_failed", "throttled", "password_changed"} <= names
-    for secret in (PASSWORD, NEW_PASSWORD, laptop.cookies["session_id"], changed.cookies["session_id"], "$argon2"):
+    for secret in (
+        PASSWORD,
+        NEW_PASSWORD,
+        laptop.cookies["session_id"],
+        changed.cookies["session_id"],
+        "$argon2",
+    ):
         assert secret not in log
 
 
@@ -94,7 +112,9 @@ async def count_sessions(database_url: str) -> int:
 async def stored_hash(database_url: str) -> str:
     connection = await asyncpg.connect(database_url)
     try:
-        return await connection.fetchval("SELECT password_hash FROM users WHERE username_canonical = 'rehash'")
+        return await connection.fetchval(
+            "SELECT password_hash FROM users WHERE username_canonical = 'rehash'"
+        )
     finally:
         await connection.close()
 

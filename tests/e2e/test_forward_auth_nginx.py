@@ -45,7 +45,9 @@ class Stack:
             )
             upstream = self._exits.enter_context(recording_upstream())
             port = int(server.url.rsplit(":", 1)[1])
-            nginx = self._exits.enter_context(nginx_in_front(sessionauth_ports=[port], app_port=upstream.port))
+            nginx = self._exits.enter_context(
+                nginx_in_front(sessionauth_ports=[port], app_port=upstream.port)
+            )
             self._started = (server, upstream, nginx)
         server, upstream, nginx = self._started
         upstream.clear()
@@ -73,7 +75,9 @@ def get_app(nginx: Nginx, token: str | None, path: str = "/app/page", **kwargs) 
     headers = list(kwargs.pop("headers", []))
     if token is not None:
         headers.append(("cookie", f"{COOKIE}={token}"))
-    return httpx.request(kwargs.pop("method", "GET"), nginx.url + path, headers=headers, timeout=30, **kwargs)
+    return httpx.request(
+        kwargs.pop("method", "GET"), nginx.url + path, headers=headers, timeout=30, **kwargs
+    )
 
 
 def assert_refused_by_nginx(response: httpx.Response) -> None:
@@ -105,7 +109,9 @@ def test_a_cookie_naming_no_session_is_expired_by_the_401(stack: Stack) -> None:
     assert upstream.received == []
 
 
-def test_a_session_reaches_the_application_with_the_user_id_and_encoded_username(stack: Stack) -> None:
+def test_a_session_reaches_the_application_with_the_user_id_and_encoded_username(
+    stack: Stack,
+) -> None:
     _, upstream, nginx = stack.start()
     username = f"Jürgen.Groß{secrets.token_hex(3)}"
     user, token = sign_up_and_log_in(nginx, username)
@@ -114,9 +120,15 @@ def test_a_session_reaches_the_application_with_the_user_id_and_encoded_username
     page = get_app(nginx, token, path="/app/page?q=1")
     posted = get_app(nginx, token, path="/app/form", method="POST", content=b"field=value")
 
-    assert page.status_code == 200 and page.json() == {"upstream": "reached", "path": "/app/page?q=1"}
+    assert page.status_code == 200 and page.json() == {
+        "upstream": "reached",
+        "path": "/app/page?q=1",
+    }
     assert posted.status_code == 200, posted.text
-    assert [(r.method, r.path) for r in upstream.received] == [("GET", "/app/page?q=1"), ("POST", "/app/form")]
+    assert [(r.method, r.path) for r in upstream.received] == [
+        ("GET", "/app/page?q=1"),
+        ("POST", "/app/form"),
+    ]
     for received in upstream.received:
         assert received.values("X-Auth-User-Id") == [user["user_id"]]
         assert received.values("X-Auth-Username") == [quote(username, safe="")]
@@ -140,7 +152,9 @@ def test_identity_headers_sent_by_the_client_are_replaced(stack: Stack) -> None:
     assert response.status_code == 200, response.text
     (received,) = upstream.received
     assert received.values("X-Auth-User-Id") == [user["user_id"]]
-    assert received.values("X-Auth-Username") == [user["username"]]  # ASCII: encoding leaves it as is
+    assert received.values("X-Auth-Username") == [
+        user["username"]
+    ]  # ASCII: encoding leaves it as is
     assert not [name for name, _ in received.headers if "_" in name]
     assert not [value for _, value in received.headers if value in (SPOOFED_ID, "admin")]
 
@@ -154,15 +168,21 @@ def test_a_revoked_or_logged_out_session_is_refused_at_once(stack: Stack) -> Non
     upstream.clear()
 
     # the second session ends the first, through nginx
-    sessions = httpx.get(f"{nginx.url}/sessions", headers={"cookie": f"{COOKIE}={second}"}, timeout=30)
+    sessions = httpx.get(
+        f"{nginx.url}/sessions", headers={"cookie": f"{COOKIE}={second}"}, timeout=30
+    )
     (first_id,) = [s["id"] for s in sessions.json() if not s["current"]]
-    revoked = httpx.delete(f"{nginx.url}/sessions/{first_id}", headers={"cookie": f"{COOKIE}={second}"}, timeout=30)
+    revoked = httpx.delete(
+        f"{nginx.url}/sessions/{first_id}", headers={"cookie": f"{COOKIE}={second}"}, timeout=30
+    )
     assert revoked.status_code == 204, revoked.text
     assert_refused_by_nginx(get_app(nginx, first))
 
     # a browser's logout: its Origin is the origin it used, which sessionauth sees through nginx
     browser = {"cookie": f"{COOKIE}={second}", "origin": nginx.url}
-    cross_site = httpx.post(f"{nginx.url}/logout", headers={**browser, "origin": "https://evil.example"}, timeout=30)
+    cross_site = httpx.post(
+        f"{nginx.url}/logout", headers={**browser, "origin": "https://evil.example"}, timeout=30
+    )
     assert cross_site.status_code == 403, cross_site.text
     logout = httpx.post(f"{nginx.url}/logout", headers=browser, timeout=30)
     assert logout.status_code == 200, logout.text
@@ -184,15 +204,27 @@ def test_a_cross_site_post_is_refused_before_it_reaches_the_application(stack: S
     _, upstream, nginx = stack.start()
     _, token = sign_up_and_log_in(nginx)
     # What a client may add to talk its way past: nginx asks sessionauth with its own values.
-    claims = [("x-original-method", "GET"), ("x-forwarded-method", "GET"), ("x-forwarded-host", "evil.example")]
+    claims = [
+        ("x-original-method", "GET"),
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-host", "evil.example"),
+    ]
 
     for method in ("POST", "PUT", "PATCH", "DELETE"):
-        assert_cross_site_refused(get_app(nginx, token, path="/app/form", method=method, headers=CROSS_SITE))
-    assert_cross_site_refused(get_app(nginx, token, path="/app/form", method="POST", headers=[*CROSS_SITE, *claims]))
+        assert_cross_site_refused(
+            get_app(nginx, token, path="/app/form", method=method, headers=CROSS_SITE)
+        )
+    assert_cross_site_refused(
+        get_app(nginx, token, path="/app/form", method="POST", headers=[*CROSS_SITE, *claims])
+    )
     # An older browser sends no Sec-Fetch-Site: its Origin is compared with the one it used.
-    assert_cross_site_refused(get_app(nginx, token, method="POST", headers=[("origin", "https://evil.example")]))
+    assert_cross_site_refused(
+        get_app(nginx, token, method="POST", headers=[("origin", "https://evil.example")])
+    )
     # Refused before the session is looked at: without one, the answer is the same 403.
-    assert_cross_site_refused(get_app(nginx, None, path="/app/form", method="POST", headers=CROSS_SITE))
+    assert_cross_site_refused(
+        get_app(nginx, None, path="/app/form", method="POST", headers=CROSS_SITE)
+    )
 
     assert upstream.received == []
 
@@ -201,14 +233,33 @@ def test_a_same_site_post_and_a_cross_site_get_reach_the_application(stack: Stac
     _, upstream, nginx = stack.start()
     user, token = sign_up_and_log_in(nginx)
 
-    same_site = get_app(nginx, token, path="/app/form", method="POST", content=b"a=1",
-                        headers=[("origin", nginx.url), ("sec-fetch-site", "same-origin")])
-    origin_only = get_app(nginx, token, path="/app/form", method="POST", content=b"a=2", headers=[("origin", nginx.url)])
+    same_site = get_app(
+        nginx,
+        token,
+        path="/app/form",
+        method="POST",
+        content=b"a=1",
+        headers=[("origin", nginx.url), ("sec-fetch-site", "same-origin")],
+    )
+    origin_only = get_app(
+        nginx,
+        token,
+        path="/app/form",
+        method="POST",
+        content=b"a=2",
+        headers=[("origin", nginx.url)],
+    )
     cross_site_get = get_app(nginx, token, path="/app/page", headers=CROSS_SITE)
 
-    assert (same_site.status_code, origin_only.status_code, cross_site_get.status_code) == (200, 200, 200)
+    assert (same_site.status_code, origin_only.status_code, cross_site_get.status_code) == (
+        200,
+        200,
+        200,
+    )
     assert [(r.method, r.path, r.body) for r in upstream.received] == [
-        ("POST", "/app/form", b"a=1"), ("POST", "/app/form", b"a=2"), ("GET", "/app/page", b"")
+        ("POST", "/app/form", b"a=1"),
+        ("POST", "/app/form", b"a=2"),
+        ("GET", "/app/page", b""),
     ]
     assert all(r.values("X-Auth-User-Id") == [user["user_id"]] for r in upstream.received)
 
@@ -219,7 +270,9 @@ def test_sessionauth_sees_the_client_address_nginx_saw_not_the_one_claimed(stack
     # Another loopback address than nginx's own (127.0.0.1), so the two can be told apart.
     transport = httpx.HTTPTransport(local_address="127.0.0.3")
     claims = {"X-Forwarded-For": "203.0.113.7"}
-    with httpx.Client(base_url=nginx.url, transport=transport, headers=claims, timeout=30) as client:
+    with httpx.Client(
+        base_url=nginx.url, transport=transport, headers=claims, timeout=30
+    ) as client:
         assert client.post("/login", auth=(user["username"], PASSWORD)).status_code == 200
         sessions = client.get("/sessions")
 
@@ -230,7 +283,10 @@ def test_sessionauth_sees_the_client_address_nginx_saw_not_the_one_claimed(stack
 def test_sessionauth_unreachable_is_a_503_and_the_application_is_not_reached() -> None:
     nginx_binary()
     nowhere = free_port()  # nothing listens there
-    with recording_upstream() as upstream, nginx_in_front(sessionauth_ports=[nowhere], app_port=upstream.port) as nginx:
+    with (
+        recording_upstream() as upstream,
+        nginx_in_front(sessionauth_ports=[nowhere], app_port=upstream.port) as nginx,
+    ):
         response = get_app(nginx, secrets.token_urlsafe(32))
 
         assert response.status_code == 503, response.text
@@ -240,19 +296,31 @@ def test_sessionauth_unreachable_is_a_503_and_the_application_is_not_reached() -
 
 def test_one_login_serves_applications_on_several_subdomains(database_url: str) -> None:
     nginx_binary()
-    settings = {"DATABASE_URL": database_url, "TRUSTED_PROXIES": "127.0.0.1", "SESSION_COOKIE_DOMAIN": "example.test"}
-    with serving(**settings) as server, recording_upstream() as upstream, nginx_in_front(
-        sessionauth_ports=[int(server.url.rsplit(":", 1)[1])], app_port=upstream.port
-    ) as nginx:
+    settings = {
+        "DATABASE_URL": database_url,
+        "TRUSTED_PROXIES": "127.0.0.1",
+        "SESSION_COOKIE_DOMAIN": "example.test",
+    }
+    with (
+        serving(**settings) as server,
+        recording_upstream() as upstream,
+        nginx_in_front(
+            sessionauth_ports=[int(server.url.rsplit(":", 1)[1])], app_port=upstream.port
+        ) as nginx,
+    ):
         username = f"sub.{secrets.token_hex(4)}"
         app = {"host": "app.example.test"}
-        signup = httpx.post(f"{nginx.url}/signup", json={"username": username, "password": PASSWORD}, headers=app)
+        signup = httpx.post(
+            f"{nginx.url}/signup", json={"username": username, "password": PASSWORD}, headers=app
+        )
         assert signup.status_code == 201, signup.text
         login = httpx.post(f"{nginx.url}/login", auth=(username, PASSWORD), headers=app)
         assert login.status_code == 200, login.text
 
         # The browser keeps a Domain=example.test cookie for every host under example.test.
-        (set_cookie,) = [c for c in login.headers.get_list("set-cookie") if c.startswith(f"{COOKIE}=")]
+        (set_cookie,) = [
+            c for c in login.headers.get_list("set-cookie") if c.startswith(f"{COOKIE}=")
+        ]
         assert "domain=example.test" in set_cookie.lower()
         token = set_cookie.split(";", 1)[0].split("=", 1)[1]
         response = get_app(nginx, token, headers=[("host", "api.example.test")])

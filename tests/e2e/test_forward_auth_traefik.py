@@ -81,11 +81,15 @@ def sign_up_and_log_in(traefik: Traefik, username: str | None = None) -> tuple[d
         return signup.json()["user"], login.cookies[COOKIE]
 
 
-def get_app(traefik: Traefik, token: str | None, path: str = "/app/page", **kwargs) -> httpx.Response:
+def get_app(
+    traefik: Traefik, token: str | None, path: str = "/app/page", **kwargs
+) -> httpx.Response:
     headers = list(kwargs.pop("headers", []))
     if token is not None:
         headers.append(("cookie", f"{COOKIE}={token}"))
-    return httpx.request(kwargs.pop("method", "GET"), traefik.url + path, headers=headers, timeout=30, **kwargs)
+    return httpx.request(
+        kwargs.pop("method", "GET"), traefik.url + path, headers=headers, timeout=30, **kwargs
+    )
 
 
 def assert_refused_with_sessionauths_401(response: httpx.Response) -> None:
@@ -100,7 +104,9 @@ def test_requests_without_a_valid_session_never_reach_the_application(stack: Sta
 
     for token in (None, "garbage", secrets.token_urlsafe(32)):
         assert_refused_with_sessionauths_401(get_app(traefik, token, headers=spoof))
-        assert_refused_with_sessionauths_401(get_app(traefik, token, method="POST", json={"a": 1}, headers=spoof))
+        assert_refused_with_sessionauths_401(
+            get_app(traefik, token, method="POST", json={"a": 1}, headers=spoof)
+        )
         assert_refused_with_sessionauths_401(get_app(traefik, token, path="/metrics"))
 
     assert upstream.received == []
@@ -117,7 +123,9 @@ def test_a_cookie_naming_no_session_is_expired_by_the_401(stack: Stack) -> None:
     assert upstream.received == []
 
 
-def test_a_session_reaches_the_application_with_the_user_id_and_encoded_username(stack: Stack) -> None:
+def test_a_session_reaches_the_application_with_the_user_id_and_encoded_username(
+    stack: Stack,
+) -> None:
     _, upstream, traefik = stack.start()
     username = f"Jürgen.Groß{secrets.token_hex(3)}"
     user, token = sign_up_and_log_in(traefik, username)
@@ -126,9 +134,15 @@ def test_a_session_reaches_the_application_with_the_user_id_and_encoded_username
     page = get_app(traefik, token, path="/app/page?q=1")
     posted = get_app(traefik, token, path="/app/form", method="POST", content=b"field=value")
 
-    assert page.status_code == 200 and page.json() == {"upstream": "reached", "path": "/app/page?q=1"}
+    assert page.status_code == 200 and page.json() == {
+        "upstream": "reached",
+        "path": "/app/page?q=1",
+    }
     assert posted.status_code == 200, posted.text
-    assert [(r.method, r.path) for r in upstream.received] == [("GET", "/app/page?q=1"), ("POST", "/app/form")]
+    assert [(r.method, r.path) for r in upstream.received] == [
+        ("GET", "/app/page?q=1"),
+        ("POST", "/app/form"),
+    ]
     for received in upstream.received:
         assert received.values("X-Auth-User-Id") == [user["user_id"]]
         assert received.values("X-Auth-Username") == [quote(username, safe="")]
@@ -160,9 +174,14 @@ def test_identity_headers_sent_by_the_client_are_replaced_or_deleted(stack: Stac
     assert response.status_code == 200, response.text
     (received,) = upstream.received
     assert received.values("X-Auth-User-Id") == [user["user_id"]]
-    assert received.values("X-Auth-Username") == [user["username"]]  # ASCII: encoding leaves it as is
+    assert received.values("X-Auth-Username") == [
+        user["username"]
+    ]  # ASCII: encoding leaves it as is
     read_by_cgi = [(name, value) for name, value in received.headers if cgi_name(name) in IDENTITY]
-    assert sorted(read_by_cgi) == [("X-Auth-User-Id", user["user_id"]), ("X-Auth-Username", user["username"])]
+    assert sorted(read_by_cgi) == [
+        ("X-Auth-User-Id", user["user_id"]),
+        ("X-Auth-Username", user["username"]),
+    ]
     assert not [value for _, value in received.headers if value in (SPOOFED_ID, "admin")]
 
 
@@ -175,15 +194,21 @@ def test_a_revoked_or_logged_out_session_is_refused_at_once(stack: Stack) -> Non
     upstream.clear()
 
     # the second session ends the first, through Traefik
-    sessions = httpx.get(f"{traefik.url}/sessions", headers={"cookie": f"{COOKIE}={second}"}, timeout=30)
+    sessions = httpx.get(
+        f"{traefik.url}/sessions", headers={"cookie": f"{COOKIE}={second}"}, timeout=30
+    )
     (first_id,) = [s["id"] for s in sessions.json() if not s["current"]]
-    revoked = httpx.delete(f"{traefik.url}/sessions/{first_id}", headers={"cookie": f"{COOKIE}={second}"}, timeout=30)
+    revoked = httpx.delete(
+        f"{traefik.url}/sessions/{first_id}", headers={"cookie": f"{COOKIE}={second}"}, timeout=30
+    )
     assert revoked.status_code == 204, revoked.text
     assert_refused_with_sessionauths_401(get_app(traefik, first))
 
     # a browser's logout: its Origin is the origin it used, which sessionauth sees through Traefik
     browser = {"cookie": f"{COOKIE}={second}", "origin": traefik.url}
-    cross_site = httpx.post(f"{traefik.url}/logout", headers={**browser, "origin": "https://evil.example"}, timeout=30)
+    cross_site = httpx.post(
+        f"{traefik.url}/logout", headers={**browser, "origin": "https://evil.example"}, timeout=30
+    )
     assert cross_site.status_code == 403, cross_site.text
     logout = httpx.post(f"{traefik.url}/logout", headers=browser, timeout=30)
     assert logout.status_code == 200, logout.text
@@ -206,15 +231,27 @@ def test_a_cross_site_post_is_refused_before_it_reaches_the_application(stack: S
     _, token = sign_up_and_log_in(traefik)
     # What a client may add to talk its way past: Traefik writes X-Forwarded-* itself and
     # forwards only the headers the example names.
-    claims = [("x-original-method", "GET"), ("x-forwarded-method", "GET"), ("x-forwarded-host", "evil.example")]
+    claims = [
+        ("x-original-method", "GET"),
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-host", "evil.example"),
+    ]
 
     for method in ("POST", "PUT", "PATCH", "DELETE"):
-        assert_cross_site_refused(get_app(traefik, token, path="/app/form", method=method, headers=CROSS_SITE))
-    assert_cross_site_refused(get_app(traefik, token, path="/app/form", method="POST", headers=[*CROSS_SITE, *claims]))
+        assert_cross_site_refused(
+            get_app(traefik, token, path="/app/form", method=method, headers=CROSS_SITE)
+        )
+    assert_cross_site_refused(
+        get_app(traefik, token, path="/app/form", method="POST", headers=[*CROSS_SITE, *claims])
+    )
     # An older browser sends no Sec-Fetch-Site: its Origin is compared with the one it used.
-    assert_cross_site_refused(get_app(traefik, token, method="POST", headers=[("origin", "https://evil.example")]))
+    assert_cross_site_refused(
+        get_app(traefik, token, method="POST", headers=[("origin", "https://evil.example")])
+    )
     # Refused before the session is looked at: without one, the answer is the same 403.
-    assert_cross_site_refused(get_app(traefik, None, path="/app/form", method="POST", headers=CROSS_SITE))
+    assert_cross_site_refused(
+        get_app(traefik, None, path="/app/form", method="POST", headers=CROSS_SITE)
+    )
 
     assert upstream.received == []
 
@@ -223,25 +260,52 @@ def test_a_same_site_post_and_a_cross_site_get_reach_the_application(stack: Stac
     _, upstream, traefik = stack.start()
     user, token = sign_up_and_log_in(traefik)
 
-    same_site = get_app(traefik, token, path="/app/form", method="POST", content=b"a=1",
-                        headers=[("origin", traefik.url), ("sec-fetch-site", "same-origin")])
-    origin_only = get_app(traefik, token, path="/app/form", method="POST", content=b"a=2", headers=[("origin", traefik.url)])
+    same_site = get_app(
+        traefik,
+        token,
+        path="/app/form",
+        method="POST",
+        content=b"a=1",
+        headers=[("origin", traefik.url), ("sec-fetch-site", "same-origin")],
+    )
+    origin_only = get_app(
+        traefik,
+        token,
+        path="/app/form",
+        method="POST",
+        content=b"a=2",
+        headers=[("origin", traefik.url)],
+    )
     cross_site_get = get_app(traefik, token, path="/app/page", headers=CROSS_SITE)
 
-    assert (same_site.status_code, origin_only.status_code, cross_site_get.status_code) == (200, 200, 200)
+    assert (same_site.status_code, origin_only.status_code, cross_site_get.status_code) == (
+        200,
+        200,
+        200,
+    )
     assert [(r.method, r.path, r.body) for r in upstream.received] == [
-        ("POST", "/app/form", b"a=1"), ("POST", "/app/form", b"a=2"), ("GET", "/app/page", b"")
+        ("POST", "/app/form", b"a=1"),
+        ("POST", "/app/form", b"a=2"),
+        ("GET", "/app/page", b""),
     ]
     assert all(r.values("X-Auth-User-Id") == [user["user_id"]] for r in upstream.received)
 
 
-def test_sessionauth_and_the_application_see_the_client_traefik_saw_not_the_one_claimed(stack: Stack) -> None:
+def test_sessionauth_and_the_application_see_the_client_traefik_saw_not_the_one_claimed(
+    stack: Stack,
+) -> None:
     _, upstream, traefik = stack.start()
     user, _ = sign_up_and_log_in(traefik)
     # Another loopback address than Traefik's own (127.0.0.1), so the two can be told apart.
     transport = httpx.HTTPTransport(local_address="127.0.0.3")
-    claims = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
-    with httpx.Client(base_url=traefik.url, transport=transport, headers=claims, timeout=30) as client:
+    claims = {
+        "X-Forwarded-For": "203.0.113.7",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+    }
+    with httpx.Client(
+        base_url=traefik.url, transport=transport, headers=claims, timeout=30
+    ) as client:
         assert client.post("/login", auth=(user["username"], PASSWORD)).status_code == 200
         sessions = client.get("/sessions")
         page = client.get("/app/page", headers={"host": "app.example.test"})
@@ -256,10 +320,28 @@ def test_sessionauth_and_the_application_see_the_client_traefik_saw_not_the_one_
     assert received.values("X-Forwarded-Proto") == ["http"]
 
 
-PUBLIC = ["/signup", "/login", "/logout", "/password", "/getusers/me", "/sessions", "/sessions/0b6c2a3e-1f"]
+PUBLIC = [
+    "/signup",
+    "/login",
+    "/logout",
+    "/password",
+    "/getusers/me",
+    "/sessions",
+    "/sessions/0b6c2a3e-1f",
+]
 NOT_PUBLIC = [
-    "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/auth/verify", "/protected",
-    "/", "/sessionsx", "/app/login", "/sessions/a/b", "/signup/x",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+    "/auth/verify",
+    "/protected",
+    "/",
+    "/sessionsx",
+    "/app/login",
+    "/sessions/a/b",
+    "/signup/x",
 ]
 
 
@@ -269,7 +351,9 @@ def test_only_sessionauths_public_endpoints_bypass_the_check(stack: Stack) -> No
 
     for path in PUBLIC + NOT_PUBLIC:
         get_app(traefik, token, path=path)
-    without_session = [path for path in NOT_PUBLIC if get_app(traefik, None, path=path).status_code != 401]
+    without_session = [
+        path for path in NOT_PUBLIC if get_app(traefik, None, path=path).status_code != 401
+    ]
 
     assert [r.path for r in upstream.received] == NOT_PUBLIC  # the others went to sessionauth
     assert all(r.values("X-Auth-User-Id") == [user["user_id"]] for r in upstream.received)
@@ -284,17 +368,24 @@ def test_traefik_loads_the_shipped_files_without_errors_or_security_warnings(sta
     assert log, "Traefik wrote no log"
     assert not [line for line in log.splitlines() if " ERR " in line or '"level":"error"' in line]
     # Each of these says that an option the example sets for a security reason is missing.
-    for warning in ("aliasHeadersStrategy is not configured", "trustForwardHeader is not configured",
-                    "maxResponseBodySize is not configured"):
+    for warning in (
+        "aliasHeadersStrategy is not configured",
+        "trustForwardHeader is not configured",
+        "maxResponseBodySize is not configured",
+    ):
         assert warning not in log
 
 
 def test_one_unreachable_replica_is_skipped(database_url: str) -> None:
     traefik_binary()
     stopped = free_port()  # a replica that is down: nothing listens there
-    with serving(DATABASE_URL=database_url) as server, recording_upstream() as upstream, traefik_in_front(
-        sessionauth_ports=[stopped, port_of(server)], app_port=upstream.port
-    ) as traefik:
+    with (
+        serving(DATABASE_URL=database_url) as server,
+        recording_upstream() as upstream,
+        traefik_in_front(
+            sessionauth_ports=[stopped, port_of(server)], app_port=upstream.port
+        ) as traefik,
+    ):
         # Round robin sends every other request to the stopped replica: each must be retried.
         for _ in range(3):
             _, token = sign_up_and_log_in(traefik)
@@ -307,7 +398,10 @@ def test_one_unreachable_replica_is_skipped(database_url: str) -> None:
 def test_sessionauth_unreachable_is_a_502_and_the_application_is_not_reached() -> None:
     traefik_binary()
     nowhere = free_port()  # nothing listens there
-    with recording_upstream() as upstream, traefik_in_front(sessionauth_ports=[nowhere], app_port=upstream.port) as traefik:
+    with (
+        recording_upstream() as upstream,
+        traefik_in_front(sessionauth_ports=[nowhere], app_port=upstream.port) as traefik,
+    ):
         response = get_app(traefik, secrets.token_urlsafe(32))
 
         assert response.status_code == 502, response.text

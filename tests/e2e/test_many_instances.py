@@ -37,13 +37,20 @@ async def test_three_instances_share_users_sessions_and_revocations(database_url
             await connection.close()
 
         with httpx.Client(base_url=a.url) as client:
-            assert client.post("/signup", json={"username": "shared", "password": PASSWORD}).status_code == 201
+            assert (
+                client.post(
+                    "/signup", json={"username": "shared", "password": PASSWORD}
+                ).status_code
+                == 201
+            )
         with httpx.Client(base_url=b.url) as client:
             login = client.post("/login", auth=("shared", PASSWORD))
             assert login.status_code == 200
         cookie = login.cookies["session_id"]
         for server in servers:  # every instance knows the session (and caches it)
-            with httpx.Client(base_url=server.url, headers={"cookie": f"session_id={cookie}"}) as client:
+            with httpx.Client(
+                base_url=server.url, headers={"cookie": f"session_id={cookie}"}
+            ) as client:
                 assert client.get("/protected").status_code == 200
 
         with httpx.Client(base_url=c.url, headers={"cookie": f"session_id={cookie}"}) as client:
@@ -57,7 +64,9 @@ async def test_three_instances_share_users_sessions_and_revocations(database_url
         with httpx.Client(base_url=b.url) as client:
             second = client.post("/login", auth=("shared", PASSWORD)).cookies["session_id"]
         for server in servers:
-            with httpx.Client(base_url=server.url, headers={"cookie": f"session_id={first}"}) as client:
+            with httpx.Client(
+                base_url=server.url, headers={"cookie": f"session_id={first}"}
+            ) as client:
                 assert client.get("/protected").status_code == 200
         with httpx.Client(base_url=c.url, headers={"cookie": f"session_id={second}"}) as client:
             assert client.delete("/sessions").json() == {"revoked": 1}
@@ -72,12 +81,18 @@ async def test_two_instances_share_the_throttle_limits_under_concurrency(databas
         async with httpx.AsyncClient(timeout=30) as client:
             signups = await asyncio.gather(
                 *(
-                    client.post(f"{servers[i % 2].url}/signup", json={"username": f"user{i}", "password": PASSWORD})
+                    client.post(
+                        f"{servers[i % 2].url}/signup",
+                        json={"username": f"user{i}", "password": PASSWORD},
+                    )
                     for i in range(12)
                 )
             )
             logins = await asyncio.gather(
-                *(client.post(f"{servers[i % 2].url}/login", auth=("user0", "wrong password")) for i in range(20))
+                *(
+                    client.post(f"{servers[i % 2].url}/login", auth=("user0", "wrong password"))
+                    for i in range(20)
+                )
             )
     assert Counter(r.status_code for r in signups) == {201: 3, 429: 9}
     assert Counter(r.status_code for r in logins) == {401: 3, 429: 17}

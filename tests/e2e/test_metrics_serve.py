@@ -30,7 +30,9 @@ def successful_logins_by_worker(directory: Path) -> dict[str, float]:
     for path in directory.glob("counter_*.db"):
         for family in MultiProcessCollector.merge([str(path)]):
             for sample in family.samples:
-                if sample.name == "sessionauth_logins_total" and sample.labels == {"outcome": "success"}:
+                if sample.name == "sessionauth_logins_total" and sample.labels == {
+                    "outcome": "success"
+                }:
                     counts[path.stem] = sample.value
     return counts
 
@@ -57,7 +59,10 @@ def test_every_scrape_reports_the_logins_of_both_workers(database_url):
                 assert seen[("sessionauth_signups_total", (("outcome", "success"),))] == 1
                 assert seen[("sessionauth_hash_queue_depth", ())] == 0
                 login_requests = ("method", "POST"), ("route", "/login"), ("status", "2xx")
-                assert seen[("sessionauth_http_request_duration_seconds_count", login_requests)] == logins
+                assert (
+                    seen[("sessionauth_http_request_duration_seconds_count", login_requests)]
+                    == logins
+                )
             assert server.stop() == 0
             assert not directory.exists()
         finally:
@@ -68,7 +73,10 @@ def log_in_on_both_workers(server: Server, directory: Path) -> int:
     """Logins on fresh connections (each goes to whichever worker accepts it first) until both
     workers have counted some, within a generous bound; returns how many."""
     with httpx.Client(base_url=server.url) as client:
-        assert client.post("/signup", json={"username": "counted", "password": PASSWORD}).status_code == 201
+        assert (
+            client.post("/signup", json={"username": "counted", "password": PASSWORD}).status_code
+            == 201
+        )
     logins = 0
     while logins < 200:
         for _ in range(10):

@@ -12,7 +12,10 @@ PASSWORD = "correct horse battery staple"
 def test_the_flow_survives_a_restart_on_postgres(database_url):
     with serving(DATABASE_URL=database_url) as server:
         with httpx.Client(base_url=server.url) as client:
-            assert client.post("/signup", json={"username": "Alice", "password": PASSWORD}).status_code == 201
+            assert (
+                client.post("/signup", json={"username": "Alice", "password": PASSWORD}).status_code
+                == 201
+            )
             login = client.post("/login", auth=("alice", PASSWORD))
             assert login.status_code == 200
             cookie = login.cookies["session_id"]
@@ -26,14 +29,20 @@ def test_the_flow_survives_a_restart_on_postgres(database_url):
             assert client.post("/logout").status_code == 200
             assert client.get("/getusers/me").status_code == 401
         with httpx.Client(base_url=server.url) as client:
-            assert client.post("/login", json={"username": "ALICE", "password": PASSWORD}).status_code == 200
+            assert (
+                client.post("/login", json={"username": "ALICE", "password": PASSWORD}).status_code
+                == 200
+            )
         assert server.stop() == 0
 
 
 def test_serve_on_the_memory_store_warns_that_nothing_persists():
     with serving() as server:
         with httpx.Client(base_url=server.url) as client:
-            assert client.post("/signup", json={"username": "bob", "password": PASSWORD}).status_code == 201
+            assert (
+                client.post("/signup", json={"username": "bob", "password": PASSWORD}).status_code
+                == 201
+            )
             assert client.post("/login", auth=("bob", PASSWORD)).status_code == 200
             assert client.get("/getusers/me").json()["username"] == "bob"
         assert server.stop() == 0
@@ -51,7 +60,12 @@ def test_sigint_also_stops_cleanly():
 def test_two_workers_on_postgres_share_sessions_and_stop_cleanly(database_url):
     with serving("--workers", "2", DATABASE_URL=database_url) as server:
         with httpx.Client(base_url=server.url) as client:
-            assert client.post("/signup", json={"username": "workers", "password": PASSWORD}).status_code == 201
+            assert (
+                client.post(
+                    "/signup", json={"username": "workers", "password": PASSWORD}
+                ).status_code
+                == 201
+            )
             assert client.post("/login", auth=("workers", PASSWORD)).status_code == 200
             # new connections land on either worker; every one must know the session
             for _ in range(20):

@@ -15,13 +15,20 @@ NEW_PASSWORD = "a brand new passphrase 42"
 # A real argon2 cost, so that sign-ups are still in flight when the signal arrives.
 # Every client here is 127.0.0.1: HASH_SHARE_PER_ADDRESS=0 lets it queue as many hashes as these
 # tests keep in flight, instead of its share of the queue.
-SLOW_HASHING = {"ARGON2_TIME_COST": "2", "ARGON2_MEMORY_COST": "32768", "HASH_QUEUE_SIZE": "64", "HASH_QUEUE_TIMEOUT": "30",
-                "HASH_SHARE_PER_ADDRESS": "0"}
+SLOW_HASHING = {
+    "ARGON2_TIME_COST": "2",
+    "ARGON2_MEMORY_COST": "32768",
+    "HASH_QUEUE_SIZE": "64",
+    "HASH_QUEUE_TIMEOUT": "30",
+    "HASH_SHARE_PER_ADDRESS": "0",
+}
 
 
 def sign_up(url: str, name: str) -> int | None:
     try:
-        return httpx.post(url + "/signup", json={"username": name, "password": PASSWORD}, timeout=30).status_code
+        return httpx.post(
+            url + "/signup", json={"username": name, "password": PASSWORD}, timeout=30
+        ).status_code
     except httpx.TransportError:
         return None  # refused or cut: the client knows it did not succeed
 
@@ -31,7 +38,10 @@ def wait_for_hashes_in_flight(url: str, at_least: int, timeout: float = 30) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
-            if line.startswith("sessionauth_hash_queue_depth ") and float(line.split()[-1]) >= at_least:
+            if (
+                line.startswith("sessionauth_hash_queue_depth ")
+                and float(line.split()[-1]) >= at_least
+            ):
                 return
         time.sleep(0.01)
     raise AssertionError(f"fewer than {at_least} sign-ups reached the hashing queue in {timeout} s")
@@ -65,8 +75,12 @@ async def test_sigterm_finishes_in_flight_sign_ups_and_exits_0(database_url):
         assert server.process.wait(30) == 0
     stored = await usernames(database_url)
     created = {name for name, (status, _) in results.items() if status == 201}
-    finished_after_signal = [name for name, (status, at) in results.items() if status == 201 and at > signalled]
-    assert finished_after_signal, results  # requests were in flight when the signal came, and finished
+    finished_after_signal = [
+        name for name, (status, at) in results.items() if status == 201 and at > signalled
+    ]
+    assert finished_after_signal, (
+        results
+    )  # requests were in flight when the signal came, and finished
     assert created <= stored  # no success that was lost
     assert stored <= set(names)
 
@@ -82,7 +96,9 @@ async def test_kill_9_leaves_no_half_made_state(database_url):
     created = {name for name, status in statuses.items() if status == 201}
     connection = await asyncpg.connect(database_url)
     try:
-        users = await connection.fetch("SELECT username, password_hash FROM users WHERE username LIKE 'crash%'")
+        users = await connection.fetch(
+            "SELECT username, password_hash FROM users WHERE username LIKE 'crash%'"
+        )
         orphans = await connection.fetchval(
             "SELECT count(*) FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE u.id IS NULL"
         )
@@ -115,7 +131,11 @@ def change_password(url: str, cookies: httpx.Cookies) -> int | None:
 
 
 async def test_kill_9_amid_logins_and_password_changes_leaves_each_change_whole(database_url):
-    settings = {**SLOW_HASHING, "SESSION_COOKIE_SECURE": "false", "THROTTLE_SIGNUP_PER_ADDRESS": "0"}
+    settings = {
+        **SLOW_HASHING,
+        "SESSION_COOKIE_SECURE": "false",
+        "THROTTLE_SIGNUP_PER_ADDRESS": "0",
+    }
     changers = [f"changer{i}" for i in range(8)]
     loginers = [f"loginer{i}" for i in range(8)]
     with serving(DATABASE_URL=database_url, **settings) as server:
@@ -125,7 +145,9 @@ async def test_kill_9_amid_logins_and_password_changes_leaves_each_change_whole(
         current = {name: [log_in(server.url, name) for _ in range(3)][-1] for name in changers}
     with serving(DATABASE_URL=database_url, **settings) as server:
         with ThreadPoolExecutor(len(changers) + len(loginers)) as pool:
-            changes = {name: pool.submit(change_password, server.url, current[name]) for name in changers}
+            changes = {
+                name: pool.submit(change_password, server.url, current[name]) for name in changers
+            }
             logins = [pool.submit(log_in, server.url, name) for name in loginers]
             # Killed as soon as the first change has answered: the others are still hashing.
             first = next(as_completed(changes.values(), timeout=60))

@@ -31,8 +31,16 @@ def timed(client: httpx.Client, method: str, path: str, **kwargs) -> tuple[httpx
 def test_an_outage_gives_quick_503s_and_the_service_recovers_by_itself(database_url, how):
     upstream = urlsplit(database_url)
     with TcpProxy(upstream.hostname, upstream.port or 5432) as proxy:
-        with serving(DATABASE_URL=through(proxy, database_url)) as server, httpx.Client(base_url=server.url, timeout=30) as client:
-            assert client.post("/signup", json={"username": f"before-{how}", "password": PASSWORD}).status_code == 201
+        with (
+            serving(DATABASE_URL=through(proxy, database_url)) as server,
+            httpx.Client(base_url=server.url, timeout=30) as client,
+        ):
+            assert (
+                client.post(
+                    "/signup", json={"username": f"before-{how}", "password": PASSWORD}
+                ).status_code
+                == 201
+            )
             assert client.post("/login", auth=(f"before-{how}", PASSWORD)).status_code == 200
             cookie = client.cookies["session_id"]
 
@@ -44,7 +52,14 @@ def test_an_outage_gives_quick_503s_and_the_service_recovers_by_itself(database_
                 ("GET", "/readyz", {}),
             ]
             with ThreadPoolExecutor(len(calls)) as pool:
-                answers = list(pool.map(lambda c: timed(httpx.Client(base_url=server.url, timeout=30), c[0], c[1], **c[2]), calls))
+                answers = list(
+                    pool.map(
+                        lambda c: timed(
+                            httpx.Client(base_url=server.url, timeout=30), c[0], c[1], **c[2]
+                        ),
+                        calls,
+                    )
+                )
             for (method, path, _), (response, took) in zip(calls, answers):
                 assert took < WELL_WITHIN, (path, took)
                 assert response.status_code == 503, (path, response.status_code, response.text)
@@ -61,7 +76,12 @@ def test_an_outage_gives_quick_503s_and_the_service_recovers_by_itself(database_
             client.cookies.clear()
             assert client.post("/login", auth=(f"before-{how}", PASSWORD)).status_code == 200
             assert client.get("/sessions").status_code == 200
-            assert client.post("/signup", json={"username": f"after-{how}", "password": PASSWORD}).status_code == 201
+            assert (
+                client.post(
+                    "/signup", json={"username": f"after-{how}", "password": PASSWORD}
+                ).status_code
+                == 201
+            )
             log = server.output()
     assert "Traceback" not in log and PASSWORD not in log
 
@@ -70,12 +90,21 @@ def test_a_sign_up_in_flight_at_the_cut_is_either_kept_or_reported_failed(databa
     upstream = urlsplit(database_url)
     names = [f"cut{i}" for i in range(16)]
     with TcpProxy(upstream.hostname, upstream.port or 5432) as proxy:
-        settings = {"DATABASE_URL": through(proxy, database_url), "HASH_QUEUE_SIZE": "64", "HASH_QUEUE_TIMEOUT": "30",
-                    "HASH_SHARE_PER_ADDRESS": "0", "ARGON2_TIME_COST": "2", "ARGON2_MEMORY_COST": "16384"}
+        settings = {
+            "DATABASE_URL": through(proxy, database_url),
+            "HASH_QUEUE_SIZE": "64",
+            "HASH_QUEUE_TIMEOUT": "30",
+            "HASH_SHARE_PER_ADDRESS": "0",
+            "ARGON2_TIME_COST": "2",
+            "ARGON2_MEMORY_COST": "16384",
+        }
         with serving(**settings) as server:
+
             def sign_up(name):
                 with httpx.Client(base_url=server.url, timeout=30) as c:
-                    return c.post("/signup", json={"username": name, "password": PASSWORD}).status_code
+                    return c.post(
+                        "/signup", json={"username": name, "password": PASSWORD}
+                    ).status_code
 
             with ThreadPoolExecutor(len(names)) as pool:
                 futures = [pool.submit(sign_up, name) for name in names]

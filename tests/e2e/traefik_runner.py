@@ -92,7 +92,9 @@ def traefik_in_front(*, sessionauth_ports: list[int], app_port: int) -> Iterator
     port, verify_port = free_port(), free_port()
     dynamic = dynamic_config(sessionauth_ports, app_port, verify_port)
     (directory / "dynamic.yaml").write_text(yaml.safe_dump(dynamic))
-    (directory / "traefik.yaml").write_text(yaml.safe_dump(static_config(directory, port, verify_port)))
+    (directory / "traefik.yaml").write_text(
+        yaml.safe_dump(static_config(directory, port, verify_port))
+    )
     process = subprocess.Popen(
         [binary, f"--configFile={directory / 'traefik.yaml'}"],
         stdout=subprocess.DEVNULL,
@@ -120,13 +122,21 @@ def _wait_routing(traefik: Traefik) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if traefik.process.poll() is not None:
-            stderr = traefik.process.stderr.read().decode(errors="replace") if traefik.process.stderr else ""
+            stderr = (
+                traefik.process.stderr.read().decode(errors="replace")
+                if traefik.process.stderr
+                else ""
+            )
             log = traefik.log()[-4000:]
-            pytest.fail(f"traefik exited {traefik.process.returncode}:\n{stderr}\n{log}", pytrace=False)
+            pytest.fail(
+                f"traefik exited {traefik.process.returncode}:\n{stderr}\n{log}", pytrace=False
+            )
         try:
             if httpx.get(traefik.url + "/app", timeout=2).status_code != 404:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    pytest.fail(f"traefik did not route within {START_TIMEOUT} s:\n{traefik.log()[-4000:]}", pytrace=False)
+    pytest.fail(
+        f"traefik did not route within {START_TIMEOUT} s:\n{traefik.log()[-4000:]}", pytrace=False
+    )

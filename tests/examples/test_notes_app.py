@@ -43,13 +43,17 @@ async def app(database_url: str | None, clock: FakeClock) -> AsyncIterator[objec
 
 def client_of(app: object) -> httpx.AsyncClient:
     # https: the session cookie is Secure by default and httpx would not send it over http.
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("192.0.2.20", 50000)), base_url=BASE)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("192.0.2.20", 50000)), base_url=BASE
+    )
 
 
 @asynccontextmanager
 async def logged_in(app: object, username: str) -> AsyncIterator[httpx.AsyncClient]:
     async with client_of(app) as client:
-        signup = await client.post("/auth/signup", json={"username": username, "password": PASSWORD})
+        signup = await client.post(
+            "/auth/signup", json={"username": username, "password": PASSWORD}
+        )
         assert signup.status_code == 201, signup.text
         login = await client.post("/auth/login", auth=(username, PASSWORD))
         assert login.status_code == 200, login.text
@@ -58,7 +62,10 @@ async def logged_in(app: object, username: str) -> AsyncIterator[httpx.AsyncClie
 
 async def test_notes_need_a_session(app):
     async with client_of(app) as client:
-        for response in (await client.get("/notes"), await client.post("/notes", json={"text": "milk"})):
+        for response in (
+            await client.get("/notes"),
+            await client.post("/notes", json={"text": "milk"}),
+        ):
             assert response.status_code == 401
             assert response.json() == {"detail": "Not authenticated"}
             assert "set-cookie" not in response.headers  # no cookie was sent, none to expire
@@ -117,7 +124,11 @@ async def test_an_idle_session_expires_on_the_apps_own_endpoints(app, clock):
 
 @pytest.mark.parametrize(
     "headers",
-    [{"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"}],
+    [
+        {"origin": "https://evil.example"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+    ],
 )
 async def test_a_note_from_another_site_is_refused(app, headers):
     async with logged_in(app, "alice") as client:
@@ -127,7 +138,11 @@ async def test_a_note_from_another_site_is_refused(app, headers):
         assert (await client.get("/notes", headers=headers)).json() == []  # reading is not refused
 
 
-@pytest.mark.parametrize("headers", [{}, {"origin": BASE}, {"sec-fetch-site": "same-origin", "origin": BASE}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"origin": BASE}, {"sec-fetch-site": "same-origin", "origin": BASE}]
+)
 async def test_a_note_from_the_app_itself_is_accepted(app, headers):
     async with logged_in(app, "alice") as client:
-        assert (await client.post("/notes", json={"text": "milk"}, headers=headers)).status_code == 201
+        assert (
+            await client.post("/notes", json={"text": "milk"}, headers=headers)
+        ).status_code == 201

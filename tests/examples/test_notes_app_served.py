@@ -36,7 +36,11 @@ def test_served_on_postgres(database_url):
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "examples.notes_app", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -53,7 +57,12 @@ def test_served_on_postgres(database_url):
 
             with httpx.Client(base_url=base, timeout=10) as client:
                 assert client.get("/notes").status_code == 401
-                assert client.post("/auth/signup", json={"username": "alice", "password": PASSWORD}).status_code == 201
+                assert (
+                    client.post(
+                        "/auth/signup", json={"username": "alice", "password": PASSWORD}
+                    ).status_code
+                    == 201
+                )
                 assert client.post("/auth/login", auth=("alice", PASSWORD)).status_code == 200
                 assert client.post("/notes", json={"text": "milk"}).status_code == 201
                 assert [n["text"] for n in client.get("/notes").json()] == ["milk"]

@@ -57,10 +57,24 @@ def _operations() -> list[tuple[str, str]]:
     cases = []
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            cases.append(pytest.param(method.upper(), path, GenerationMode.POSITIVE, id=f"{method.upper()} {path} valid"))
+            cases.append(
+                pytest.param(
+                    method.upper(),
+                    path,
+                    GenerationMode.POSITIVE,
+                    id=f"{method.upper()} {path} valid",
+                )
+            )
             # Invalid input needs an input to break: a parameter or a body.
             if operation.get("parameters") or operation.get("requestBody"):
-                cases.append(pytest.param(method.upper(), path, GenerationMode.NEGATIVE, id=f"{method.upper()} {path} invalid"))
+                cases.append(
+                    pytest.param(
+                        method.upper(),
+                        path,
+                        GenerationMode.NEGATIVE,
+                        id=f"{method.upper()} {path} invalid",
+                    )
+                )
     return cases
 
 
@@ -87,7 +101,9 @@ class Fuzzing:
         """Undo a password change the fuzzer made, so every case starts from the same state."""
         with schemathesis_asgi.get_client(self.app) as client:
             client.cookies.set(COOKIE, token)
-            answer = client.post("/password", json={"current_password": changed_to, "new_password": OWNER_PASSWORD})
+            answer = client.post(
+                "/password", json={"current_password": changed_to, "new_password": OWNER_PASSWORD}
+            )
         assert answer.status_code == 200, answer.text
 
     def session_ids(self, token: str) -> list[str]:
@@ -140,7 +156,9 @@ def fuzzing(request: pytest.FixtureRequest) -> Iterator[Fuzzing]:
 # Values that reach past the input rules: random text almost never makes a valid username, so
 # without these a fuzzed sign-up would never succeed or collide, and a login never succeed.
 USERNAMES = st.one_of(
-    st.sampled_from([OWNER, "FUZZ.OWNER", "ｆｕｚｚ.owner", "fuzz.owner\u200b", "fuzz\u043ewner", "jürgen"]),
+    st.sampled_from(
+        [OWNER, "FUZZ.OWNER", "ｆｕｚｚ.owner", "fuzz.owner\u200b", "fuzz\u043ewner", "jürgen"]
+    ),
     st.from_regex(r"[a-z][a-z0-9._@+-]{2,24}", fullmatch=True),
 )
 PASSWORDS = st.one_of(
@@ -163,7 +181,16 @@ def _steer(body: dict, data) -> None:
 
 # Text that PostgreSQL's `text` refuses (U+0000) or that has no UTF-8 form (a lone surrogate).
 UNSTORABLE = st.sampled_from(
-    ["\x00", "fuzz\x00owner", f"{OWNER}\x00", "\ud800", "\ud800aaaaaaaa", f"{OWNER}\udfff", "\udfff\ud800", "a\udbff\x00"]
+    [
+        "\x00",
+        "fuzz\x00owner",
+        f"{OWNER}\x00",
+        "\ud800",
+        "\ud800aaaaaaaa",
+        f"{OWNER}\udfff",
+        "\udfff\ud800",
+        "a\udbff\x00",
+    ]
 )
 # In a URL or a header only U+0000 can arrive: their bytes are never decoded into a surrogate.
 UNSTORABLE_IN_URL = st.sampled_from(["\x00", "a\x00b", "\x00" * 36])
@@ -175,7 +202,9 @@ def _hostile(case, data) -> dict[str, Any]:
     """Some of the time, text no store or hash can take in every string the case sends; returns
     the extra arguments for `case.call` (a raw body or headers) that carry what JSON cannot."""
     how = data.draw(
-        st.sampled_from(["as generated"] * 4 + ["unstorable text", "deep nesting", "U+0000 in a header"]),
+        st.sampled_from(
+            ["as generated"] * 4 + ["unstorable text", "deep nesting", "U+0000 in a header"]
+        ),
         label="hostile input",
     )
     body = case.body if isinstance(case.body, dict) else None
@@ -187,17 +216,28 @@ def _hostile(case, data) -> dict[str, Any]:
             case.path_parameters[name] = data.draw(UNSTORABLE_IN_URL, label=name)
         if case.path == "/login" and data.draw(st.booleans(), label="basic"):
             # Encoded with "surrogatepass": the bytes a client could send for a lone surrogate.
-            user, password = data.draw(UNSTORABLE, label="basic user"), data.draw(UNSTORABLE, label="basic password")
-            encoded = base64.b64encode(f"{user}:{password}".encode("utf-8", "surrogatepass")).decode()
+            user, password = (
+                data.draw(UNSTORABLE, label="basic user"),
+                data.draw(UNSTORABLE, label="basic password"),
+            )
+            encoded = base64.b64encode(
+                f"{user}:{password}".encode("utf-8", "surrogatepass")
+            ).decode()
             return {"headers": {"Authorization": f"Basic {encoded}"}}
     elif how == "deep nesting" and case.operation.body:
         if strings:  # in place of every string field
-            raw = json.dumps({**body, **dict.fromkeys(strings, _DEEP_MARK)}).replace(json.dumps(_DEEP_MARK), DEEP)
+            raw = json.dumps({**body, **dict.fromkeys(strings, _DEEP_MARK)}).replace(
+                json.dumps(_DEEP_MARK), DEEP
+            )
         else:
             raw = DEEP
         return {"data": raw.encode(), "headers": {"Content-Type": "application/json"}}
     elif how == "U+0000 in a header":
-        if body is not None and case.path == "/login" and case.meta.generation.mode == GenerationMode.POSITIVE:
+        if (
+            body is not None
+            and case.path == "/login"
+            and case.meta.generation.mode == GenerationMode.POSITIVE
+        ):
             # On a login that would succeed otherwise: the User-Agent is stored with its session.
             body.update(username=OWNER, password=OWNER_PASSWORD)
         # Lower case, as the client's default: another spelling would be sent beside it, not instead.
@@ -209,11 +249,17 @@ def _sent_passwords(case) -> list[str]:
     """Passwords the case itself sent that are long and distinctive enough to search for: a short
     one ("pass") or one equal to a username the answer may rightly show would match by chance."""
     body = case.body if isinstance(case.body, dict) else {}
-    usernames = [value for key, value in body.items() if key == "username" and isinstance(value, str)]
+    usernames = [
+        value for key, value in body.items() if key == "username" and isinstance(value, str)
+    ]
     found = []
     for key in ("password", "current_password", "new_password"):
         value = body.get(key)
-        if isinstance(value, str) and len(value) >= 12 and not any(value in name for name in usernames):
+        if (
+            isinstance(value, str)
+            and len(value) >= 12
+            and not any(value in name for name in usernames)
+        ):
             found.append(value)
     return found
 
@@ -233,12 +279,23 @@ def _spellings(secret: str) -> set[str]:
 @schemathesis.check
 def no_secret_in_response(ctx, response, case) -> None:
     # Schemathesis gives each header as a list of values.
-    headers = {name: values for name, values in response.headers.items() if name.lower() != "set-cookie"}
+    headers = {
+        name: values for name, values in response.headers.items() if name.lower() != "set-cookie"
+    }
     shown = response.content.decode("utf-8", "replace") + json.dumps(headers)
     assert "$argon2" not in shown, "a password hash in the response"
     for password in [OWNER_PASSWORD, *_sent_passwords(case)]:
-        assert not any(spelling in shown for spelling in _spellings(password)), "a password in the response"
-    tokens = [*ISSUED_TOKENS[-3:], *(value for value in (case.cookies or {}).values() if isinstance(value, str) and len(value) >= 20)]
+        assert not any(spelling in shown for spelling in _spellings(password)), (
+            "a password in the response"
+        )
+    tokens = [
+        *ISSUED_TOKENS[-3:],
+        *(
+            value
+            for value in (case.cookies or {}).values()
+            if isinstance(value, str) and len(value) >= 20
+        ),
+    ]
     for issued in response.headers.get("set-cookie", []):
         name, _, rest = issued.partition("=")
         tokens.append(rest.split(";", 1)[0] if name.strip() == COOKIE else "")
@@ -270,11 +327,17 @@ def test_every_answer_matches_the_document(fuzzing: Fuzzing, method: str, path: 
             case.cookies = {**(case.cookies or {}), COOKIE: fuzzing.log_in()}
         if mode == GenerationMode.POSITIVE and isinstance(case.body, dict):
             _steer(case.body, data)
-        if mode == GenerationMode.POSITIVE and "session_id" in (case.path_parameters or {}) and authenticated:
+        if (
+            mode == GenerationMode.POSITIVE
+            and "session_id" in (case.path_parameters or {})
+            and authenticated
+        ):
             # A random id never names a session: some of the time, take one of the owner's (the
             # list is newest first, so the first is the current one). Drawn by position, so
             # that the draws do not depend on how many sessions exist.
-            which = data.draw(st.sampled_from(["generated", "current", "oldest"]), label="session id")
+            which = data.draw(
+                st.sampled_from(["generated", "current", "oldest"]), label="session id"
+            )
             if which != "generated":
                 owned = fuzzing.session_ids(case.cookies[COOKIE])
                 case.path_parameters["session_id"] = owned[0] if which == "current" else owned[-1]

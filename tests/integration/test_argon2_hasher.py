@@ -124,9 +124,13 @@ def test_hashing_threads_run_at_the_lowest_priority():
 
 async def test_the_queue_depth_is_reported_at_each_change():
     depths: list[int] = []
-    hasher = Argon2PasswordHasher(**CHEAP, concurrency=1, queue_size=2, queue_timeout=30, on_queue_change=depths.append)
+    hasher = Argon2PasswordHasher(
+        **CHEAP, concurrency=1, queue_size=2, queue_timeout=30, on_queue_change=depths.append
+    )
     gate = Gate()
-    admitted = [asyncio.ensure_future(hasher._run(gate)) for _ in range(3)]  # one running, two waiting
+    admitted = [
+        asyncio.ensure_future(hasher._run(gate)) for _ in range(3)
+    ]  # one running, two waiting
     await asyncio.sleep(0)
     assert await asyncio.to_thread(gate.entered.wait, 10)
     with pytest.raises(HashingOverloaded):
@@ -143,7 +147,9 @@ async def test_the_queue_depth_is_reported_at_each_change():
 
 
 async def test_one_owner_holds_at_most_its_share_of_the_queue():
-    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, concurrency=1, queue_size=7, queue_timeout=60)
+    hasher = Argon2PasswordHasher(
+        time_cost=1, memory_cost=1024, parallelism=1, concurrency=1, queue_size=7, queue_timeout=60
+    )
     # a quarter of concurrency + queue_size by default: 2 of 8
     flood = [hasher.verify_dummy("guess", owner="203.0.113.66") for _ in range(10)]
     others = [hasher.verify_dummy("guess", owner=f"198.51.100.{i}") for i in range(4)]
@@ -152,16 +158,21 @@ async def test_one_owner_holds_at_most_its_share_of_the_queue():
     assert [isinstance(r, HashingOverloaded) for r in results[:10]] == [False] * 2 + [True] * 8
     assert not any(isinstance(r, BaseException) for r in results[10:])
     assert hasher._admitted_by_owner == {} and hasher.in_flight == 0  # every slot given back
-    again = await asyncio.gather(*(hasher.verify_dummy("guess", owner="203.0.113.66") for _ in range(2)))
+    again = await asyncio.gather(
+        *(hasher.verify_dummy("guess", owner="203.0.113.66") for _ in range(2))
+    )
     assert again == [None, None]
     hasher.close()
 
 
 @pytest.mark.parametrize(("share", "admitted"), [(3, 3), (0, 8)])
 async def test_the_share_per_owner_is_a_setting_and_zero_is_no_cap(share, admitted):
-    hasher = Argon2PasswordHasher(**CHEAP, concurrency=1, queue_size=7, queue_timeout=60, per_owner=share)
+    hasher = Argon2PasswordHasher(
+        **CHEAP, concurrency=1, queue_size=7, queue_timeout=60, per_owner=share
+    )
     results = await asyncio.gather(
-        *(hasher.verify_dummy("guess", owner="203.0.113.66") for _ in range(10)), return_exceptions=True
+        *(hasher.verify_dummy("guess", owner="203.0.113.66") for _ in range(10)),
+        return_exceptions=True,
     )
     assert sum(not isinstance(r, HashingOverloaded) for r in results) == admitted
     hasher.close()

@@ -52,8 +52,11 @@ async def container(request):
         url = request.getfixturevalue("migrated_database_url")
         await truncate_all(url)
     settings = load_settings(
-        database_url=url, argon2_time_cost=NEW["time_cost"], argon2_memory_cost=NEW["memory_cost"],
-        argon2_parallelism=NEW["parallelism"], purge_interval=0,
+        database_url=url,
+        argon2_time_cost=NEW["time_cost"],
+        argon2_memory_cost=NEW["memory_cost"],
+        argon2_parallelism=NEW["parallelism"],
+        purge_interval=0,
     )
     container = build_container(settings)
     # Opened by hand, not with `running`: its own calibration at start could finish after the
@@ -69,10 +72,14 @@ async def add_users(container, prefix: str, how_many: int, parameters: dict) -> 
     hasher = Argon2PasswordHasher(**parameters)
     try:
         for i in range(how_many):
-            await container.storage.users().add(User(
-                id=str(uuid.uuid4()), username=Username.parse(f"{prefix}{i}"),
-                password_hash=await hasher.hash(PASSWORD), created_at=datetime.now(UTC),
-            ))
+            await container.storage.users().add(
+                User(
+                    id=str(uuid.uuid4()),
+                    username=Username.parse(f"{prefix}{i}"),
+                    password_hash=await hasher.hash(PASSWORD),
+                    created_at=datetime.now(UTC),
+                )
+            )
     finally:
         hasher.close()
 
@@ -81,10 +88,14 @@ async def failed_login(container, username: str, attempt: int) -> None:
     # A fresh client address each time: only the argon2 work is under test, not the throttle.
     client = Client(address=f"198.51.100.{attempt % 250}", user_agent="test")
     with pytest.raises(InvalidCredentials):
-        await container.login().execute(username=username, password="a wrong password", client=client)
+        await container.login().execute(
+            username=username, password="a wrong password", client=client
+        )
 
 
-async def test_unknown_users_cost_what_stored_users_cost_in_proportion_and_name_by_name(container, verified):
+async def test_unknown_users_cost_what_stored_users_cost_in_proportion_and_name_by_name(
+    container, verified
+):
     await add_users(container, "old", 1, OLD)
     await add_users(container, "new", 3, NEW)
     await container.calibrate_dummy_verify().execute()
@@ -110,7 +121,9 @@ async def test_unknown_users_cost_what_stored_users_cost_in_proportion_and_name_
     assert dict(zip(names, verified)) == first
 
 
-async def test_with_every_stored_hash_at_the_current_cost_unknown_users_cost_that(container, verified):
+async def test_with_every_stored_hash_at_the_current_cost_unknown_users_cost_that(
+    container, verified
+):
     await add_users(container, "new", 2, NEW)
     await container.calibrate_dummy_verify().execute()
     for attempt in range(20):

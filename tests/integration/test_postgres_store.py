@@ -26,7 +26,9 @@ async def test_concurrent_migrations_apply_each_version_once(database_url):
     assert await apply_migrations(database_url) == []
     connection = await asyncpg.connect(database_url)
     try:
-        rows = await connection.fetch("SELECT version, count(*) AS n FROM schema_migrations GROUP BY version")
+        rows = await connection.fetch(
+            "SELECT version, count(*) AS n FROM schema_migrations GROUP BY version"
+        )
     finally:
         await connection.close()
     assert {r["version"] for r in rows} == set(applied[0]) and all(r["n"] == 1 for r in rows)
@@ -35,12 +37,18 @@ async def test_concurrent_migrations_apply_each_version_once(database_url):
 async def test_concurrent_sign_ups_of_one_name_make_exactly_one_user(pg_store):
     policy = ThrottlePolicy(timedelta(minutes=1), 0, 0, 0, 0)
     sign_up = SignUp(
-        pg_store.users, FastPasswordHasher(), FakeClock(), SecretsTokenGenerator(), PasswordPolicy(),
-        Throttle(pg_store.attempts, FakeClock(), policy), RecordingAuditLog(),
+        pg_store.users,
+        FastPasswordHasher(),
+        FakeClock(),
+        SecretsTokenGenerator(),
+        PasswordPolicy(),
+        Throttle(pg_store.attempts, FakeClock(), policy),
+        RecordingAuditLog(),
     )
     names = ["racer", "RACER", "Racer", "ｒａｃｅｒ"] * 5
     results = await asyncio.gather(
-        *(sign_up.execute(username=n, password="correct horse battery") for n in names), return_exceptions=True
+        *(sign_up.execute(username=n, password="correct horse battery") for n in names),
+        return_exceptions=True,
     )
     winners = [r for r in results if not isinstance(r, BaseException)]
     assert len(winners) == 1
@@ -64,12 +72,17 @@ async def test_an_unreachable_server_is_store_unavailable_quickly_and_not_ready(
 
 async def test_a_server_that_never_answers_is_store_unavailable_within_the_timeouts():
     silent = []  # accepted connections, held open and never answered (a black-holed network)
-    server = await asyncio.start_server(lambda reader, writer: silent.append(writer), "127.0.0.1", 0)
+    server = await asyncio.start_server(
+        lambda reader, writer: silent.append(writer), "127.0.0.1", 0
+    )
     url = f"postgresql://app:hunter2@127.0.0.1:{server.sockets[0].getsockname()[1]}/silent"
     store = PostgresStore(url, connect_timeout=0.5, command_timeout=0.5)
     try:
         await store.open()
-        for call in (store.users.get_by_username("alice"), store.sessions.get_with_user(b"\0" * 32)):
+        for call in (
+            store.users.get_by_username("alice"),
+            store.sessions.get_with_user(b"\0" * 32),
+        ):
             with pytest.raises(StoreUnavailable):
                 await asyncio.wait_for(call, 30)
         assert await asyncio.wait_for(store.ping(), 30) is False
@@ -82,13 +95,18 @@ async def test_a_server_that_never_answers_is_store_unavailable_within_the_timeo
             writer.close()
 
 
-async def test_a_busy_pool_is_store_unavailable_after_the_wait_and_keeps_its_connections(migrated_database_url):
+async def test_a_busy_pool_is_store_unavailable_after_the_wait_and_keeps_its_connections(
+    migrated_database_url,
+):
     store = PostgresStore(migrated_database_url, max_size=1, connect_timeout=0.5)
     await store.open()
     try:
         async with store.connection() as only:
             pid = only.get_server_pid()
-            for call in (store.users.get_by_username("alice"), store.sessions.get_with_user(b"\0" * 32)):
+            for call in (
+                store.users.get_by_username("alice"),
+                store.sessions.get_with_user(b"\0" * 32),
+            ):
                 with pytest.raises(StoreUnavailable):
                     await asyncio.wait_for(call, 30)
             assert await asyncio.wait_for(store.ping(), 30) is False
@@ -102,17 +120,24 @@ async def test_a_busy_pool_is_store_unavailable_after_the_wait_and_keeps_its_con
 def test_redacted_dsn_hides_only_the_password():
     assert redacted_dsn(NOWHERE) == "postgresql://app:***@127.0.0.1:9/nowhere"
     assert redacted_dsn("postgresql://postgres@db/x") == "postgresql://postgres@db/x"
-    assert redacted_dsn("postgres://db/x?sslmode=require&password=hunter2") == "postgres://db/x?sslmode=require&password=***"
+    assert (
+        redacted_dsn("postgres://db/x?sslmode=require&password=hunter2")
+        == "postgres://db/x?sslmode=require&password=***"
+    )
     assert redacted_dsn("postgresql://app:hunter2@[::1/x") == "<unparsable database URL>"
 
 
 @pytest.mark.parametrize("path", ["connection", "hot path"])
-async def test_the_pool_recovers_by_itself_after_its_connections_are_killed(pg_store, migrated_database_url, path):
+async def test_the_pool_recovers_by_itself_after_its_connections_are_killed(
+    pg_store, migrated_database_url, path
+):
     call = {
         "connection": lambda: pg_store.users.get_by_username("alice"),
         "hot path": lambda: pg_store.sessions.get_with_user(b"\0" * 32),
     }[path]
-    await asyncio.gather(*(pg_store.users.get_by_username(f"u{i}") for i in range(10)))  # warm several
+    await asyncio.gather(
+        *(pg_store.users.get_by_username(f"u{i}") for i in range(10))
+    )  # warm several
     admin = await asyncpg.connect(migrated_database_url)
     try:
         await admin.execute(
@@ -152,13 +177,21 @@ async def test_the_compacting_migration_keeps_every_session(postgres_server_url)
         for i, agent in enumerate(["firefox", "firefox", None]):
             await connection.execute(
                 "INSERT INTO sessions VALUES ($1, $2, $3, now(), now(), now() + interval '1 hour', $4, $5)",
-                bytes([i]) * 32, uuid.uuid4(), user, agent, "192.0.2.7",
+                bytes([i]) * 32,
+                uuid.uuid4(),
+                user,
+                agent,
+                "192.0.2.7",
             )
         await connection.execute(dict(migrations())["0004_compact_sessions"])
         rows = await connection.fetch(
             "SELECT a.user_agent, host(s.ip) AS ip FROM sessions s LEFT JOIN user_agents a ON a.id = s.user_agent_id"
         )
-        assert sorted((r["user_agent"] or "", r["ip"]) for r in rows) == [("", "192.0.2.7"), ("firefox", "192.0.2.7"), ("firefox", "192.0.2.7")]
+        assert sorted((r["user_agent"] or "", r["ip"]) for r in rows) == [
+            ("", "192.0.2.7"),
+            ("firefox", "192.0.2.7"),
+            ("firefox", "192.0.2.7"),
+        ]
         assert await connection.fetchval("SELECT count(*) FROM user_agents") == 1
     finally:
         await connection.close()

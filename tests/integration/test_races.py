@@ -22,22 +22,45 @@ OLD, NEW = "the old passphrase", "the new passphrase"
 
 class Service:
     def __init__(self, store: PostgresStore, per_account: int = 0) -> None:
-        clock, hasher, tokens, audit = FakeClock(), FastPasswordHasher(), SecretsTokenGenerator(), RecordingAuditLog()
+        clock, hasher, tokens, audit = (
+            FakeClock(),
+            FastPasswordHasher(),
+            SecretsTokenGenerator(),
+            RecordingAuditLog(),
+        )
         self.policy = SessionPolicy.from_seconds(1800, 28800)
-        throttle = Throttle(store.attempts, clock, ThrottlePolicy(timedelta(minutes=15), 0, per_account, 0, 0))
+        throttle = Throttle(
+            store.attempts, clock, ThrottlePolicy(timedelta(minutes=15), 0, per_account, 0, 0)
+        )
         devices = DeviceCookies(store, timedelta(days=30))
         self.store = store
         self.sign_up = SignUp(store.users, hasher, clock, tokens, PasswordPolicy(), throttle, audit)
-        self.login = Login(store.users, store.sessions, hasher, clock, tokens, self.policy, throttle, devices, audit)
+        self.login = Login(
+            store.users,
+            store.sessions,
+            hasher,
+            clock,
+            tokens,
+            self.policy,
+            throttle,
+            devices,
+            audit,
+        )
         self.resolve = ResolveSession(store.sessions, clock, self.policy)
         self.logout = Logout(store.sessions, audit)
-        self.change = ChangePassword(store.users, hasher, clock, tokens, PasswordPolicy(), throttle, devices, audit)
+        self.change = ChangePassword(
+            store.users, hasher, clock, tokens, PasswordPolicy(), throttle, devices, audit
+        )
 
 
 @pytest.fixture(params=[True, False], ids=["cache", "no-cache"])
 async def service(request, migrated_database_url):
     await truncate_all(migrated_database_url)
-    store = PostgresStore(migrated_database_url, max_size=30, session_cache_for=timedelta(minutes=1) if request.param else None)
+    store = PostgresStore(
+        migrated_database_url,
+        max_size=30,
+        session_cache_for=timedelta(minutes=1) if request.param else None,
+    )
     await store.open()
     if request.param:
         await asyncio.wait_for(store._listener.connected.wait(), 10)
@@ -47,7 +70,9 @@ async def service(request, migrated_database_url):
 
 async def test_concurrent_logins_of_one_user_make_distinct_sessions(service):
     await service.sign_up.execute(username="many", password=OLD)
-    results = await asyncio.gather(*(service.login.execute(username="many", password=OLD) for _ in range(20)))
+    results = await asyncio.gather(
+        *(service.login.execute(username="many", password=OLD) for _ in range(20))
+    )
     assert len({r.token for r in results}) == len({r.session.id for r in results}) == 20
     for result in results:
         assert (await service.resolve.execute(token=result.token)).session.id == result.session.id
@@ -71,7 +96,9 @@ async def test_a_login_with_the_old_password_never_outlives_a_password_change(se
     await service.sign_up.execute(username="changer", password=OLD)
     password = OLD
     for round_ in range(20):
-        current = await service.resolve.execute(token=(await service.login.execute(username="changer", password=password)).token)
+        current = await service.resolve.execute(
+            token=(await service.login.execute(username="changer", password=password)).token
+        )
         new = f"{NEW} {round_}"
         changed, racing = await asyncio.gather(
             service.change.execute(current=current, current_password=password, new_password=new),
@@ -95,7 +122,9 @@ async def test_concurrent_failures_are_all_counted(migrated_database_url):
         service = Service(store, per_account=1000)
         await service.sign_up.execute(username="target", password=OLD)
         attempts = [
-            service.login.execute(username="target", password="wrong guess", client=Client(address=f"203.0.113.{i}"))
+            service.login.execute(
+                username="target", password="wrong guess", client=Client(address=f"203.0.113.{i}")
+            )
             for i in range(40)
         ]
         results = await asyncio.gather(*attempts, return_exceptions=True)

@@ -25,7 +25,10 @@ SILENT_DROP_DEADLINE = 4.0  # seconds: generous over the 1.5 s bound, short of t
 async def instances(migrated_database_url):
     """Two stores on one database, as two `serve` instances would hold them."""
     await truncate_all(migrated_database_url)
-    stores = [PostgresStore(migrated_database_url, session_cache_for=timedelta(minutes=1)) for _ in range(2)]
+    stores = [
+        PostgresStore(migrated_database_url, session_cache_for=timedelta(minutes=1))
+        for _ in range(2)
+    ]
     for store in stores:
         await store.open()
         await asyncio.wait_for(store._listener.connected.wait(), 10)
@@ -55,8 +58,12 @@ async def gone_within(store, token_hash, seconds):
     return None
 
 
-@pytest.mark.parametrize("how", ["logout", "revoke by id", "revoke all", "password change", "raw SQL"])
-async def test_a_revocation_on_one_instance_reaches_the_other_within_100_ms(instances, how, migrated_database_url):
+@pytest.mark.parametrize(
+    "how", ["logout", "revoke by id", "revoke all", "password change", "raw SQL"]
+)
+async def test_a_revocation_on_one_instance_reaches_the_other_within_100_ms(
+    instances, how, migrated_database_url
+):
     a, b = instances
     user, session = await cached_session(a, b)
     if how == "logout":
@@ -66,7 +73,12 @@ async def test_a_revocation_on_one_instance_reaches_the_other_within_100_ms(inst
     elif how == "revoke all":
         await a.sessions.revoke_all_for_user(user.id)
     elif how == "password change":
-        await a.users.change_password(user.id, "$argon2id$new", keep_session_id=session.id, new_token_hash=hash_token("n" * 43))
+        await a.users.change_password(
+            user.id,
+            "$argon2id$new",
+            keep_session_id=session.id,
+            new_token_hash=hash_token("n" * 43),
+        )
     else:  # an operator, or `sessionauth revoke-sessions`, in another process
         connection = await asyncpg.connect(migrated_database_url)
         await connection.execute("DELETE FROM sessions WHERE user_id = $1", uuid.UUID(user.id))
@@ -74,7 +86,9 @@ async def test_a_revocation_on_one_instance_reaches_the_other_within_100_ms(inst
     assert await gone_within(b, session.token_hash, PROPAGATION) is not None
 
 
-async def test_when_the_listener_connection_drops_the_cache_empties_until_it_is_back(instances, migrated_database_url):
+async def test_when_the_listener_connection_drops_the_cache_empties_until_it_is_back(
+    instances, migrated_database_url
+):
     a, b = instances
     _, session = await cached_session(a, b)
     admin = await asyncpg.connect(migrated_database_url)
@@ -98,7 +112,9 @@ async def test_when_the_listener_connection_drops_the_cache_empties_until_it_is_
 
 
 @pytest.mark.parametrize("how", ["logout", "revoke by id", "revoke all", "password change"])
-async def test_once_a_revocation_returns_no_racing_resolve_has_cached_the_session_again(instances, how):
+async def test_once_a_revocation_returns_no_racing_resolve_has_cached_the_session_again(
+    instances, how
+):
     # Real clock, fresh entries (fresh_for is a minute): the cache really serves. Resolves hammer
     # the session while it is revoked; the moment the revocation returns (a /logout answering),
     # the cache must not serve it, whether or not the notification has arrived yet. The check
@@ -128,14 +144,18 @@ async def test_once_a_revocation_returns_no_racing_resolve_has_cached_the_sessio
             await a.sessions.revoke_all_for_user(user.id)
         else:  # the session is kept under a new token: the old one must stop working
             new_token_hash = hash_token(f"{attempt:043d}")
-            await a.users.change_password(user.id, "$argon2id$new", keep_session_id=session.id, new_token_hash=new_token_hash)
+            await a.users.change_password(
+                user.id, "$argon2id$new", keep_session_id=session.id, new_token_hash=new_token_hash
+            )
         served += await a.sessions.get_with_user(session.token_hash) is not None
         revoked = True
         await asyncio.wait_for(asyncio.gather(*racers), 10)
     assert served == 0
 
 
-async def test_a_silently_dropped_listener_turns_the_cache_off_within_its_bound(migrated_database_url):
+async def test_a_silently_dropped_listener_turns_the_cache_off_within_its_bound(
+    migrated_database_url,
+):
     # No FIN, no RST: the proxy keeps every connection open and forwards nothing, as a network
     # that went silent. Notifications are lost from that moment, so the cache must stop serving
     # within RevocationListener.MAX_SILENCE (1.5 s); the deadline here is far more generous, but
@@ -143,7 +163,9 @@ async def test_a_silently_dropped_listener_turns_the_cache_off_within_its_bound(
     await truncate_all(migrated_database_url)
     upstream = urlsplit(migrated_database_url)
     with TcpProxy(upstream.hostname, upstream.port or 5432) as proxy:
-        store = PostgresStore(through(proxy, migrated_database_url), session_cache_for=timedelta(minutes=1))
+        store = PostgresStore(
+            through(proxy, migrated_database_url), session_cache_for=timedelta(minutes=1)
+        )
         await store.open()
         try:
             await asyncio.wait_for(store._listener.connected.wait(), 10)
@@ -157,7 +179,9 @@ async def test_a_silently_dropped_listener_turns_the_cache_off_within_its_bound(
             proxy.cut("blackhole")
             frozen = time.monotonic()
             admin = await asyncpg.connect(migrated_database_url)  # not through the proxy
-            await admin.execute("DELETE FROM sessions WHERE token_hash = $1", session.token_hash)  # a notification lost
+            await admin.execute(
+                "DELETE FROM sessions WHERE token_hash = $1", session.token_hash
+            )  # a notification lost
             await admin.close()
             while store.sessions.serving and time.monotonic() - frozen < SILENT_DROP_DEADLINE:
                 await asyncio.sleep(0.01)

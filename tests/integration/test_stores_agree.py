@@ -5,7 +5,6 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -39,7 +38,17 @@ def outcome(call):
 
 
 def comparable_session(session):
-    return None if session is None else (session.id, session.user_id, session.token_hash, session.last_seen_at, session.expires_at)
+    return (
+        None
+        if session is None
+        else (
+            session.id,
+            session.user_id,
+            session.token_hash,
+            session.last_seen_at,
+            session.expires_at,
+        )
+    )
 
 
 def test_memory_and_postgres_agree_on_any_sequence(migrated_database_url):
@@ -74,8 +83,14 @@ def test_memory_and_postgres_agree_on_any_sequence(migrated_database_url):
 
         @rule(target=sessions, user=users, offset=st.integers(0, 3600))
         def log_in(self, user, offset):
-            session = Session(str(uuid.uuid4()), user.id, hash_token(uuid.uuid4().hex + "x" * 11), self.now, self.now,
-                              self.now + timedelta(seconds=offset + 60))
+            session = Session(
+                str(uuid.uuid4()),
+                user.id,
+                hash_token(uuid.uuid4().hex + "x" * 11),
+                self.now,
+                self.now,
+                self.now + timedelta(seconds=offset + 60),
+            )
             self.both(lambda s: s.sessions.add(session, password_hash=self.hashes.get(user.id, "")))
             return session
 
@@ -83,11 +98,17 @@ def test_memory_and_postgres_agree_on_any_sequence(migrated_database_url):
         def resolve(self, session):
             self.both(lambda s: _resolved(s, session))
 
-        @rule(session=sessions, uses=st.lists(st.sampled_from([0, 200, 400]), min_size=1, max_size=3))
+        @rule(
+            session=sessions, uses=st.lists(st.sampled_from([0, 200, 400]), min_size=1, max_size=3)
+        )
         def touch(self, session, uses):
             # a few uses in a row, in any order: later ones may be older (requests finish out of order)
             for seconds in uses:
-                self.both(lambda s: s.sessions.touch(session.token_hash, self.now + timedelta(seconds=seconds)))
+                self.both(
+                    lambda s: s.sessions.touch(
+                        session.token_hash, self.now + timedelta(seconds=seconds)
+                    )
+                )
             self.both(lambda s: _resolved(s, session))
 
         @rule(session=sessions)
@@ -101,13 +122,21 @@ def test_memory_and_postgres_agree_on_any_sequence(migrated_database_url):
         @rule(session=sessions, keep=st.booleans())
         def revoke_all(self, session, keep):
             kept = session.id if keep else None
-            self.both(lambda s: s.sessions.revoke_all_for_user(session.user_id, keep_session_id=kept))
+            self.both(
+                lambda s: s.sessions.revoke_all_for_user(session.user_id, keep_session_id=kept)
+            )
 
         @rule(session=sessions, n=st.integers(1, 1000))
         def change_password(self, session, n):
             new_hash = f"$argon2id$h{n}"
-            result = self.both(lambda s: s.users.change_password(
-                session.user_id, new_hash, keep_session_id=session.id, new_token_hash=hash_token(f"{n:043d}")))
+            result = self.both(
+                lambda s: s.users.change_password(
+                    session.user_id,
+                    new_hash,
+                    keep_session_id=session.id,
+                    new_token_hash=hash_token(f"{n:043d}"),
+                )
+            )
             if isinstance(result, int):
                 self.hashes[session.user_id] = new_hash
 
@@ -131,11 +160,22 @@ def test_memory_and_postgres_agree_on_any_sequence(migrated_database_url):
             for name in NAMES:
                 canonical = Username.parse(name).canonical
                 found = [run(s.users.get_by_username(canonical)) for s in self.stores]
-                assert [u and (u.id, u.password_hash) for u in found] == [found[0] and (found[0].id, found[0].password_hash)] * 2
+                assert [u and (u.id, u.password_hash) for u in found] == [
+                    found[0] and (found[0].id, found[0].password_hash)
+                ] * 2
                 if found[0] is not None:
-                    listed = [[comparable_session(x) for x in run(s.sessions.list_for_user(found[0].id))] for s in self.stores]
+                    listed = [
+                        [comparable_session(x) for x in run(s.sessions.list_for_user(found[0].id))]
+                        for s in self.stores
+                    ]
                     assert sorted(listed[0]) == sorted(listed[1])
-            counts = [{k: (c.value, c.resets_at) for k, c in run(s.attempts.get(["a", "b"], self.now)).items()} for s in self.stores]
+            counts = [
+                {
+                    k: (c.value, c.resets_at)
+                    for k, c in run(s.attempts.get(["a", "b"], self.now)).items()
+                }
+                for s in self.stores
+            ]
             assert counts[0] == counts[1]
 
     async def _resolved(store, session):
@@ -144,7 +184,10 @@ def test_memory_and_postgres_agree_on_any_sequence(migrated_database_url):
 
     try:
         run_state_machine_as_test(
-            StoresAgree, settings=settings(max_examples=80, stateful_step_count=30, deadline=None, derandomize=True)
+            StoresAgree,
+            settings=settings(
+                max_examples=80, stateful_step_count=30, deadline=None, derandomize=True
+            ),
         )
     finally:
         run(postgres.close())

@@ -33,18 +33,43 @@ CHEAP_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 class Instance:
     """The use-cases of one service instance over `store`, with the real (cheap) argon2 hasher."""
 
-    def __init__(self, store, clock: FakeClock, hasher: Argon2PasswordHasher | None = None, **limits: int) -> None:
+    def __init__(
+        self, store, clock: FakeClock, hasher: Argon2PasswordHasher | None = None, **limits: int
+    ) -> None:
         self.store = store
-        self.hasher = hasher or Argon2PasswordHasher(**CHEAP_ARGON2, concurrency=2, queue_size=200, queue_timeout=60)
+        self.hasher = hasher or Argon2PasswordHasher(
+            **CHEAP_ARGON2, concurrency=2, queue_size=200, queue_timeout=60
+        )
         tokens, audit = SecretsTokenGenerator(), RecordingAuditLog()
         policy = SessionPolicy.from_seconds(1800, 28800)
-        zero = {"login_per_address": 0, "login_per_account": 0, "login_per_device": 0, "signup_per_address": 0}
-        throttle = Throttle(store.attempts, clock, ThrottlePolicy(timedelta(minutes=15), **{**zero, **limits}))
+        zero = {
+            "login_per_address": 0,
+            "login_per_account": 0,
+            "login_per_device": 0,
+            "signup_per_address": 0,
+        }
+        throttle = Throttle(
+            store.attempts, clock, ThrottlePolicy(timedelta(minutes=15), **{**zero, **limits})
+        )
         devices = DeviceCookies(store, timedelta(days=30))
-        self.sign_up = SignUp(store.users, self.hasher, clock, tokens, PasswordPolicy(), throttle, audit)
-        self.login = Login(store.users, store.sessions, self.hasher, clock, tokens, policy, throttle, devices, audit)
+        self.sign_up = SignUp(
+            store.users, self.hasher, clock, tokens, PasswordPolicy(), throttle, audit
+        )
+        self.login = Login(
+            store.users,
+            store.sessions,
+            self.hasher,
+            clock,
+            tokens,
+            policy,
+            throttle,
+            devices,
+            audit,
+        )
         self.resolve = ResolveSession(store.sessions, clock, policy)
-        self.change = ChangePassword(store.users, self.hasher, clock, tokens, PasswordPolicy(), throttle, devices, audit)
+        self.change = ChangePassword(
+            store.users, self.hasher, clock, tokens, PasswordPolicy(), throttle, devices, audit
+        )
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -78,7 +103,10 @@ def tally(results) -> Counter:
 async def test_concurrent_wrong_logins_get_at_most_the_limit_of_verdicts(stores):
     one, _ = instances(stores, login_per_address=3)
     await one.sign_up.execute(username="alice", password=PASSWORD)
-    attempts = [one.login.execute(username="alice", password="wrong password", client=ATTACKER) for _ in range(20)]
+    attempts = [
+        one.login.execute(username="alice", password="wrong password", client=ATTACKER)
+        for _ in range(20)
+    ]
     results = await asyncio.gather(*attempts, return_exceptions=True)
     assert tally(results) == {"InvalidCredentials": 3, "Throttled": 17}
 
@@ -87,7 +115,10 @@ async def test_concurrent_wrong_logins_at_two_instances_share_one_limit(stores):
     instances_ = instances(stores, login_per_address=3, login_per_account=5)
     await instances_[0].sign_up.execute(username="alice", password=PASSWORD)
     attempts = [
-        instances_[i % 2].login.execute(username="alice", password="wrong password", client=ATTACKER) for i in range(20)
+        instances_[i % 2].login.execute(
+            username="alice", password="wrong password", client=ATTACKER
+        )
+        for i in range(20)
     ]
     results = await asyncio.gather(*attempts, return_exceptions=True)
     assert tally(results) == {"InvalidCredentials": 3, "Throttled": 17}
@@ -109,7 +140,8 @@ async def test_concurrent_logins_from_many_addresses_get_at_most_the_account_lim
 async def test_concurrent_sign_ups_from_one_address_create_at_most_the_limit(stores):
     instances_ = instances(stores, signup_per_address=3)
     attempts = [
-        instances_[i % 2].sign_up.execute(username=f"user{i}", password=PASSWORD, client=ATTACKER) for i in range(12)
+        instances_[i % 2].sign_up.execute(username=f"user{i}", password=PASSWORD, client=ATTACKER)
+        for i in range(12)
     ]
     results = await asyncio.gather(*attempts, return_exceptions=True)
     assert tally(results) == {"success": 3, "Throttled": 9}
@@ -118,11 +150,16 @@ async def test_concurrent_sign_ups_from_one_address_create_at_most_the_limit(sto
 async def test_concurrent_wrong_current_passwords_get_at_most_the_limit_of_403s(stores):
     instances_ = instances(stores, login_per_address=3)
     await instances_[0].sign_up.execute(username="alice", password=PASSWORD)
-    token = (await instances_[0].login.execute(username="alice", password=PASSWORD, client=ATTACKER)).token
+    token = (
+        await instances_[0].login.execute(username="alice", password=PASSWORD, client=ATTACKER)
+    ).token
     current = await instances_[0].resolve.execute(token=token)
     attempts = [
         instances_[i % 2].change.execute(
-            current=current, current_password="wrong password", new_password="a brand new passphrase", client=ATTACKER
+            current=current,
+            current_password="wrong password",
+            new_password="a brand new passphrase",
+            client=ATTACKER,
         )
         for i in range(20)
     ]
@@ -130,17 +167,21 @@ async def test_concurrent_wrong_current_passwords_get_at_most_the_limit_of_403s(
     assert tally(results) == {"WrongPassword": 3, "Throttled": 17}
 
 
-
 async def test_an_address_flooding_unknown_user_logins_cannot_starve_another_address():
     # One hashing thread and three waiting places: without a share per address, the flood's
     # first four dummy verifies fill the queue and the owner's login, arriving next, is refused.
-    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, concurrency=1, queue_size=3, queue_timeout=60)
+    hasher = Argon2PasswordHasher(
+        time_cost=1, memory_cost=1024, parallelism=1, concurrency=1, queue_size=3, queue_timeout=60
+    )
     service = Instance(InMemoryStore(), FakeClock(), hasher=hasher)
     await service.sign_up.execute(username="alice", password=PASSWORD)
     flood = [
-        service.login.execute(username=f"nobody{i}", password="wrong password", client=ATTACKER) for i in range(30)
+        service.login.execute(username=f"nobody{i}", password="wrong password", client=ATTACKER)
+        for i in range(30)
     ]
-    owner = service.login.execute(username="alice", password=PASSWORD, client=Client(address="192.0.2.1"))
+    owner = service.login.execute(
+        username="alice", password=PASSWORD, client=Client(address="192.0.2.1")
+    )
     *flooded, owners = await asyncio.gather(*flood, owner, return_exceptions=True)
     assert not isinstance(owners, BaseException), owners
     assert tally(flooded)["HashingOverloaded"] > 0  # the flood did fill what it may take
@@ -162,7 +203,9 @@ async def test_unusable_usernames_mint_no_counters(stores):
     one, two = instances(stores, login_per_address=3, login_per_account=50)
     for i in range(200):
         with pytest.raises((InvalidCredentials, Throttled)):
-            await (one, two)[i % 2].login.execute(username=f"no body {i}", password="wrong password", client=ATTACKER)
+            await (one, two)[i % 2].login.execute(
+                username=f"no body {i}", password="wrong password", client=ATTACKER
+            )
     assert await keys_held(stores[0]) == 1  # one for every unusable name from that address
 
 
@@ -178,7 +221,9 @@ async def test_unusable_usernames_share_the_failures_of_their_address(stores):
     one, _ = instances(stores, login_per_address=3, failures_per_address=1000)
     for i in range(200):
         with pytest.raises((InvalidCredentials, Throttled)):
-            await one.login.execute(username=f"no body {i}", password="wrong password", client=ATTACKER)
+            await one.login.execute(
+                username=f"no body {i}", password="wrong password", client=ATTACKER
+            )
     assert await keys_held(stores[0]) == 2  # the address's failures, and its unusable names'
 
 
@@ -186,7 +231,9 @@ async def test_refused_attempts_mint_no_counters(stores):
     one, two = instances(stores, login_per_address=3, login_per_account=50, failures_per_address=10)
     for i in range(100):
         with pytest.raises((InvalidCredentials, Throttled)):
-            await (one, two)[i % 2].login.execute(username=f"victim{i}", password="wrong password", client=ATTACKER)
+            await (one, two)[i % 2].login.execute(
+                username=f"victim{i}", password="wrong password", client=ATTACKER
+            )
     # the address's failures counter, and a per-(account, address) and a per-account counter for
     # each of the 10 names tried before the address was refused
     assert await keys_held(stores[0]) == 1 + 2 * 10
@@ -195,9 +242,21 @@ async def test_refused_attempts_mint_no_counters(stores):
 async def test_attempts_refused_by_the_hashing_share_mint_no_counters(stores):
     # Refused at once for want of a hashing place, the attempt gives its reservations back;
     # the windows it opened go with them, or a flood past the share would mint rows for free.
-    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1, concurrency=1, queue_size=0, queue_timeout=60)
-    one = Instance(stores[0], FakeClock(), hasher=hasher, login_per_address=3, login_per_account=50, failures_per_address=100)
-    flood = [one.login.execute(username=f"victim{i}", password="wrong password", client=ATTACKER) for i in range(30)]
+    hasher = Argon2PasswordHasher(
+        time_cost=1, memory_cost=1024, parallelism=1, concurrency=1, queue_size=0, queue_timeout=60
+    )
+    one = Instance(
+        stores[0],
+        FakeClock(),
+        hasher=hasher,
+        login_per_address=3,
+        login_per_account=50,
+        failures_per_address=100,
+    )
+    flood = [
+        one.login.execute(username=f"victim{i}", password="wrong password", client=ATTACKER)
+        for i in range(30)
+    ]
     outcomes = tally(await asyncio.gather(*flood, return_exceptions=True))
     assert set(outcomes) == {"InvalidCredentials", "HashingOverloaded"}
     # the address's failures, and two for each name that got a verdict; none for the others
@@ -209,5 +268,9 @@ async def test_rotating_through_an_ipv6_64_mints_no_counters(stores):
     one, _ = instances(stores, login_per_address=3, failures_per_address=1000)
     for i in range(200):
         with pytest.raises((InvalidCredentials, Throttled)):
-            await one.login.execute(username=f"no body {i}", password="wrong password", client=Client(address=f"2001:db8::{i:x}"))
+            await one.login.execute(
+                username=f"no body {i}",
+                password="wrong password",
+                client=Client(address=f"2001:db8::{i:x}"),
+            )
     assert await keys_held(stores[0]) == 2  # the /64's failures, and its unusable names'

@@ -39,14 +39,31 @@ class World:
         self.tokens = SecretsTokenGenerator()
         self.audit = RecordingAuditLog()
         self.policy = SessionPolicy.from_seconds(IDLE, ABSOLUTE)
-        limits = {"login_per_address": 0, "login_per_account": 0, "login_per_device": 0, "signup_per_address": 0}
-        self.throttle_policy = ThrottlePolicy(window=timedelta(minutes=15), **{**limits, **throttle})
+        limits = {
+            "login_per_address": 0,
+            "login_per_account": 0,
+            "login_per_device": 0,
+            "signup_per_address": 0,
+        }
+        self.throttle_policy = ThrottlePolicy(
+            window=timedelta(minutes=15), **{**limits, **throttle}
+        )
         self.throttle = Throttle(self.store.attempts, self.clock, self.throttle_policy)
         self.devices = DeviceCookies(self.store, timedelta(days=30))
         users, sessions = self.store.users, self.store.sessions
-        self.sign_up = SignUp(users, self.hasher, self.clock, self.tokens, PasswordPolicy(), self.throttle, self.audit)
+        self.sign_up = SignUp(
+            users, self.hasher, self.clock, self.tokens, PasswordPolicy(), self.throttle, self.audit
+        )
         self.login = Login(
-            users, sessions, self.hasher, self.clock, self.tokens, self.policy, self.throttle, self.devices, self.audit
+            users,
+            sessions,
+            self.hasher,
+            self.clock,
+            self.tokens,
+            self.policy,
+            self.throttle,
+            self.devices,
+            self.audit,
         )
         self.resolve = ResolveSession(sessions, self.clock, self.policy)
         self.logout = Logout(sessions, self.audit)
@@ -54,7 +71,14 @@ class World:
         self.revoke_session = RevokeSession(sessions, self.list_sessions, self.audit)
         self.revoke_others = RevokeOtherSessions(sessions, self.list_sessions, self.audit)
         self.change_password = ChangePassword(
-            users, self.hasher, self.clock, self.tokens, PasswordPolicy(), self.throttle, self.devices, self.audit
+            users,
+            self.hasher,
+            self.clock,
+            self.tokens,
+            PasswordPolicy(),
+            self.throttle,
+            self.devices,
+            self.audit,
         )
         self.revoke_user_sessions = RevokeUserSessions(users, sessions, self.audit)
         self.purge = PurgeExpiredSessions(sessions, self.store.attempts, self.clock, self.policy)

@@ -22,7 +22,9 @@ async def alice(world):
     await world.sign_up.execute(username="alice", password=PASSWORD)
     laptop = await world.login.execute(username="alice", password=PASSWORD, client=HOME)
     world.clock.advance(seconds=1)
-    phone = await world.login.execute(username="alice", password=PASSWORD, client=Client(user_agent="phone"))
+    phone = await world.login.execute(
+        username="alice", password=PASSWORD, client=Client(user_agent="phone")
+    )
     return laptop, phone
 
 
@@ -53,10 +55,15 @@ async def test_a_wrong_current_password_changes_nothing_and_counts_as_a_failed_l
     for _ in range(2):
         with pytest.raises(WrongPassword):
             await w.change_password.execute(
-                current=current, current_password="wrong password", new_password=NEW_PASSWORD, client=HOME
+                current=current,
+                current_password="wrong password",
+                new_password=NEW_PASSWORD,
+                client=HOME,
             )
     with pytest.raises(Throttled):
-        await w.change_password.execute(current=current, current_password=PASSWORD, new_password=NEW_PASSWORD, client=HOME)
+        await w.change_password.execute(
+            current=current, current_password=PASSWORD, new_password=NEW_PASSWORD, client=HOME
+        )
     with pytest.raises(Throttled):  # the same counter judges logins from that address
         await w.login.execute(username="alice", password=PASSWORD, client=HOME)
     assert (await w.resolve.execute(token=token)).user.username.display == "alice"
@@ -65,7 +72,9 @@ async def test_a_wrong_current_password_changes_nothing_and_counts_as_a_failed_l
 async def test_the_new_password_must_satisfy_the_policy(world, alice):
     current = await world.resolve.execute(token=alice[0].token)
     with pytest.raises(InvalidPassword) as error:
-        await world.change_password.execute(current=current, current_password=PASSWORD, new_password="password123")
+        await world.change_password.execute(
+            current=current, current_password=PASSWORD, new_password="password123"
+        )
     assert error.value.field == "new_password"
     assert (await world.resolve.execute(token=alice[1].token)).session.id == alice[1].session.id
 
@@ -74,7 +83,9 @@ async def test_a_password_change_on_a_session_ended_meanwhile_changes_nothing(wo
     current = await world.resolve.execute(token=alice[0].token)
     await world.logout.execute(current=current)
     with pytest.raises(NotAuthenticated):
-        await world.change_password.execute(current=current, current_password=PASSWORD, new_password=NEW_PASSWORD)
+        await world.change_password.execute(
+            current=current, current_password=PASSWORD, new_password=NEW_PASSWORD
+        )
     assert (await world.login.execute(username="alice", password=PASSWORD)).token
     assert (await world.resolve.execute(token=alice[1].token)).session
 
@@ -101,7 +112,9 @@ async def test_an_up_to_date_hash_is_left_alone(world, alice):
 
 async def test_sessions_are_listed_newest_first_with_the_current_marked(world, alice):
     laptop, phone = alice
-    listed = await world.list_sessions.execute(current=await world.resolve.execute(token=laptop.token))
+    listed = await world.list_sessions.execute(
+        current=await world.resolve.execute(token=laptop.token)
+    )
     assert [s.session.id for s in listed] == [phone.session.id, laptop.session.id]
     assert [s.current for s in listed] == [False, True]
     assert listed[1].session.user_agent == "home browser" and listed[1].session.ip == "192.0.2.1"
@@ -127,7 +140,9 @@ async def test_revoking_one_session_by_its_public_id(world, alice):
 
 async def test_revoking_the_current_session_says_so(world, alice):
     current = await world.resolve.execute(token=alice[0].token)
-    assert await world.revoke_session.execute(current=current, session_id=alice[0].session.id) is True
+    assert (
+        await world.revoke_session.execute(current=current, session_id=alice[0].session.id) is True
+    )
 
 
 async def test_unknown_foreign_and_revoked_ids_look_alike(world, alice):
@@ -136,7 +151,12 @@ async def test_unknown_foreign_and_revoked_ids_look_alike(world, alice):
     bob = await world.login.execute(username="bob", password=PASSWORD)
     current = await world.resolve.execute(token=laptop.token)
     await world.revoke_session.execute(current=current, session_id=phone.session.id)
-    for session_id in (phone.session.id, bob.session.id, "00000000-0000-0000-0000-000000000000", "not-a-uuid"):
+    for session_id in (
+        phone.session.id,
+        bob.session.id,
+        "00000000-0000-0000-0000-000000000000",
+        "not-a-uuid",
+    ):
         with pytest.raises(SessionNotFound):
             await world.revoke_session.execute(current=current, session_id=session_id)
     assert await world.resolve.execute(token=bob.token)

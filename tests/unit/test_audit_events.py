@@ -11,13 +11,18 @@ NEW_PASSWORD = "a brand new passphrase"
 
 
 def kinds(world: World) -> list[tuple]:
-    return [(e["event"], e.get("action"), e.get("scope"), e.get("revoked_sessions")) for e in world.audit.events]
+    return [
+        (e["event"], e.get("action"), e.get("scope"), e.get("revoked_sessions"))
+        for e in world.audit.events
+    ]
 
 
 async def three_sessions(world: World):
     await world.sign_up.execute(username="alice", password=PASSWORD)
     logins = [
-        await world.login.execute(username="alice", password=PASSWORD, client=Client(user_agent=f"browser {n}"))
+        await world.login.execute(
+            username="alice", password=PASSWORD, client=Client(user_agent=f"browser {n}")
+        )
         for n in range(3)
     ]
     world.audit.events.clear()
@@ -46,7 +51,9 @@ async def test_incident_response_is_one_event_with_scope_all_and_the_count(world
 
 async def test_a_password_change_records_how_many_other_sessions_it_ended(world):
     _, current = await three_sessions(world)
-    await world.change_password.execute(current=current, current_password=PASSWORD, new_password=NEW_PASSWORD)
+    await world.change_password.execute(
+        current=current, current_password=PASSWORD, new_password=NEW_PASSWORD
+    )
     assert kinds(world) == [("password_changed", None, None, 2)]
 
 
@@ -75,13 +82,19 @@ async def test_password_change_failures_are_told_from_login_failures():
     world.audit.events.clear()
     with pytest.raises(WrongPassword):
         await world.change_password.execute(
-            current=current, current_password="wrong password", new_password=NEW_PASSWORD, client=HOME
+            current=current,
+            current_password="wrong password",
+            new_password=NEW_PASSWORD,
+            client=HOME,
         )
     with pytest.raises(Throttled):
         await world.change_password.execute(
             current=current, current_password=PASSWORD, new_password=NEW_PASSWORD, client=HOME
         )
-    assert kinds(world) == [("login_failed", "password_change", None, None), ("throttled", "password_change", None, None)]
+    assert kinds(world) == [
+        ("login_failed", "password_change", None, None),
+        ("throttled", "password_change", None, None),
+    ]
 
 
 async def test_a_throttled_sign_up_says_so():

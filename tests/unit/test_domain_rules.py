@@ -56,9 +56,9 @@ def test_usernames_breaking_the_input_rules_are_refused(raw, code):
 
 
 def test_the_common_password_list_is_zxcvbns(tmp_path):
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
-
     import unicodedata
+
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
     expected = {
         unicodedata.normalize("NFKC", p.casefold())
@@ -75,8 +75,12 @@ def test_password_policy_returns_the_nfkc_form():
 
 def _session(login_at: datetime, policy: SessionPolicy) -> Session:
     return Session(
-        id="s", user_id="u", token_hash=hash_token("t" * 43), created_at=login_at,
-        last_seen_at=login_at, expires_at=policy.absolute_deadline(login_at),
+        id="s",
+        user_id="u",
+        token_hash=hash_token("t" * 43),
+        created_at=login_at,
+        last_seen_at=login_at,
+        expires_at=policy.absolute_deadline(login_at),
     )
 
 

@@ -20,7 +20,10 @@ async def test_login_opens_a_session_stored_only_by_its_token_hash(world, alice)
     assert found is not None
     session, user = found
     assert user.id == alice.id and session.id == result.session.id
-    assert session.token_hash == hash_token(result.token) and result.token.encode() not in session.token_hash
+    assert (
+        session.token_hash == hash_token(result.token)
+        and result.token.encode() not in session.token_hash
+    )
     assert (session.user_agent, session.ip) == ("home browser", "192.0.2.1")
     assert session.expires_at == world.clock.now() + timedelta(seconds=ABSOLUTE)
     assert result.token not in repr(result) and result.token not in repr(session)
@@ -44,12 +47,16 @@ async def test_login_revokes_the_session_the_client_presented(world, alice):
 async def test_a_failed_login_keeps_the_presented_session(world, alice):
     old = await world.login.execute(username="alice", password=PASSWORD)
     with pytest.raises(InvalidCredentials):
-        await world.login.execute(username="alice", password="wrong password!", presented_token=old.token)
+        await world.login.execute(
+            username="alice", password="wrong password!", presented_token=old.token
+        )
     assert await world.store.sessions.get_with_user(hash_token(old.token)) is not None
 
 
 async def test_a_garbage_presented_token_is_ignored(world, alice):
-    result = await world.login.execute(username="alice", password=PASSWORD, presented_token="not a token")
+    result = await world.login.execute(
+        username="alice", password=PASSWORD, presented_token="not a token"
+    )
     assert result.token
 
 
@@ -69,8 +76,12 @@ async def test_wrong_password_and_unknown_user_fail_alike_and_both_hash(world, a
     assert world.hasher.calls == 2  # the unknown user cost a dummy verify
 
 
-@pytest.mark.parametrize(("username", "password"), [("a b", PASSWORD), ("alice", "x" * 1025), ("аlice", PASSWORD)])
-async def test_unusable_input_fails_as_invalid_credentials_without_hashing(world, alice, username, password):
+@pytest.mark.parametrize(
+    ("username", "password"), [("a b", PASSWORD), ("alice", "x" * 1025), ("аlice", PASSWORD)]
+)
+async def test_unusable_input_fails_as_invalid_credentials_without_hashing(
+    world, alice, username, password
+):
     world.hasher.calls = 0
     with pytest.raises(InvalidCredentials):
         await world.login.execute(username=username, password=password)
@@ -90,8 +101,12 @@ async def test_a_concurrent_rehash_does_not_fail_a_login_with_the_right_password
 
     async def add_after_a_rehash(session, *, password_hash):
         stored = world.store.users._by_id[alice.id]
-        if stored.password_hash == password_hash:  # the first try: another login rehashes just before
-            stored.password_hash = "rehashed$" + stored.password_hash.partition("$")[2]  # same password
+        if (
+            stored.password_hash == password_hash
+        ):  # the first try: another login rehashes just before
+            stored.password_hash = (
+                "rehashed$" + stored.password_hash.partition("$")[2]
+            )  # same password
         return await real_add(session, password_hash=password_hash)
 
     world.store.sessions.add = add_after_a_rehash
@@ -104,7 +119,9 @@ async def test_a_login_that_raced_a_password_change_keeps_the_presented_session(
     real_add = world.store.sessions.add
 
     async def add_after_a_change(session, *, password_hash):
-        world.store.users._by_id[alice.id].password_hash = await world.hasher.hash("a brand new passphrase")
+        world.store.users._by_id[alice.id].password_hash = await world.hasher.hash(
+            "a brand new passphrase"
+        )
         return await real_add(session, password_hash=password_hash)
 
     world.store.sessions.add = add_after_a_change

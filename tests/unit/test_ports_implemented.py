@@ -35,12 +35,21 @@ def adapter_classes() -> list[type]:
 
 
 def protocol_methods(port: type) -> list[str]:
-    return [name for name, value in vars(port).items() if inspect.isfunction(value) and not name.startswith("_")]
+    return [
+        name
+        for name, value in vars(port).items()
+        if inspect.isfunction(value) and not name.startswith("_")
+    ]
 
 
 def test_the_adapters_are_found():
     names = {cls.__name__ for cls in adapter_classes()}
-    assert {"InMemoryUserRepository", "PostgresUserRepository", "CachedUserRepository", "Argon2PasswordHasher"} <= names
+    assert {
+        "InMemoryUserRepository",
+        "PostgresUserRepository",
+        "CachedUserRepository",
+        "Argon2PasswordHasher",
+    } <= names
 
 
 @pytest.mark.parametrize("adapter", adapter_classes(), ids=lambda cls: cls.__name__)
@@ -52,4 +61,6 @@ def test_no_port_method_falls_through_to_the_protocol(adapter):
         for name in protocol_methods(port)
         if getattr(adapter, name) is vars(port)[name]
     ]
-    assert not missing, f"{adapter.__name__} inherits these from the Protocol (they would return None): {missing}"
+    assert not missing, (
+        f"{adapter.__name__} inherits these from the Protocol (they would return None): {missing}"
+    )

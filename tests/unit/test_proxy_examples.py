@@ -17,10 +17,27 @@ from domain.user import User, Username
 from entrypoints.http.fast_path import forward_auth_headers
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
-PUBLIC = ["/signup", "/login", "/logout", "/password", "/getusers/me", "/sessions", "/sessions/0b6c2a3e-1f"]
+PUBLIC = [
+    "/signup",
+    "/login",
+    "/logout",
+    "/password",
+    "/getusers/me",
+    "/sessions",
+    "/sessions/0b6c2a3e-1f",
+]
 NOT_PUBLIC = [
-    "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/auth/verify", "/protected",
-    "/", "/sessionsx", "/app/login", "/sessions/a/b",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+    "/auth/verify",
+    "/protected",
+    "/",
+    "/sessionsx",
+    "/app/login",
+    "/sessions/a/b",
 ]
 
 
@@ -28,8 +45,12 @@ def headers_verify_sends() -> set[str]:
     """The header names /auth/verify answers with, lower-cased, from the code that makes them."""
     now = datetime.now(UTC)
     user = User(id="u1", username=Username.parse("alice"), password_hash="", created_at=now)
-    session = Session(id="s1", user_id="u1", token_hash=b"", created_at=now, last_seen_at=now, expires_at=now)
-    return {name.lower() for name in forward_auth_headers(Authenticated(user=user, session=session))}
+    session = Session(
+        id="s1", user_id="u1", token_hash=b"", created_at=now, last_seen_at=now, expires_at=now
+    )
+    return {
+        name.lower() for name in forward_auth_headers(Authenticated(user=user, session=session))
+    }
 
 
 def traefik_dynamic() -> dict:
@@ -61,7 +82,9 @@ def test_traefik_static_configuration_calls_no_one_and_deletes_aliased_headers()
 
     assert static["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}
     assert static["providers"]["file"]["filename"] == "/etc/traefik/dynamic.yaml"
-    assert "forwardedHeaders" not in static["entryPoints"]["web"]  # Traefik is the edge: trusts no one
+    assert (
+        "forwardedHeaders" not in static["entryPoints"]["web"]
+    )  # Traefik is the edge: trusts no one
     for name, entry_point in static["entryPoints"].items():
         assert entry_point["http"]["aliasHeadersStrategy"] == "delete", name
     # forwardAuth asks Traefik's own loopback entry point, not one that clients reach
@@ -90,7 +113,9 @@ def test_traefik_believes_forwarded_headers_on_its_loopback_verify_entry_point_o
 
 def nginx_location(name: str) -> str:
     conf = (DOCKER / "nginx" / "forward-auth.conf").read_text()
-    match = re.search(rf"^location {re.escape(name)} \{{\n(.*?)^\}}", conf, re.MULTILINE | re.DOTALL)
+    match = re.search(
+        rf"^location {re.escape(name)} \{{\n(.*?)^\}}", conf, re.MULTILINE | re.DOTALL
+    )
     assert match, f"no location {name} in forward-auth.conf"
     return match.group(1)
 
@@ -118,4 +143,3 @@ def test_traefik_and_nginx_send_the_same_paths_to_sessionauth() -> None:
     for path in NOT_PUBLIC:
         assert not traefik_rule_matches(rule, path), path
         assert not nginx.fullmatch(path), path
-

@@ -7,8 +7,8 @@ from time import monotonic
 import pytest
 
 from adapters.memory import InMemoryStore
-from adapters.system import SystemClock
 from adapters.postgres.session_cache import CachedSessionRepository, CachedUserRepository
+from adapters.system import SystemClock
 from application import ResolveSession
 from domain.errors import SessionExpired
 from domain.session import SessionPolicy
@@ -78,7 +78,9 @@ async def test_returned_sessions_are_copies(setup):
     assert (await cache.get_with_user(session.token_hash))[0].last_seen_at == T0
 
 
-@pytest.mark.parametrize("how", ["local revoke", "notification", "flush", "unreadable notification", "revoke all"])
+@pytest.mark.parametrize(
+    "how", ["local revoke", "notification", "flush", "unreadable notification", "revoke all"]
+)
 async def test_a_revocation_is_never_served_from_the_cache(setup, how):
     cache, backing, clock, resolve, session = setup
     await cache.get_with_user(session.token_hash)
@@ -190,7 +192,9 @@ class HeldRevocations:
         return await self._held(self.inner.revoke_by_id, user_id, session_id)
 
     async def revoke_all_for_user(self, user_id, *, keep_session_id=None):
-        return await self._held(self.inner.revoke_all_for_user, user_id, keep_session_id=keep_session_id)
+        return await self._held(
+            self.inner.revoke_all_for_user, user_id, keep_session_id=keep_session_id
+        )
 
     async def change_password(self, user_id, password_hash, **kwargs):
         return await self._held(self.inner.change_password, user_id, password_hash, **kwargs)

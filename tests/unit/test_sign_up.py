@@ -30,7 +30,9 @@ async def test_a_taken_username_is_refused_before_any_hashing(world):
     assert world.hasher.calls == 0
 
 
-@pytest.mark.parametrize("username", ["ab", "a" * 65, "with space", "tab\there", "a:b", "zero\u200bwidth", "аlice"])
+@pytest.mark.parametrize(
+    "username", ["ab", "a" * 65, "with space", "tab\there", "a:b", "zero\u200bwidth", "аlice"]
+)
 async def test_invalid_usernames_are_refused(world, username):
     with pytest.raises(InvalidUsername):
         await world.sign_up.execute(username=username, password=PASSWORD)
@@ -39,7 +41,12 @@ async def test_invalid_usernames_are_refused(world, username):
 
 @pytest.mark.parametrize(
     ("password", "code"),
-    [("short", "too_short"), ("x" * 1025, "too_long"), ("password1", "common_password"), ("PassWord123", "common_password")],
+    [
+        ("short", "too_short"),
+        ("x" * 1025, "too_long"),
+        ("password1", "common_password"),
+        ("PassWord123", "common_password"),
+    ],
 )
 async def test_weak_passwords_are_refused_without_hashing(world, password, code):
     with pytest.raises(InvalidPassword) as error:

@@ -13,7 +13,9 @@ ATTACKER = Client(address="203.0.113.66", user_agent="bot")
 @pytest.fixture
 async def world():
     w = World(login_per_address=3, login_per_account=5, login_per_device=4, signup_per_address=2)
-    await w.sign_up.execute(username="alice", password=PASSWORD, client=Client(address="198.51.100.1"))
+    await w.sign_up.execute(
+        username="alice", password=PASSWORD, client=Client(address="198.51.100.1")
+    )
     return w
 
 
@@ -61,28 +63,40 @@ async def test_per_account_limit_across_many_addresses(world):
     for i in range(5):
         await fail(world, Client(address=f"203.0.113.{i}"), 1)
     with pytest.raises(Throttled):
-        await world.login.execute(username="alice", password=PASSWORD, client=Client(address="203.0.113.99"))
+        await world.login.execute(
+            username="alice", password=PASSWORD, client=Client(address="203.0.113.99")
+        )
 
 
 async def test_the_owner_with_a_device_cookie_logs_in_while_the_account_is_held_down(world):
-    owner = (await world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    owner = (
+        await world.login.execute(username="alice", password=PASSWORD, client=HOME)
+    ).device_cookie
     for i in range(4):  # an attacker on many addresses...
         await fail(world, Client(address=f"203.0.113.{i}"), 1)
     await fail(world, Client(address=HOME.address), 1)  # ...and one sharing the owner's address
     with pytest.raises(Throttled):
         await world.login.execute(username="alice", password=PASSWORD, client=HOME)
     with_device = Client(address=HOME.address, user_agent=HOME.user_agent, device_cookie=owner)
-    assert (await world.login.execute(username="alice", password=PASSWORD, client=with_device)).token
+    assert (
+        await world.login.execute(username="alice", password=PASSWORD, client=with_device)
+    ).token
 
 
 async def test_device_failures_are_limited_per_device(world):
-    cookie = (await world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    cookie = (
+        await world.login.execute(username="alice", password=PASSWORD, client=HOME)
+    ).device_cookie
     device = Client(address=HOME.address, device_cookie=cookie)
     await fail(world, device, 4)
     with pytest.raises(Throttled):
         await world.login.execute(username="alice", password=PASSWORD, client=device)
     # the device's failures did not count against the account for everyone else
-    assert (await world.login.execute(username="alice", password=PASSWORD, client=Client(address="198.51.100.9"))).token
+    assert (
+        await world.login.execute(
+            username="alice", password=PASSWORD, client=Client(address="198.51.100.9")
+        )
+    ).token
 
 
 def tampered(cookie: str) -> str:
@@ -92,7 +106,9 @@ def tampered(cookie: str) -> str:
 
 @pytest.mark.parametrize("kind", ["tampered", "foreign", "garbage"])
 async def test_a_tampered_foreign_or_garbage_device_cookie_counts_as_none(world, kind):
-    own = (await world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    own = (
+        await world.login.execute(username="alice", password=PASSWORD, client=HOME)
+    ).device_cookie
     await world.sign_up.execute(username="bob", password=PASSWORD)
     foreign = (await world.login.execute(username="bob", password=PASSWORD)).device_cookie
     cookie = {"tampered": tampered(own), "foreign": foreign, "garbage": "a.b.c.d"}[kind]
@@ -104,9 +120,16 @@ async def test_a_tampered_foreign_or_garbage_device_cookie_counts_as_none(world,
 
 
 async def test_an_expired_device_cookie_counts_as_none(world):
-    cookie = (await world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    cookie = (
+        await world.login.execute(username="alice", password=PASSWORD, client=HOME)
+    ).device_cookie
     world.clock.advance(days=31)
-    assert await world.devices.device_for(cookie, (await world.store.users.get_by_username("alice")).id, world.clock.now()) is None
+    assert (
+        await world.devices.device_for(
+            cookie, (await world.store.users.get_by_username("alice")).id, world.clock.now()
+        )
+        is None
+    )
 
 
 async def test_a_success_clears_the_counter_it_was_judged_by(world):
@@ -137,7 +160,9 @@ async def test_sign_ups_are_limited_per_address_taken_names_included(world):
         await world.sign_up.execute(username="ALICE", password=PASSWORD, client=lab)
     with pytest.raises(Throttled):
         await world.sign_up.execute(username="carol", password=PASSWORD, client=lab)
-    assert await world.sign_up.execute(username="carol", password=PASSWORD, client=Client(address="198.51.100.2"))
+    assert await world.sign_up.execute(
+        username="carol", password=PASSWORD, client=Client(address="198.51.100.2")
+    )
 
 
 async def test_purge_forgets_closed_windows_only(world):
@@ -153,7 +178,9 @@ async def test_purge_forgets_closed_windows_only(world):
 async def spray_world():
     w = World(failures_per_address=5, login_per_address=3, login_per_account=50)
     for name in ("alice", "mallory"):
-        await w.sign_up.execute(username=name, password=PASSWORD, client=Client(address=f"198.51.100.{len(name)}"))
+        await w.sign_up.execute(
+            username=name, password=PASSWORD, client=Client(address=f"198.51.100.{len(name)}")
+        )
     return w
 
 
@@ -180,27 +207,38 @@ async def test_a_success_does_not_clear_the_failures_of_the_address(spray_world)
     await spray_world.login.execute(username="mallory", password=PASSWORD, client=ATTACKER)
     await fail(spray_world, ATTACKER, 1, username="victim9")
     with pytest.raises(Throttled):
-        await spray_world.login.execute(username="victim10", password="wrong password", client=ATTACKER)
+        await spray_world.login.execute(
+            username="victim10", password="wrong password", client=ATTACKER
+        )
 
 
 async def test_the_failures_of_the_address_do_not_hold_the_owner_with_a_device_cookie(spray_world):
-    cookie = (await spray_world.login.execute(username="alice", password=PASSWORD, client=HOME)).device_cookie
+    cookie = (
+        await spray_world.login.execute(username="alice", password=PASSWORD, client=HOME)
+    ).device_cookie
     for i in range(5):  # someone at the owner's address sprays other accounts
         await fail(spray_world, HOME, 1, username=f"victim{i}")
     with pytest.raises(Throttled):
         await spray_world.login.execute(username="alice", password=PASSWORD, client=HOME)
     with_device = Client(address=HOME.address, device_cookie=cookie)
-    assert (await spray_world.login.execute(username="alice", password=PASSWORD, client=with_device)).token
+    assert (
+        await spray_world.login.execute(username="alice", password=PASSWORD, client=with_device)
+    ).token
 
 
 async def test_a_wrong_current_password_counts_toward_the_failures_of_the_address(spray_world):
-    token = (await spray_world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)).token
+    token = (
+        await spray_world.login.execute(username="alice", password=PASSWORD, client=ATTACKER)
+    ).token
     current = await spray_world.resolve.execute(token=token)
     for i in range(4):
         await fail(spray_world, ATTACKER, 1, username=f"victim{i}")
     with pytest.raises(WrongPassword):
         await spray_world.change_password.execute(
-            current=current, current_password="wrong password", new_password="a brand new passphrase", client=ATTACKER
+            current=current,
+            current_password="wrong password",
+            new_password="a brand new passphrase",
+            client=ATTACKER,
         )
     with pytest.raises(Throttled):
         await spray_world.login.execute(username="mallory", password=PASSWORD, client=ATTACKER)
@@ -208,14 +246,22 @@ async def test_a_wrong_current_password_counts_toward_the_failures_of_the_addres
 
 async def test_an_ipv6_subscriber_cannot_escape_the_address_limits_by_rotating_addresses():
     w = World(failures_per_address=5, login_per_address=3, signup_per_address=2)
-    await w.sign_up.execute(username="alice", password=PASSWORD, client=Client(address="2001:db8:1:2::1"))
+    await w.sign_up.execute(
+        username="alice", password=PASSWORD, client=Client(address="2001:db8:1:2::1")
+    )
     for i in range(5):  # five addresses of one /64, five accounts
         await fail(w, Client(address=f"2001:db8:1:2::{i + 10:x}"), 1, username=f"victim{i}")
     with pytest.raises(Throttled):
-        await w.login.execute(username="alice", password=PASSWORD, client=Client(address="2001:db8:1:2:ffff::1"))
+        await w.login.execute(
+            username="alice", password=PASSWORD, client=Client(address="2001:db8:1:2:ffff::1")
+        )
     with pytest.raises(Throttled):  # sign-ups too: its second of two came from the same /64
-        await w.sign_up.execute(username="carol", password=PASSWORD, client=Client(address="2001:db8:1:2::99"))
-        await w.sign_up.execute(username="dave", password=PASSWORD, client=Client(address="2001:db8:1:2::98"))
+        await w.sign_up.execute(
+            username="carol", password=PASSWORD, client=Client(address="2001:db8:1:2::99")
+        )
+        await w.sign_up.execute(
+            username="dave", password=PASSWORD, client=Client(address="2001:db8:1:2::98")
+        )
     other_subnet = Client(address="2001:db8:1:3::1")  # the next /64 is someone else
     assert (await w.login.execute(username="alice", password=PASSWORD, client=other_subnet)).token
 

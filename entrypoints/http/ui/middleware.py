@@ -64,12 +64,17 @@ class BrowserPages:
 
 
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name == b"content-type" and value.startswith(b"application/json") for name, value in headers)
+    return any(
+        name == b"content-type" and value.startswith(b"application/json") for name, value in headers
+    )
 
 
 async def _send_html(send: Send, start: Message, base: str) -> None:
     body = error_html(start["status"], base)
     headers = [(name, value) for name, value in start["headers"] if name not in _REPLACED]
-    headers += [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    headers += [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
     await send({**start, "headers": headers})
     await send({"type": "http.response.body", "body": body})

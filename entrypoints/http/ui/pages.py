@@ -36,7 +36,10 @@ NOTICES = {
 # Titles and texts of the error pages, by status.
 ERRORS = {
     400: ("Bad request", "The form could not be read. Go back and try again."),
-    403: ("Request refused", "This request came from another site, so it was refused. Nothing was changed."),
+    403: (
+        "Request refused",
+        "This request came from another site, so it was refused. Nothing was changed.",
+    ),
     404: ("Not found", "There is nothing here."),
     405: ("Not allowed", "This page cannot be used that way."),
     413: ("Too large", "The form was too large (the limit is 64 KiB)."),
@@ -56,10 +59,23 @@ def ui_base(scope: Scope) -> str:
 
 
 def render(
-    template: str, ui_base: str, status: int = 200, headers: dict[str, str] | None = None, **context: object
+    template: str,
+    ui_base: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: object,
 ) -> HTMLResponse:
-    context = {"notice": None, "error": None, "field": None, "username": "", "user": None, **context}
-    return HTMLResponse(_templates.get_template(template).render(context, ui_base=ui_base), status, headers)
+    context = {
+        "notice": None,
+        "error": None,
+        "field": None,
+        "username": "",
+        "user": None,
+        **context,
+    }
+    return HTMLResponse(
+        _templates.get_template(template).render(context, ui_base=ui_base), status, headers
+    )
 
 
 def notice_text(key: str | None) -> str | None:
@@ -68,9 +84,19 @@ def notice_text(key: str | None) -> str | None:
 
 def error_html(status: int, ui_base: str, message: str | None = None) -> bytes:
     title, text = ERRORS.get(status, _FALLBACK_ERROR)
-    return _templates.get_template("error.html").render(
-        title=title, message=message or text, status=status, notice=None, error=None, user=None, ui_base=ui_base
-    ).encode()
+    return (
+        _templates.get_template("error.html")
+        .render(
+            title=title,
+            message=message or text,
+            status=status,
+            notice=None,
+            error=None,
+            user=None,
+            ui_base=ui_base,
+        )
+        .encode()
+    )
 
 
 def error_page(status: int, ui_base: str, message: str | None = None) -> HTMLResponse:

@@ -46,7 +46,14 @@ from entrypoints.http.ui.pages import error_page, notice_text, render, ui_base, 
 
 log = logging.getLogger("sessionauth.http")
 
-_FORM_ERRORS = (PolicyViolation, UsernameTaken, InvalidCredentials, Throttled, HashingOverloaded, StoreUnavailable)
+_FORM_ERRORS = (
+    PolicyViolation,
+    UsernameTaken,
+    InvalidCredentials,
+    Throttled,
+    HashingOverloaded,
+    StoreUnavailable,
+)
 _STYLESHEET = resources.files("entrypoints.http.ui").joinpath("static/ui.css").read_bytes()
 
 
@@ -55,7 +62,9 @@ def build_ui_router() -> APIRouter:
     router = APIRouter(prefix="/ui", include_in_schema=False)
 
     @router.get("/")
-    async def home(request: Request, listing: ListSessionsDep, notice: str | None = None) -> Response:
+    async def home(
+        request: Request, listing: ListSessionsDep, notice: str | None = None
+    ) -> Response:
         current = await _authenticate(request)
         if isinstance(current, Response):
             return current
@@ -79,16 +88,24 @@ def build_ui_router() -> APIRouter:
         form = await read_form(request)
         username = form.get("username", "")
         try:
-            user = await sign_up.execute(username=username, password=form.get("password", ""), client=client)
+            user = await sign_up.execute(
+                username=username, password=form.get("password", ""), client=client
+            )
         except _FORM_ERRORS as error:
             return _form_again(request, "signup.html", "Sign up", error, username)
         query = urlencode({"notice": "signed-up", "username": user.username.display})
         return _redirect(request, f"/login?{query}")
 
     @router.get("/login")
-    async def login_form(request: Request, notice: str | None = None, username: str = "") -> Response:
+    async def login_form(
+        request: Request, notice: str | None = None, username: str = ""
+    ) -> Response:
         return render(
-            "login.html", ui_base(request.scope), title="Log in", notice=notice_text(notice), username=username[:64]
+            "login.html",
+            ui_base(request.scope),
+            title="Log in",
+            notice=notice_text(notice),
+            username=username[:64],
         )
 
     @router.post("/login")
@@ -118,7 +135,9 @@ def build_ui_router() -> APIRouter:
         return _logged_out(request)
 
     @router.post("/sessions/others/revoke")
-    async def revoke_others(request: Request, revoke: RevokeOtherSessionsDep, client: ClientDep) -> Response:
+    async def revoke_others(
+        request: Request, revoke: RevokeOtherSessionsDep, client: ClientDep
+    ) -> Response:
         current = await _authenticate(request)
         if isinstance(current, Response):
             return current
@@ -126,14 +145,22 @@ def build_ui_router() -> APIRouter:
         return _redirect(request, "/?notice=others-revoked")
 
     @router.post("/sessions/{session_id}/revoke")
-    async def revoke(request: Request, session_id: str, revoke: RevokeSessionDep, client: ClientDep) -> Response:
+    async def revoke(
+        request: Request, session_id: str, revoke: RevokeSessionDep, client: ClientDep
+    ) -> Response:
         current = await _authenticate(request)
         if isinstance(current, Response):
             return current
         try:
-            was_current = await revoke.execute(current=current, session_id=session_id, client=client)
+            was_current = await revoke.execute(
+                current=current, session_id=session_id, client=client
+            )
         except SessionNotFound:
-            return error_page(404, ui_base(request.scope), "That session is not active any more. Nothing was changed.")
+            return error_page(
+                404,
+                ui_base(request.scope),
+                "That session is not active any more. Nothing was changed.",
+            )
         if was_current:
             return _logged_out(request)
         return _redirect(request, "/?notice=revoked")
@@ -156,7 +183,12 @@ async def _authenticate(request: Request) -> Authenticated | Response:
         raise outcome.error
     if not outcome.presented:
         return _redirect(request, "/login")
-    response = _redirect(request, "/login?notice=expired" if isinstance(outcome.error, SessionExpired) else "/login?notice=ended")
+    response = _redirect(
+        request,
+        "/login?notice=expired"
+        if isinstance(outcome.error, SessionExpired)
+        else "/login?notice=ended",
+    )
     for name, value in outcome.headers:
         response.headers.append(name, value)
     return response
@@ -173,7 +205,9 @@ def _logged_out(request: Request) -> Response:
     return response
 
 
-def _form_again(request: Request, template: str, title: str, error: DomainError, username: str) -> Response:
+def _form_again(
+    request: Request, template: str, title: str, error: DomainError, username: str
+) -> Response:
     """The form once more, with what went wrong; the status says it too."""
     headers: dict[str, str] = {}
     field = None
@@ -195,5 +229,13 @@ def _form_again(request: Request, template: str, title: str, error: DomainError,
         status, message = 503, "The service is unavailable right now. Try again in a few seconds."
         headers["Retry-After"] = STORE_RETRY_AFTER
     base = ui_base(request.scope)
-    return render(template, base, status, headers, title=title, error=message, field=field, username=username[:256])
-
+    return render(
+        template,
+        base,
+        status,
+        headers,
+        title=title,
+        error=message,
+        field=field,
+        username=username[:256],
+    )
