@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import hashlib
 import hmac
 import os
@@ -239,10 +240,9 @@ def _ignore(depth: int) -> None:
 
 
 def _lowest_priority() -> None:
-    try:
+    # Not Linux, or not allowed: hashing still works, at normal priority.
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # this thread only (Linux)
-    except (AttributeError, OSError):
-        pass  # not Linux, or not allowed: hashing still works, at normal priority
 
 
 def _before_deadline(deadline: float, fn: Callable[..., T], args: tuple[object, ...]) -> T:

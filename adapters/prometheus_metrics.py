@@ -80,7 +80,9 @@ class _LatencyHistogram:
         )
         for labels, (counts, total) in list(self._series.items()):
             family.add_metric(
-                list(labels), list(zip(self._les, accumulate(counts))), sum_value=total[0]
+                list(labels),
+                list(zip(self._les, accumulate(counts), strict=True)),
+                sum_value=total[0],
             )
         yield family
 

@@ -85,11 +85,10 @@ def _with_transparent_huge_pages() -> None:
         return
     env = {**os.environ, "GLIBC_TUNABLES": ":".join(t for t in (tunables, HUGE_PAGES) if t)}
     script = sys.argv[0]
-    if os.path.isfile(script) and os.access(
-        script, os.X_OK
-    ):  # the console script: keep its name in ps
-        os.execve(script, sys.argv, env)
-    os.execve(sys.executable, [sys.executable, "-m", "entrypoints.cli", *sys.argv[1:]], env)
+    # Re-executing this very program with its own arguments: no shell, nothing from outside.
+    if os.path.isfile(script) and os.access(script, os.X_OK):  # the console script: keep its name
+        os.execve(script, sys.argv, env)  # noqa: S606
+    os.execve(sys.executable, [sys.executable, "-m", "entrypoints.cli", *sys.argv[1:]], env)  # noqa: S606
 
 
 def _require_database(settings: Settings) -> str:

@@ -140,7 +140,7 @@ class PostgresStore(Store):
             async with asyncio.timeout(self._connect_timeout + budget):
                 async with self.connection() as connection:
                     await connection.fetchval("SELECT 1", timeout=budget)
-        except Exception:  # StoreUnavailable, and anything unforeseen: not ready either way
+        except Exception:  # noqa: BLE001 - StoreUnavailable, or anything unforeseen: not ready either way
             return False
         return True
 

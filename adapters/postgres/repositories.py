@@ -19,7 +19,18 @@ from domain.user import User, Username
 PURGE_LOCK = 0x5E55_1017_0002  # advisory lock: one instance purges at a time
 PURGE_TIMEOUT = 600.0  # seconds
 
-_USER_COLUMNS = "id, username, username_canonical, password_hash, created_at"
+# Whole statements, not fragments formatted into queries: only $n parameters vary.
+_USER_INSERT = (
+    "INSERT INTO users (id, username, username_canonical, password_hash, created_at)"
+    " VALUES ($1, $2, $3, $4, $5)"
+)
+_USER_BY_ID = (
+    "SELECT id, username, username_canonical, password_hash, created_at FROM users WHERE id = $1"
+)
+_USER_BY_CANONICAL = (
+    "SELECT id, username, username_canonical, password_hash, created_at FROM users"
+    " WHERE username_canonical = $1"
+)
 # Read through user_agents (each user agent is stored once; see migration 0004).
 _SESSION_SELECT = (
     "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
@@ -105,7 +116,7 @@ class PostgresUserRepository(UserRepository):
         async with self._db.connection() as c:
             try:
                 await c.execute(
-                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5)",
+                    _USER_INSERT,
                     uuid.UUID(user.id),
                     user.username.display,
                     user.username.canonical,
@@ -122,14 +133,12 @@ class PostgresUserRepository(UserRepository):
         if key is None:
             return None
         async with self._db.connection() as c:
-            row = await c.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", key)
+            row = await c.fetchrow(_USER_BY_ID, key)
         return None if row is None else _user_from_row(row)
 
     async def get_by_username(self, canonical: str) -> User | None:
         async with self._db.connection() as c:
-            row = await c.fetchrow(
-                f"SELECT {_USER_COLUMNS} FROM users WHERE username_canonical = $1", canonical
-            )
+            row = await c.fetchrow(_USER_BY_CANONICAL, canonical)
         return None if row is None else _user_from_row(row)
 
     async def update_password_hash(self, user_id: str, password_hash: str) -> None:
