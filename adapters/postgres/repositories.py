@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from domain.errors import NotAuthenticated, UsernameTaken
 from domain.ports import AttemptCounter, Count, SessionRepository, UserRepository
@@ -60,7 +61,7 @@ _PURGE_USER_AGENTS = (
 
 
 class Connections(Protocol):
-    def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+    def connection(self) -> AbstractAsyncContextManager[PoolConnectionProxy[asyncpg.Record]]: ...
 
     async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None: ...
 
@@ -285,7 +286,7 @@ class PostgresSessionRepository(SessionRepository):
         return int(done.split()[-1])
 
 
-async def _purge_unused_user_agents(c: asyncpg.Connection) -> None:
+async def _purge_unused_user_agents(c: PoolConnectionProxy[asyncpg.Record]) -> None:
     """Delete the user agents no session uses, in a savepoint of the purge's transaction.
 
     - A row locked by a login that is storing a session with it is skipped (SKIP LOCKED; the
