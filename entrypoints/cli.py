@@ -14,7 +14,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -111,7 +111,9 @@ async def _migrate(dsn: str, wait: float = 0.0) -> int:
     return 0
 
 
-async def _with_store(settings: Settings, command, *args: str) -> int:
+async def _with_store(
+    settings: Settings, command: Callable[..., Awaitable[int]], *args: str
+) -> int:
     """Run a command against the configured Postgres store, opened for that command only."""
     _require_database(settings)
     container = build_container(settings)
