@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench soak install clean system-packages
+.PHONY: run test lint format bench soak install clean system-packages
 
 # Debian packages that some tests drive for real, as command:package. `make test` installs the
 # missing ones when it can (apt-get, root); otherwise it says how, and those tests fail saying so.
@@ -22,8 +22,21 @@ install: $(STAMP)
 run: $(STAMP)
 	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} $(BIN)/sessionauth serve --host 127.0.0.1 --port 8000
 
+# Static checks first: a finding fails the run before the slow tiers start.
 test: $(STAMP) system-packages
+	$(MAKE) lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# ruff (lint and format) and mypy, configured in pyproject.toml; the pre-commit hooks run these.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Applies the formatter and ruff's safe fixes; what is left needs a person (make lint lists it).
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 system-packages:
 	@missing=; for pair in $(TEST_PACKAGES); do \

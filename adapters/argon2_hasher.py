@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import hashlib
 import hmac
 import os
@@ -134,12 +135,13 @@ class Argon2PasswordHasher(PasswordHasher):
         """
         usable = [(p, n) for p, n in stored.items() if n > 0 and _ARGON2_PARAMETERS.fullmatch(p)]
         usable = sorted(sorted(usable, key=lambda item: -item[1])[:MAX_DUMMY_COSTS])
-        dummies = {}
+        dummies: dict[str, str] = {}
         for parameters, _ in usable:
             try:
-                dummies[parameters] = self._dummies.get(parameters) or await self._in_pool(
-                    _dummy_hash_with, parameters
-                )
+                known = self._dummies.get(parameters)
+                if known is None:
+                    known = await self._in_pool(_dummy_hash_with, parameters)
+                dummies[parameters] = known
             except (HashingError, ValueError):
                 continue  # parameters argon2 refuses: no real verify with them costs anything either
         total = sum(n for p, n in usable if p in dummies)
@@ -209,7 +211,7 @@ class Argon2PasswordHasher(PasswordHasher):
         except TimeoutError:
             raise HashingOverloaded() from None
 
-    def _release(self, future: asyncio.Future, owner: str | None) -> None:
+    def _release(self, future: asyncio.Future[T], owner: str | None) -> None:
         self._admitted -= 1
         self._queue_changed(self._admitted)
         if owner is not None:
@@ -227,7 +229,10 @@ _TYPES = {"id": argon2.Type.ID, "i": argon2.Type.I, "d": argon2.Type.D}
 
 def _dummy_hash_with(parameters: str) -> str:
     """A hash of a random password that costs what a hash with these parameters costs."""
-    kind, _, memory, time_cost, lanes = _ARGON2_PARAMETERS.fullmatch(parameters).groups()
+    match = _ARGON2_PARAMETERS.fullmatch(parameters)
+    if match is None:
+        raise ValueError("not argon2 parameters")
+    kind, _, memory, time_cost, lanes = match.groups()
     hasher = argon2.PasswordHasher(
         time_cost=int(time_cost), memory_cost=int(memory), parallelism=int(lanes), type=_TYPES[kind]
     )
@@ -239,10 +244,9 @@ def _ignore(depth: int) -> None:
 
 
 def _lowest_priority() -> None:
-    try:
+    # Not Linux, or not allowed: hashing still works, at normal priority.
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # this thread only (Linux)
-    except (AttributeError, OSError):
-        pass  # not Linux, or not allowed: hashing still works, at normal priority
 
 
 def _before_deadline(deadline: float, fn: Callable[..., T], args: tuple[object, ...]) -> T:

@@ -68,7 +68,8 @@ class InMemoryUserRepository(UserRepository):
     async def change_password(
         self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
     ) -> int:
-        assert self.sessions is not None
+        if self.sessions is None:  # a repository built alone, outside InMemoryStore
+            raise RuntimeError("InMemoryUserRepository.change_password needs its store's sessions")
         sessions = self.sessions._by_hash
         kept = [s for s in sessions.values() if s.id == keep_session_id and s.user_id == user_id]
         if user_id not in self._by_id or not kept:

@@ -80,7 +80,9 @@ class _LatencyHistogram:
         )
         for labels, (counts, total) in list(self._series.items()):
             family.add_metric(
-                list(labels), list(zip(self._les, accumulate(counts))), sum_value=total[0]
+                list(labels),
+                list(zip(self._les, accumulate(counts), strict=True)),
+                sum_value=total[0],
             )
         yield family
 
@@ -136,7 +138,9 @@ class PrometheusMetrics:
             registry=own,
             multiprocess_mode="livesum",
         )
-        if multiprocess_dir:  # observations go to this worker's files, which every scrape reads
+        if (
+            own is None
+        ):  # multiprocess: observations go to this worker's files, which every scrape reads
             self.request_duration: Histogram | _LatencyHistogram = Histogram(
                 REQUEST_DURATION,
                 REQUEST_DURATION_HELP,
@@ -156,7 +160,7 @@ class PrometheusMetrics:
         for scope in REVOCATION_SCOPES:
             self.sessions_revoked.labels(scope)
         self.hash_queue_depth.set(0)
-        if multiprocess_dir:
+        if own is None:
             self._registry = CollectorRegistry()
             MultiProcessCollector(self._registry, path=multiprocess_dir)
         else:
@@ -170,17 +174,17 @@ class PrometheusMetrics:
     def exposition(self) -> bytes:
         """The text exposition format, over every worker in multiprocess mode."""
         if self._dir:
-            self._forget_dead_workers()
+            self._forget_dead_workers(self._dir)
         return generate_latest(self._registry)
 
-    def _forget_dead_workers(self) -> None:
+    def _forget_dead_workers(self, directory: str) -> None:
         # A worker that died (uvicorn starts another) keeps its last queue depth in its file;
         # prometheus_client leaves it to the supervisor to call mark_process_dead, which uvicorn
         # does not, so a scrape does it for every process that is gone.
-        for path in glob.glob(os.path.join(self._dir, "gauge_live*_*.db")):
+        for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
             pid = path.rsplit("_", 1)[1].removesuffix(".db")
             if pid.isdigit() and not _alive(int(pid)):
-                mark_process_dead(int(pid), self._dir)
+                mark_process_dead(int(pid), directory)
 
 
 def _alive(pid: int) -> bool:

@@ -80,8 +80,8 @@ class Login:
     ) -> LoginResult:
         password = normalize_password(password)
         name = _parse_or_none(username)
-        usable = name is not None and len(password) <= PASSWORD_MAX
-        user = await self._users.get_by_username(name.canonical) if usable else None
+        canonical = name.canonical if name is not None and len(password) <= PASSWORD_MAX else None
+        user = await self._users.get_by_username(canonical) if canonical is not None else None
         device_id = (
             await self._devices.device_for(client.device_cookie, user.id, self._clock.now())
             if user
@@ -89,9 +89,7 @@ class Login:
         )
         # An attempt that can hash nothing (a broken username, an over-long password) is no guess
         # at any account: it is keyed as unusable, so that made-up names cannot mint counters.
-        limits = self._throttle.policy.login_limits(
-            name.canonical if usable else None, client.address, device_id
-        )
+        limits = self._throttle.policy.login_limits(canonical, client.address, device_id)
         try:
             reservation = await self._throttle.reserve(limits)
         except Throttled:
@@ -105,8 +103,8 @@ class Login:
             valid = False
             if user is not None:
                 valid = await self._hasher.verify(user.password_hash, password, owner=owner)
-            elif usable:
-                await self._hasher.verify_dummy(password, username=name.canonical, owner=owner)
+            elif canonical is not None:
+                await self._hasher.verify_dummy(password, username=canonical, owner=owner)
         except BaseException:
             await reservation.cancel()  # no verdict (a full hashing queue, say): not a failure
             raise

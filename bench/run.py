@@ -79,41 +79,42 @@ def start(
     name: str, command: list[str], port: int, env: dict[str, str], *, pin: bool = True
 ) -> Iterator[Server]:
     """Run a server until the block ends; `pin=False` leaves it on every core."""
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        pinned(SERVER_CPU, command) if pin else command,
-        env={**os.environ, **BENCH_ENV, **env},
-        stdout=log,
-        stderr=log,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise SystemExit(f"{name} exited: {log.read().decode()[-2000:]}")
-            try:
-                if (
-                    httpx.get(
-                        url + "/healthz" if "baseline" not in name else url + "/hello", timeout=1
-                    ).status_code
-                    == 200
-                ):
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{name} did not start")
-            time.sleep(0.1)
-        yield Server(name, url, process, rss_kib(process.pid), log)
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            pinned(SERVER_CPU, command) if pin else command,
+            env={**os.environ, **BENCH_ENV, **env},
+            stdout=log,
+            stderr=log,
+            cwd=ROOT,
+        )
+        url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise SystemExit(f"{name} exited: {log.read().decode()[-2000:]}")
+                try:
+                    if (
+                        httpx.get(
+                            url + "/healthz" if "baseline" not in name else url + "/hello",
+                            timeout=1,
+                        ).status_code
+                        == 200
+                    ):
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{name} did not start")
+                time.sleep(0.1)
+            yield Server(name, url, process, rss_kib(process.pid), log)
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def sessionauth(name: str, env: dict[str, str], *args: str, pin: bool = True) -> Iterator[Server]:
@@ -583,7 +584,7 @@ def run_all(args: argparse.Namespace) -> None:
             sessionauth("postgres-nocache", {"DATABASE_URL": pg_url, "SESSION_CACHE": "false"})
         )
         cookie = session_cookie(scale, "bench")
-        small = asyncio.run(fill_sessions(pg_url, 1_000))
+        asyncio.run(fill_sessions(pg_url, 1_000))
         few = [
             wrk(scale.url + "/protected", seconds=args.seconds, headers={"Cookie": cookie}).rate
             for _ in range(args.rounds)
@@ -600,10 +601,8 @@ def run_all(args: argparse.Namespace) -> None:
         # Goal 7: two workers beside one, on Postgres with the cache, both spread over every core.
         rates = {}
         for workers in (1, 2):
-            global SERVER_CPU
-            SERVER_CPU = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
             with sessionauth(
-                f"workers-{workers}", {"DATABASE_URL": pg_url}, "--workers", str(workers)
+                f"workers-{workers}", {"DATABASE_URL": pg_url}, "--workers", str(workers), pin=False
             ) as server:
                 worker_cookie = session_cookie(server, "bench")
                 rates[workers] = median(
@@ -616,7 +615,6 @@ def run_all(args: argparse.Namespace) -> None:
                         for _ in range(args.rounds)
                     ]
                 )
-            SERVER_CPU = "0"
 
     # the bound of goal 5: hashing concurrency (one core: one thread) x argon2's memory cost
     hash_budget_mib = 64  # servers run on one core: one hashing thread x 64 MiB (argon2 default)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -368,10 +369,8 @@ def process_tree(root: int) -> list[int]:
 def tree_rss_kib(pids: list[int]) -> int:
     total = 0
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):  # a worker that just exited
             total += rss_kib(pid)
-        except OSError:  # a worker that just exited
-            pass
     return total
 
 

@@ -44,4 +44,5 @@ class DemoApplication(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     print(f"demo application listening on :{PORT}", flush=True)
-    ThreadingHTTPServer(("0.0.0.0", PORT), DemoApplication).serve_forever()
+    # Every interface of its container, so nginx's container can reach it; the port is not published.
+    ThreadingHTTPServer(("0.0.0.0", PORT), DemoApplication).serve_forever()  # noqa: S104

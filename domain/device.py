@@ -45,8 +45,9 @@ class DeviceCookies:
         payload, _, mac = cookie.rpartition(".")
         parts = payload.split(".")
         if len(parts) != 3 or not any(
-            # Every key is tried, a match or not: the time does not tell which key signed.
-            [
+            # Every key is tried, a match or not: the time does not tell which key signed (a
+            # generator would let any() stop at the first match).
+            [  # noqa: C419
                 hmac.compare_digest(mac.encode(), _mac(key, payload).encode())
                 for key in await self._current_keys()
             ]

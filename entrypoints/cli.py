@@ -14,7 +14,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -85,11 +85,10 @@ def _with_transparent_huge_pages() -> None:
         return
     env = {**os.environ, "GLIBC_TUNABLES": ":".join(t for t in (tunables, HUGE_PAGES) if t)}
     script = sys.argv[0]
-    if os.path.isfile(script) and os.access(
-        script, os.X_OK
-    ):  # the console script: keep its name in ps
-        os.execve(script, sys.argv, env)
-    os.execve(sys.executable, [sys.executable, "-m", "entrypoints.cli", *sys.argv[1:]], env)
+    # Re-executing this very program with its own arguments: no shell, nothing from outside.
+    if os.path.isfile(script) and os.access(script, os.X_OK):  # the console script: keep its name
+        os.execve(script, sys.argv, env)  # noqa: S606
+    os.execve(sys.executable, [sys.executable, "-m", "entrypoints.cli", *sys.argv[1:]], env)  # noqa: S606
 
 
 def _require_database(settings: Settings) -> str:
@@ -112,7 +111,9 @@ async def _migrate(dsn: str, wait: float = 0.0) -> int:
     return 0
 
 
-async def _with_store(settings: Settings, command, *args: str) -> int:
+async def _with_store(
+    settings: Settings, command: Callable[..., Awaitable[int]], *args: str
+) -> int:
     """Run a command against the configured Postgres store, opened for that command only."""
     _require_database(settings)
     container = build_container(settings)

@@ -45,7 +45,7 @@ def _run(coroutine):
 async def _answers(url: str) -> bool:
     try:
         connection = await asyncpg.connect(url, timeout=3)
-    except Exception:  # refused, timed out, rejected, protocol trouble: no usable server here
+    except Exception:  # noqa: BLE001 - refused, timed out, rejected, protocol trouble: no usable server
         return False
     await connection.close()
     return True
@@ -56,7 +56,7 @@ def _docker_answers() -> bool:
         import docker
 
         return bool(docker.from_env(timeout=5).ping())
-    except Exception:  # no socket, no permission, no daemon: all mean "no Docker here"
+    except Exception:  # noqa: BLE001 - no socket, no permission, no daemon: "no Docker here"
         return False
 
 

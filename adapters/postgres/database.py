@@ -12,6 +12,7 @@ from typing import NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from adapters.postgres.repositories import (
     PostgresAttemptCounter,
@@ -25,7 +26,7 @@ from adapters.postgres.session_cache import (
 )
 from adapters.system import SystemClock
 from domain.errors import StoreUnavailable
-from domain.ports import SessionRepository, Store
+from domain.ports import SessionRepository, Store, UserRepository
 
 log = logging.getLogger("sessionauth.postgres")
 
@@ -94,7 +95,7 @@ class PostgresStore(Store):
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
-        self.users = PostgresUserRepository(self)
+        self.users: UserRepository = PostgresUserRepository(self)
         self.sessions: SessionRepository = PostgresSessionRepository(self)
         self.attempts = PostgresAttemptCounter(self)
         self._listener: RevocationListener | None = None
@@ -140,7 +141,7 @@ class PostgresStore(Store):
             async with asyncio.timeout(self._connect_timeout + budget):
                 async with self.connection() as connection:
                     await connection.fetchval("SELECT 1", timeout=budget)
-        except Exception:  # StoreUnavailable, and anything unforeseen: not ready either way
+        except Exception:  # noqa: BLE001 - StoreUnavailable, or anything unforeseen: not ready either way
             return False
         return True
 
@@ -150,13 +151,14 @@ class PostgresStore(Store):
                 "INSERT INTO device_keys (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
                 secrets.token_bytes(32),
             )
-            return await connection.fetchval("SELECT key FROM device_keys WHERE id = 1")
+            key: bytes = await connection.fetchval("SELECT key FROM device_keys WHERE id = 1")
+            return key
 
     async def device_keys(self) -> tuple[bytes, ...]:
         return (await self.device_key(),)
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(self) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
         """A pooled connection; any failure to reach Postgres, while acquiring or while using it,
         becomes StoreUnavailable (which names neither the server nor the SQL)."""
         if self._pool is None:

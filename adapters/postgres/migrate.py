@@ -19,11 +19,11 @@ def migrations() -> list[tuple[str, str]]:
     return [(f.name.removesuffix(".sql"), f.read_text("utf-8")) for f in files]
 
 
-async def apply_migrations(dsn: str, *, timeout: float = 5.0) -> list[str]:
+async def apply_migrations(dsn: str, *, connect_timeout: float = 5.0) -> list[str]:
     """Apply pending migrations; return the versions applied. Instances starting together queue
     on the lock: the first applies, the others then find nothing to do."""
     try:
-        connection = await asyncpg.connect(dsn, timeout=timeout)
+        connection = await asyncpg.connect(dsn, timeout=connect_timeout)
     except UNAVAILABLE:
         raise StoreUnavailable() from None
     try:
@@ -49,5 +49,5 @@ async def apply_migrations(dsn: str, *, timeout: float = 5.0) -> list[str]:
     finally:
         if not connection.is_closed():
             connection.terminate() if connection.is_in_transaction() else await connection.close(
-                timeout=timeout
+                timeout=connect_timeout
             )

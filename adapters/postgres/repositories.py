@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from domain.errors import NotAuthenticated, UsernameTaken
 from domain.ports import AttemptCounter, Count, SessionRepository, UserRepository
@@ -19,7 +20,18 @@ from domain.user import User, Username
 PURGE_LOCK = 0x5E55_1017_0002  # advisory lock: one instance purges at a time
 PURGE_TIMEOUT = 600.0  # seconds
 
-_USER_COLUMNS = "id, username, username_canonical, password_hash, created_at"
+# Whole statements, not fragments formatted into queries: only $n parameters vary.
+_USER_INSERT = (
+    "INSERT INTO users (id, username, username_canonical, password_hash, created_at)"
+    " VALUES ($1, $2, $3, $4, $5)"
+)
+_USER_BY_ID = (
+    "SELECT id, username, username_canonical, password_hash, created_at FROM users WHERE id = $1"
+)
+_USER_BY_CANONICAL = (
+    "SELECT id, username, username_canonical, password_hash, created_at FROM users"
+    " WHERE username_canonical = $1"
+)
 # Read through user_agents (each user agent is stored once; see migration 0004).
 _SESSION_SELECT = (
     "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
@@ -49,7 +61,7 @@ _PURGE_USER_AGENTS = (
 
 
 class Connections(Protocol):
-    def connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+    def connection(self) -> AbstractAsyncContextManager[PoolConnectionProxy[asyncpg.Record]]: ...
 
     async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None: ...
 
@@ -105,7 +117,7 @@ class PostgresUserRepository(UserRepository):
         async with self._db.connection() as c:
             try:
                 await c.execute(
-                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5)",
+                    _USER_INSERT,
                     uuid.UUID(user.id),
                     user.username.display,
                     user.username.canonical,
@@ -122,14 +134,12 @@ class PostgresUserRepository(UserRepository):
         if key is None:
             return None
         async with self._db.connection() as c:
-            row = await c.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", key)
+            row = await c.fetchrow(_USER_BY_ID, key)
         return None if row is None else _user_from_row(row)
 
     async def get_by_username(self, canonical: str) -> User | None:
         async with self._db.connection() as c:
-            row = await c.fetchrow(
-                f"SELECT {_USER_COLUMNS} FROM users WHERE username_canonical = $1", canonical
-            )
+            row = await c.fetchrow(_USER_BY_CANONICAL, canonical)
         return None if row is None else _user_from_row(row)
 
     async def update_password_hash(self, user_id: str, password_hash: str) -> None:
@@ -276,7 +286,7 @@ class PostgresSessionRepository(SessionRepository):
         return int(done.split()[-1])
 
 
-async def _purge_unused_user_agents(c: asyncpg.Connection) -> None:
+async def _purge_unused_user_agents(c: PoolConnectionProxy[asyncpg.Record]) -> None:
     """Delete the user agents no session uses, in a savepoint of the purge's transaction.
 
     - A row locked by a login that is storing a session with it is skipped (SKIP LOCKED; the

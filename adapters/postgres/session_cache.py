@@ -242,7 +242,8 @@ class RevocationListener:
             try:
                 connection = await asyncpg.connect(self._dsn, timeout=self._timeout)
                 lost = asyncio.Event()
-                connection.add_termination_listener(lambda _: lost.set())
+                # Bound now: a late call from an earlier connection must not set a later one's event.
+                connection.add_termination_listener(lambda _, lost=lost: lost.set())
                 proven = monotonic()
                 await connection.add_listener(
                     CHANNEL, lambda *args: self._cache.on_notification(args[-1])
@@ -259,7 +260,7 @@ class RevocationListener:
                         self._cache.renew(sent + self.MAX_SILENCE)
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # any failure means: not listening, so no cache
+            except Exception as error:  # noqa: BLE001 - any failure means: not listening, so no cache
                 log.warning(
                     "revocation listener down; session cache off",
                     extra={"error": type(error).__name__},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -45,6 +46,19 @@ class SessionAuthAPI(FastAPI):
             self.request_latency.app = stack
             stack = self.request_latency
         return stack
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, with the HTTP Basic scheme that /login's own parser accepts."""
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["basicAuth"] = {
+                "type": "http",
+                "scheme": "basic",
+                "description": "username:password, UTF-8 (RFC 7617)",
+            }
+            self.openapi_schema = schema
+        return self.openapi_schema
 
 
 def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
@@ -88,29 +102,9 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
     app.add_middleware(BrowserPages)
     if fast_path:
         app.fast_path = FastPath(gate)
-    _declare_basic_scheme(app)
     return app
 
 
 def create_app_from_env() -> FastAPI:
     """For `uvicorn --factory` and `sessionauth serve --workers N`: each worker builds its own."""
     return create_app(build_container(load_settings()))
-
-
-def _declare_basic_scheme(app: FastAPI) -> None:
-    """Add the HTTP Basic scheme that /login's hand-written parser accepts to the document."""
-    default_openapi = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = default_openapi()
-            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-            schemes["basicAuth"] = {
-                "type": "http",
-                "scheme": "basic",
-                "description": "username:password, UTF-8 (RFC 7617)",
-            }
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

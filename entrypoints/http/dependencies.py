@@ -1,7 +1,8 @@
 """Two-line getters from `app.state.container` (not dependency-injector wiring, which is
 process-global: two apps in one process would share the last wired container)."""
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie
@@ -25,8 +26,8 @@ from entrypoints.http.errors import Refusal, SessionRefused
 # cost a thread hop on every request.
 
 
-def _use_case(name: str):
-    async def get(request: Request):
+def _use_case(name: str) -> Callable[[Request], Awaitable[Any]]:
+    async def get(request: Request) -> Any:
         return getattr(request.app.state.container, name)()
 
     return Depends(get)
@@ -63,7 +64,7 @@ SessionCookieDep = Annotated[SessionCookie, Depends(get_session_cookie)]
 ClientDep = Annotated[Client, Depends(get_client)]
 
 
-def current_session_dependency(cookie_name: str):
+def current_session_dependency(cookie_name: str) -> Callable[..., Awaitable[Authenticated]]:
     """A dependency that authenticates by the session cookie, by SessionGate's rule. The
     APIKeyCookie parameter only declares the cookie security scheme in the OpenAPI document under
     its configured name: its value (Starlette's reading, the last of a duplicated name) is unused."""

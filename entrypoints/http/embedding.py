@@ -18,7 +18,7 @@ handlers.
 # No `from __future__ import annotations`: FastAPI must see the dependency's annotations as
 # objects, and `scheme` is a local name it could not resolve from a string.
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import APIKeyCookie
+from starlette.types import Receive, Scope, Send
 
 from adapters.postgres import apply_migrations, redacted_dsn
 from application import Authenticated
@@ -66,6 +67,11 @@ class CurrentUser:
         )
 
 
+async def _rules_only(scope: Scope, receive: Receive, send: Send) -> None:
+    # SessionAuth uses CrossSiteDefence for its rules (`refuses`), never as a middleware.
+    raise RuntimeError("CrossSiteDefence is used here for its rules only")
+
+
 class SessionAuth:
     """sessionauth's routes and a `current_user` dependency for an application of your own.
 
@@ -81,10 +87,9 @@ class SessionAuth:
         self._running = False
         self._cookie = SessionCookie.from_settings(self.settings)
         self._gate = SessionGate(container.resolve_session, self._cookie)
-        # Only its rules are used (`refuses`), never the middleware itself, hence no inner app.
         self._cross_site = CrossSiteDefence(
-            None, self.settings.origins, ClientAddress(self.settings.proxies)
-        )  # type: ignore[arg-type]
+            _rules_only, self.settings.origins, ClientAddress(self.settings.proxies)
+        )
         self.current_user = self._current_user_dependency()
 
     @classmethod
@@ -137,7 +142,7 @@ class SessionAuth:
         finally:
             self._running = False
 
-    def _current_user_dependency(self):
+    def _current_user_dependency(self) -> Callable[..., Awaitable[CurrentUser]]:
         # Declared through APIKeyCookie so that the host app's OpenAPI document shows the cookie;
         # its value (Starlette's reading) is unused: SessionGate reads the cookie, as every path.
         scheme = APIKeyCookie(name=self._cookie.name, auto_error=False, scheme_name="sessionCookie")

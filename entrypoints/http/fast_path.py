@@ -64,8 +64,9 @@ class FastPath:
     itself, and leaves to the full stack every request that `_for_the_full_stack` names. The
     session rule is SessionGate's, as on every other path; this only writes its answer."""
 
-    def __init__(self, gate: SessionGate, app: ASGIApp | None = None) -> None:
-        self.app = app
+    app: ASGIApp  # the full stack, set by SessionAuthAPI.build_middleware_stack
+
+    def __init__(self, gate: SessionGate) -> None:
         self._gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

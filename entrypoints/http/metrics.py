@@ -35,10 +35,9 @@ class RequestLatency:
     match it), its method and its status class. Unknown methods and paths collapse into one label
     each. The label children are made once per combination and kept."""
 
-    def __init__(
-        self, metrics: PrometheusMetrics, routes: Sequence[BaseRoute], app: ASGIApp | None = None
-    ) -> None:
-        self.app = app
+    app: ASGIApp  # the stack behind it, set by SessionAuthAPI.build_middleware_stack
+
+    def __init__(self, metrics: PrometheusMetrics, routes: Sequence[BaseRoute]) -> None:
         self._metrics = metrics
         plain = [r for r in routes if isinstance(r, Route)]
         self._exact = {r.path: r.path for r in plain if not r.param_convertors}

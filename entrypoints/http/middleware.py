@@ -87,7 +87,7 @@ class SecurityHeaders:
     """`X-Content-Type-Options: nosniff` on every response; `Cache-Control: no-store` too, since
     almost every answer carries user data or a cookie and none is worth caching."""
 
-    HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+    HEADERS = ((b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"))
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -8,11 +8,19 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from dependency_injector import providers
+from fastapi import FastAPI
 
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import load_settings
 from tests.fakes import FakeClock
+
+
+class AppClient(httpx.AsyncClient):
+    """A client of one app, which tests reach as `client.app`."""
+
+    app: FastAPI
+
 
 PASSWORD = "correct horse battery staple"
 # Real argon2id at the lowest cost: the real adapter, a millisecond per hash.
@@ -25,7 +33,7 @@ async def running_client(
     fast_path: bool = True,
     database_url: str | None = None,
     **settings: object,
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[AppClient]:
     """The app on the in-memory store, or on Postgres when given a database URL."""
     container = build_container(
         load_settings(database_url=database_url, **{**FAST_ARGON2, **settings})
@@ -37,9 +45,9 @@ async def running_client(
     # https: the session cookie is Secure by default and httpx would not send it back over http.
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="https://testserver") as client,
+        AppClient(transport=transport, base_url="https://testserver") as client,
     ):
-        client.app = app  # type: ignore[attr-defined]
+        client.app = app
         yield client
 
 
@@ -49,7 +57,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def client(clock) -> AsyncIterator[httpx.AsyncClient]:
+async def client(clock) -> AsyncIterator[AppClient]:
     async with running_client(clock=clock) as client:
         yield client
 

@@ -108,7 +108,7 @@ async def test_logouts_revocations_and_password_changes_are_counted():
 async def test_latency_is_labelled_by_route_template_method_and_status_class():
     async with running_client() as client:
         await sign_up(client)
-        login = await log_in(client)
+        await log_in(client)
         session_id = (await client.get("/sessions")).json()[0]["id"]
         before = await scrape(client)
         for path in ("/protected", "/getusers/me", "/auth/verify"):  # answered by the fast path
@@ -236,8 +236,8 @@ def test_latency_buckets_count_each_observation_in_every_bucket_at_or_above_it()
 
     def bucket(le: str) -> float:
         prefix = (
-            'sessionauth_http_request_duration_seconds_bucket{le="%s",method="GET",route="/protected",status="2xx"}'
-            % le
+            "sessionauth_http_request_duration_seconds_bucket"
+            f'{{le="{le}",method="GET",route="/protected",status="2xx"}}'
         )
         return next(float(line.split()[-1]) for line in lines if line.startswith(prefix))
 

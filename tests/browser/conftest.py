@@ -93,7 +93,7 @@ class Browsing:
 def record(context, base: str, ui: str = "/ui/") -> Browsing:
     page = context.new_page()
     browsing = Browsing(context=context, page=page, base=base, ui=ui)
-    context.on("response", lambda response: browsing.responses.append(response))
+    context.on("response", browsing.responses.append)
     page.on("console", lambda message: browsing.console.append(message.text))
     return browsing
 

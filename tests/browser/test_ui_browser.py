@@ -112,7 +112,9 @@ def test_a_form_posted_from_another_origin_is_refused_by_the_server(
     for action in ("/ui/logout", "/ui/sessions/others/revoke"):
         with serving_page(_attack_page(browsing.url(action))) as port:
             browsing.page.goto(f"http://{host}:{port}/")
-            with browsing.page.expect_response(lambda r: r.url.endswith(action)) as answer:
+            with browsing.page.expect_response(
+                lambda r, action=action: r.url.endswith(action)
+            ) as answer:
                 browsing.page.click("#go")
         response = answer.value
         sent = response.request.all_headers()

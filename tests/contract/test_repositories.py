@@ -275,7 +275,7 @@ async def test_purge_at_the_idle_deadline(store, offset, purged):
 async def test_purge_at_the_absolute_deadline(store, offset, purged):
     # kept in use (last seen just now), so only the absolute deadline can end it
     expires = T0 + timedelta(hours=1)
-    _, session = await with_user_and_session(
+    await with_user_and_session(
         store, expires_at=expires, last_seen_at=expires - timedelta(seconds=2)
     )
     assert await store.sessions.purge_expired(expires + offset, IDLE) == purged

@@ -1,6 +1,7 @@
 """A real `sessionauth serve` process, driven over HTTP."""
 
 import signal
+from pathlib import Path
 
 import httpx
 
@@ -74,9 +75,13 @@ def test_two_workers_on_postgres_share_sessions_and_stop_cleanly(database_url):
         assert server.stop() == 0
 
 
+def environ_of(pid: int) -> list[bytes]:
+    return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+
+
 def test_serve_runs_with_transparent_huge_pages_for_argon2():
     with serving() as server:
-        environ = open(f"/proc/{server.process.pid}/environ", "rb").read().split(b"\0")
+        environ = environ_of(server.process.pid)
         assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in environ
         with httpx.Client(base_url=server.url) as client:
             assert client.get("/healthz").status_code == 200
@@ -85,6 +90,6 @@ def test_serve_runs_with_transparent_huge_pages_for_argon2():
 
 def test_an_operators_own_huge_page_tunable_is_left_alone():
     with serving(GLIBC_TUNABLES="glibc.malloc.hugetlb=0") as server:
-        environ = open(f"/proc/{server.process.pid}/environ", "rb").read().split(b"\0")
+        environ = environ_of(server.process.pid)
         assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=0" in environ
         assert server.stop() == 0

@@ -62,37 +62,40 @@ async def test_sigterm_finishes_in_flight_sign_ups_and_exits_0(database_url):
         status = sign_up(server.url, name)
         return status, time.monotonic()
 
-    with serving(DATABASE_URL=database_url, **SLOW_HASHING) as server:
-        with ThreadPoolExecutor(len(names)) as pool:
-            answers = [pool.submit(timed_sign_up, name) for name in names]
-            # Signal once sign-ups are really in flight (waiting for, or in, their hash). A fixed
-            # sleep was not enough on a loaded machine: the client threads had not connected yet,
-            # so the closed socket refused them all and nothing was in flight to finish.
-            wait_for_hashes_in_flight(server.url, at_least=3)
-            signalled = time.monotonic()
-            server.process.send_signal(signal.SIGTERM)
-            results = dict(zip(names, (a.result() for a in answers)))
+    with (
+        serving(DATABASE_URL=database_url, **SLOW_HASHING) as server,
+        ThreadPoolExecutor(len(names)) as pool,
+    ):
+        answers = [pool.submit(timed_sign_up, name) for name in names]
+        # Signal once sign-ups are really in flight (waiting for, or in, their hash). A fixed
+        # sleep was not enough on a loaded machine: the client threads had not connected yet,
+        # so the closed socket refused them all and nothing was in flight to finish.
+        wait_for_hashes_in_flight(server.url, at_least=3)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        results = dict(zip(names, (a.result() for a in answers), strict=True))
         assert server.process.wait(30) == 0
     stored = await usernames(database_url)
     created = {name for name, (status, _) in results.items() if status == 201}
     finished_after_signal = [
         name for name, (status, at) in results.items() if status == 201 and at > signalled
     ]
-    assert finished_after_signal, (
-        results
-    )  # requests were in flight when the signal came, and finished
+    # requests were in flight when the signal came, and finished
+    assert finished_after_signal, results
     assert created <= stored  # no success that was lost
     assert stored <= set(names)
 
 
 async def test_kill_9_leaves_no_half_made_state(database_url):
     names = [f"crash{i}" for i in range(20)]
-    with serving(DATABASE_URL=database_url, **SLOW_HASHING) as server:
-        with ThreadPoolExecutor(len(names)) as pool:
-            answers = [pool.submit(sign_up, server.url, name) for name in names]
-            time.sleep(0.5)
-            server.process.kill()
-            statuses = dict(zip(names, (a.result() for a in answers)))
+    with (
+        serving(DATABASE_URL=database_url, **SLOW_HASHING) as server,
+        ThreadPoolExecutor(len(names)) as pool,
+    ):
+        answers = [pool.submit(sign_up, server.url, name) for name in names]
+        time.sleep(0.5)
+        server.process.kill()
+        statuses = dict(zip(names, (a.result() for a in answers), strict=True))
     created = {name for name, status in statuses.items() if status == 201}
     connection = await asyncpg.connect(database_url)
     try:
@@ -143,18 +146,20 @@ async def test_kill_9_amid_logins_and_password_changes_leaves_each_change_whole(
             assert sign_up(server.url, name) == 201
         # Three sessions per changer: a change ends the two others and rotates the one it came with.
         current = {name: [log_in(server.url, name) for _ in range(3)][-1] for name in changers}
-    with serving(DATABASE_URL=database_url, **settings) as server:
-        with ThreadPoolExecutor(len(changers) + len(loginers)) as pool:
-            changes = {
-                name: pool.submit(change_password, server.url, current[name]) for name in changers
-            }
-            logins = [pool.submit(log_in, server.url, name) for name in loginers]
-            # Killed as soon as the first change has answered: the others are still hashing.
-            first = next(as_completed(changes.values(), timeout=60))
-            server.process.kill()
-            assert first.result() == 200
-            changed = {name: answer.result() for name, answer in changes.items()}
-            [answer.result() for answer in logins]
+    with (
+        serving(DATABASE_URL=database_url, **settings) as server,
+        ThreadPoolExecutor(len(changers) + len(loginers)) as pool,
+    ):
+        changes = {
+            name: pool.submit(change_password, server.url, current[name]) for name in changers
+        }
+        logins = [pool.submit(log_in, server.url, name) for name in loginers]
+        # Killed as soon as the first change has answered: the others are still hashing.
+        first = next(as_completed(changes.values(), timeout=60))
+        server.process.kill()
+        assert first.result() == 200
+        changed = {name: answer.result() for name, answer in changes.items()}
+        [answer.result() for answer in logins]
     assert None in changed.values() and 200 in changed.values(), changed  # the kill came mid-way
 
     connection = await asyncpg.connect(database_url)

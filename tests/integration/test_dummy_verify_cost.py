@@ -108,7 +108,7 @@ async def test_unknown_users_cost_what_stored_users_cost_in_proportion_and_name_
     names = [f"nobody{i}" for i in range(200)]
     for attempt, name in enumerate(names):
         await failed_login(container, name, attempt)
-    first = dict(zip(names, verified))
+    first = dict(zip(names, verified, strict=True))  # one verify per attempt
     assert set(first.values()) == {cost(OLD), cost(NEW)}
     # 1 stored user in 4 has the old cost: about a quarter of unknown names cost that (the bounds
     # are 5 standard deviations and more from the expected 50 of 200).
@@ -118,7 +118,7 @@ async def test_unknown_users_cost_what_stored_users_cost_in_proportion_and_name_
     verified.clear()
     for attempt, name in enumerate(names):
         await failed_login(container, name, attempt)
-    assert dict(zip(names, verified)) == first
+    assert dict(zip(names, verified, strict=True)) == first
 
 
 async def test_with_every_stored_hash_at_the_current_cost_unknown_users_cost_that(

@@ -87,7 +87,7 @@ async def test_a_server_that_never_answers_is_store_unavailable_within_the_timeo
                 await asyncio.wait_for(call, 30)
         assert await asyncio.wait_for(store.ping(), 30) is False
         with pytest.raises(StoreUnavailable):
-            await asyncio.wait_for(apply_migrations(url, timeout=0.5), 30)
+            await asyncio.wait_for(apply_migrations(url, connect_timeout=0.5), 30)
     finally:
         await store.close()
         server.close()

@@ -98,7 +98,7 @@ async def test_when_the_listener_connection_drops_the_cache_empties_until_it_is_
             " AND datname = current_database() AND pid <> pg_backend_pid()"
         )
         deadline = time.monotonic() + 10
-        while b.sessions.enabled and time.monotonic() < deadline:
+        while b.sessions.enabled and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to await
             await asyncio.sleep(0.01)
         assert not b.sessions.enabled and b.sessions._entries == {}
         # while it is off, a revocation that b cannot hear is still honoured: b reads the store
@@ -129,9 +129,11 @@ async def test_once_a_revocation_returns_no_racing_resolve_has_cached_the_sessio
         assert await a.sessions.get_with_user(session.token_hash) is not None
         revoked = False
 
+        # Late binding is the point: the racers must see `revoked` turn true, and they are all
+        # gathered before the next attempt rebinds either name.
         async def resolve_until_revoked():
-            while not revoked:
-                await a.sessions.get_with_user(session.token_hash)
+            while not revoked:  # noqa: B023
+                await a.sessions.get_with_user(session.token_hash)  # noqa: B023
                 await asyncio.sleep(0)  # a cache hit does not yield; let the others run
 
         racers = [asyncio.create_task(resolve_until_revoked()) for _ in range(6)]
@@ -183,13 +185,13 @@ async def test_a_silently_dropped_listener_turns_the_cache_off_within_its_bound(
                 "DELETE FROM sessions WHERE token_hash = $1", session.token_hash
             )  # a notification lost
             await admin.close()
-            while store.sessions.serving and time.monotonic() - frozen < SILENT_DROP_DEADLINE:
+            while store.sessions.serving and time.monotonic() - frozen < SILENT_DROP_DEADLINE:  # noqa: ASYNC110 - no event to await
                 await asyncio.sleep(0.01)
             assert not store.sessions.serving, "the cache kept serving through a silent drop"
 
             proxy.restore()
             restored = time.monotonic()
-            while not store.sessions.serving and time.monotonic() - restored < 15:
+            while not store.sessions.serving and time.monotonic() - restored < 15:  # noqa: ASYNC110 - no event to await
                 await asyncio.sleep(0.01)
             assert store.sessions.serving  # a new listener connection, an empty cache
             assert await store.sessions.get_with_user(session.token_hash) is None

@@ -105,7 +105,7 @@ def test_memory_and_postgres_agree_on_any_sequence(migrated_database_url):
             # a few uses in a row, in any order: later ones may be older (requests finish out of order)
             for seconds in uses:
                 self.both(
-                    lambda s: s.sessions.touch(
+                    lambda s, seconds=seconds: s.sessions.touch(
                         session.token_hash, self.now + timedelta(seconds=seconds)
                     )
                 )

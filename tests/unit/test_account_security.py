@@ -4,6 +4,7 @@ import pytest
 
 from domain.client import Client
 from domain.errors import (
+    InvalidCredentials,
     InvalidPassword,
     NotAuthenticated,
     SessionNotFound,
@@ -43,7 +44,7 @@ async def test_password_change_ends_other_sessions_and_rotates_the_current_token
     rotated = await world.resolve.execute(token=new_token)
     assert rotated.session.id == laptop.session.id  # same session, new token
     assert (await world.login.execute(username="alice", password=NEW_PASSWORD)).token
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidCredentials):
         await world.login.execute(username="alice", password=PASSWORD)
 
 

@@ -48,14 +48,14 @@ async def setup():
 
 
 async def test_a_fresh_session_is_served_from_the_cache(setup):
-    cache, backing, clock, _, session = setup
+    cache, backing, _, _, session = setup
     for _ in range(5):
         assert (await cache.get_with_user(session.token_hash))[0].id == session.id
     assert backing.reads == 1
 
 
 async def test_an_entry_is_read_again_once_its_last_use_is_a_touch_interval_old(setup):
-    cache, backing, clock, resolve, session = setup
+    cache, backing, clock, _, session = setup
     await cache.get_with_user(session.token_hash)
     clock.advance(seconds=60)
     await cache.get_with_user(session.token_hash)
@@ -82,7 +82,7 @@ async def test_returned_sessions_are_copies(setup):
     "how", ["local revoke", "notification", "flush", "unreadable notification", "revoke all"]
 )
 async def test_a_revocation_is_never_served_from_the_cache(setup, how):
-    cache, backing, clock, resolve, session = setup
+    cache, backing, _, _, session = setup
     await cache.get_with_user(session.token_hash)
     await backing.inner.revoke(session.token_hash)  # gone in the store (another instance did it)
     if how == "local revoke":
@@ -125,7 +125,7 @@ async def test_the_cache_is_off_and_empty_while_the_listener_is_down(setup):
 
 
 async def test_the_cache_never_serves_a_session_past_its_absolute_deadline(setup):
-    cache, backing, clock, resolve, session = setup
+    _, backing, clock, resolve, session = setup
     # in use every 10 s, so the cache keeps serving it, right up to a second before the deadline
     uses = 0
     while clock.now() + timedelta(seconds=11) < session.expires_at:
