@@ -1,4 +1,4 @@
-"""Where the Postgres tests get a server, in the order the README gives:
+"""Where the Postgres tests get a server, in the order docs/reliability.md gives:
 TEST_DATABASE_URL; else a testcontainers PostgreSQL when a Docker engine answers; else a local
 server on 127.0.0.1:5432; else a failure saying how to provide one. Never a skip.
 

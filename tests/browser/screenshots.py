@@ -1,4 +1,4 @@
-"""Save a screenshot of each /ui/ page under docs/ (shown in the README).
+"""Save a screenshot of each /ui/ page under docs/ (shown in docs/ui.md).
 
     .venv/bin/python -m tests.browser.screenshots
 

@@ -124,7 +124,7 @@ def test_no_database_url_is_a_usage_error():
 
 
 def test_a_schema_of_its_own_keeps_its_tables_apart(first_run, database_url):
-    """What the README advises for a database the application shares: `?search_path=<schema>`
+    """What docs/embedding.md advises for a database the application shares: `?search_path=<schema>`
     (asyncpg passes it to the server), so `users` and `sessions` cannot meet the app's own."""
     asyncio.run(fetch(database_url, "CREATE SCHEMA sessionauth_only"))
     result = run_script(f"{database_url}?search_path=sessionauth_only", "carol")
