@@ -89,7 +89,7 @@ def _with_transparent_huge_pages() -> None:
         script, os.X_OK
     ):  # the console script: keep its name in ps
         os.execve(script, sys.argv, env)
-    os.execve(sys.executable, [sys.executable, "-m", "entrypoints.cli", *sys.argv[1:]], env)
+    os.execve(sys.executable, [sys.executable, "-m", "sessionauth", *sys.argv[1:]], env)
 
 
 def _require_database(settings: Settings) -> str:
