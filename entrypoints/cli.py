@@ -88,7 +88,7 @@ def _with_transparent_huge_pages() -> None:
     # Re-executing this very program with its own arguments: no shell, nothing from outside.
     if os.path.isfile(script) and os.access(script, os.X_OK):  # the console script: keep its name
         os.execve(script, sys.argv, env)  # noqa: S606
-    os.execve(sys.executable, [sys.executable, "-m", "entrypoints.cli", *sys.argv[1:]], env)  # noqa: S606
+    os.execve(sys.executable, [sys.executable, "-m", "sessionauth", *sys.argv[1:]], env)  # noqa: S606
 
 
 def _require_database(settings: Settings) -> str:

@@ -23,12 +23,21 @@ from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.audit_log import LoggingAuditLog
 from adapters.postgres import PostgresStore, apply_migrations, redacted_dsn
 from adapters.system import SecretsTokenGenerator, SystemClock
-from application import Login, Logout, ResolveSession, SignUp, Throttle
 from domain.device import DeviceCookies
-from domain.errors import DomainError, NotAuthenticated, StoreUnavailable, UsernameTaken
 from domain.session import SessionPolicy
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
+from sessionauth import (
+    DomainError,
+    Login,
+    Logout,
+    NotAuthenticated,
+    ResolveSession,
+    SignUp,
+    StoreUnavailable,
+    Throttle,
+    UsernameTaken,
+)
 
 
 async def sign_up_and_log_in(dsn: str, username: str, password: str) -> None:

@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from entrypoints.http.embedding import CurrentUser, SessionAuth
+from sessionauth import CurrentUser, SessionAuth
 
 
 @dataclass(frozen=True, slots=True)

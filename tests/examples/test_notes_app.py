@@ -10,9 +10,8 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from entrypoints.http.embedding import SessionAuth
-from entrypoints.settings import load_settings
 from examples.notes_app.app import create_app
+from sessionauth import SessionAuth, load_settings
 from tests.api.conftest import FAST_ARGON2, PASSWORD
 from tests.fakes import FakeClock
 from tests.postgres_provider import truncate_all

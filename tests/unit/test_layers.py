@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"domain", "application", "adapters", "entrypoints"}
+OURS = {"domain", "application", "adapters", "entrypoints", "sessionauth"}
 ALLOWED = {
     "domain": {"domain"},
     "application": {"domain", "application"},

@@ -1,0 +1,135 @@
+"""sessionauth for applications that embed it: the one import name to use.
+
+    from sessionauth import CurrentUser, SessionAuth
+
+    auth = SessionAuth.from_env()
+    app = FastAPI()
+    auth.install(app, prefix="/auth")
+
+    @app.get("/me")
+    async def me(user: Annotated[CurrentUser, Depends(auth.current_user)]) -> CurrentUser: ...
+
+`auth.current_user` is the FastAPI dependency; it returns a `CurrentUser`. The use-cases are
+`auth.container`'s providers, usable inside `async with auth.running():`; their classes, their
+results, the `Client` they take and the errors they raise are exported here too.
+
+The service's code lives in the top-level packages `domain`, `application`, `adapters` and
+`entrypoints`, installed beside this one. Importing sessionauth first checks that those names
+resolve to that code and not to an application's own packages of the same name, and raises
+ImportError saying which one is shadowed if they do not.
+
+The use-cases and their types are stdlib-only code; `SessionAuth`, `CurrentUser` and the settings
+bring in FastAPI, pydantic and dependency-injector, so they are imported on first use: a worker or
+a command that only runs use-cases does not pay for a web stack it does not use.
+"""
+
+import importlib
+from typing import TYPE_CHECKING
+
+from sessionauth.layers import check_layers
+
+check_layers()
+
+# After the check, so that a shadowed layer fails with its message rather than at these imports.
+from application import (  # noqa: E402
+    Authenticated,
+    CalibrateDummyVerify,
+    ChangePassword,
+    ListSessions,
+    Login,
+    LoginResult,
+    Logout,
+    PurgeExpiredSessions,
+    ResolveSession,
+    RevokeOtherSessions,
+    RevokeSession,
+    RevokeUserSessions,
+    SessionSummary,
+    SignUp,
+    Throttle,
+)
+from domain.client import Client  # noqa: E402
+from domain.errors import (  # noqa: E402
+    DomainError,
+    HashingOverloaded,
+    InvalidCredentials,
+    InvalidPassword,
+    InvalidUsername,
+    NotAuthenticated,
+    PolicyViolation,
+    SessionExpired,
+    SessionNotFound,
+    StoreUnavailable,
+    Throttled,
+    UnknownUser,
+    UsernameTaken,
+    WrongPassword,
+)
+from domain.session import Session  # noqa: E402
+from domain.user import User, Username  # noqa: E402
+
+if TYPE_CHECKING:
+    from entrypoints.http.embedding import CurrentUser, SessionAuth
+    from entrypoints.settings import ConfigError, Settings, load_settings
+
+_ON_FIRST_USE = {
+    "ConfigError": "entrypoints.settings",
+    "CurrentUser": "entrypoints.http.embedding",
+    "SessionAuth": "entrypoints.http.embedding",
+    "Settings": "entrypoints.settings",
+    "load_settings": "entrypoints.settings",
+}
+
+__all__ = [
+    "Authenticated",
+    "CalibrateDummyVerify",
+    "ChangePassword",
+    "Client",
+    "ConfigError",
+    "CurrentUser",
+    "DomainError",
+    "HashingOverloaded",
+    "InvalidCredentials",
+    "InvalidPassword",
+    "InvalidUsername",
+    "ListSessions",
+    "Login",
+    "LoginResult",
+    "Logout",
+    "NotAuthenticated",
+    "PolicyViolation",
+    "PurgeExpiredSessions",
+    "ResolveSession",
+    "RevokeOtherSessions",
+    "RevokeSession",
+    "RevokeUserSessions",
+    "Session",
+    "SessionAuth",
+    "SessionExpired",
+    "SessionNotFound",
+    "SessionSummary",
+    "Settings",
+    "SignUp",
+    "StoreUnavailable",
+    "Throttle",
+    "Throttled",
+    "UnknownUser",
+    "User",
+    "Username",
+    "UsernameTaken",
+    "WrongPassword",
+    "load_settings",
+]
+
+
+def __getattr__(name: str) -> object:
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sessionauth' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup finds it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_ON_FIRST_USE})
