@@ -19,6 +19,8 @@ from domain.user import User, hash_parameters
 
 
 class InMemoryStore(Store):
+    shared = False  # this process's own: another instance or a command sees none of it
+
     def __init__(self, max_counter_keys: int = DEFAULT_MAX_KEYS) -> None:
         self.users = InMemoryUserRepository()
         self.sessions = InMemorySessionRepository(self.users)
@@ -34,6 +36,12 @@ class InMemoryStore(Store):
 
     async def ping(self) -> bool:
         return True
+
+    async def migrate(self) -> list[str]:
+        return []  # no schema
+
+    def describe(self) -> str:
+        return "the in-memory store"
 
     async def device_key(self) -> bytes:
         return self._device_key

@@ -12,6 +12,7 @@ from application.revoke_session import RevokeSession
 from application.revoke_user_sessions import RevokeUserSessions
 from application.sign_up import SignUp
 from application.throttle import Throttle
+from application.use_cases import UseCases, build_use_cases
 
 __all__ = [
     "Authenticated",
@@ -29,4 +30,6 @@ __all__ = [
     "SessionSummary",
     "SignUp",
     "Throttle",
+    "UseCases",
+    "build_use_cases",
 ]

@@ -16,7 +16,7 @@ class CalibrateDummyVerify:
     - Run at start and every few minutes; while the store is down the previous picture stays.
     """
 
-    def __init__(self, users: UserRepository, store: Store, hasher: PasswordHasher) -> None:
+    def __init__(self, *, users: UserRepository, store: Store, hasher: PasswordHasher) -> None:
         self._users = users
         self._store = store
         self._hasher = hasher

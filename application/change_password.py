@@ -24,6 +24,7 @@ class ChangePassword:
 
     def __init__(
         self,
+        *,
         users: UserRepository,
         hasher: PasswordHasher,
         clock: Clock,

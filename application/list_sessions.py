@@ -20,7 +20,7 @@ class ListSessions:
     - The session making the request is marked as current.
     """
 
-    def __init__(self, sessions: SessionRepository, clock: Clock, policy: SessionPolicy) -> None:
+    def __init__(self, *, sessions: SessionRepository, clock: Clock, policy: SessionPolicy) -> None:
         self._sessions = sessions
         self._clock = clock
         self._policy = policy

@@ -50,6 +50,7 @@ class Login:
 
     def __init__(
         self,
+        *,
         users: UserRepository,
         sessions: SessionRepository,
         hasher: PasswordHasher,

@@ -10,7 +10,7 @@ class Logout:
     - Ending a session that a concurrent request already ended is not an error.
     """
 
-    def __init__(self, sessions: SessionRepository, audit: AuditLog) -> None:
+    def __init__(self, *, sessions: SessionRepository, audit: AuditLog) -> None:
         self._sessions = sessions
         self._audit = audit
 

@@ -8,6 +8,7 @@ class PurgeExpiredSessions:
 
     def __init__(
         self,
+        *,
         sessions: SessionRepository,
         attempts: AttemptCounter,
         clock: Clock,

@@ -21,7 +21,7 @@ class ResolveSession:
       the policy's touch interval, so most requests cost one read and no write.
     """
 
-    def __init__(self, sessions: SessionRepository, clock: Clock, policy: SessionPolicy) -> None:
+    def __init__(self, *, sessions: SessionRepository, clock: Clock, policy: SessionPolicy) -> None:
         self._sessions = sessions
         self._clock = clock
         self._policy = policy

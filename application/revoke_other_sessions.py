@@ -10,7 +10,9 @@ class RevokeOtherSessions:
     - One audit event per ended session, with scope "others".
     Returns how many active sessions ended."""
 
-    def __init__(self, sessions: SessionRepository, listing: ListSessions, audit: AuditLog) -> None:
+    def __init__(
+        self, *, sessions: SessionRepository, listing: ListSessions, audit: AuditLog
+    ) -> None:
         self._sessions = sessions
         self._listing = listing
         self._audit = audit

@@ -15,7 +15,9 @@ class RevokeSession:
     Returns True when the caller ended the session it is using.
     """
 
-    def __init__(self, sessions: SessionRepository, listing: ListSessions, audit: AuditLog) -> None:
+    def __init__(
+        self, *, sessions: SessionRepository, listing: ListSessions, audit: AuditLog
+    ) -> None:
         self._sessions = sessions
         self._listing = listing
         self._audit = audit

@@ -10,7 +10,9 @@ class RevokeUserSessions:
     Returns how many sessions ended.
     """
 
-    def __init__(self, users: UserRepository, sessions: SessionRepository, audit: AuditLog) -> None:
+    def __init__(
+        self, *, users: UserRepository, sessions: SessionRepository, audit: AuditLog
+    ) -> None:
         self._users = users
         self._sessions = sessions
         self._audit = audit

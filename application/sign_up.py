@@ -21,6 +21,7 @@ class SignUp:
 
     def __init__(
         self,
+        *,
         users: UserRepository,
         hasher: PasswordHasher,
         clock: Clock,

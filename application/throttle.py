@@ -54,7 +54,7 @@ class Throttle:
     - A limit of 0 is no limit and is never counted.
     """
 
-    def __init__(self, counter: AttemptCounter, clock: Clock, policy: ThrottlePolicy) -> None:
+    def __init__(self, *, counter: AttemptCounter, clock: Clock, policy: ThrottlePolicy) -> None:
         self._counter = counter
         self._clock = clock
         self.policy = policy

@@ -146,7 +146,15 @@ class TokenGenerator(Protocol):
 
 
 class Store(Protocol):
-    """The storage backend's lifecycle, shared by its repositories."""
+    """A storage backend: its repositories, and what the service needs to run it (open, close,
+    readiness, schema), so that nothing outside the adapter asks which store it is."""
+
+    users: UserRepository
+    sessions: SessionRepository
+    attempts: AttemptCounter
+    # True when every instance (process) using the same store sees the same data, and a command
+    # run from another process sees it too; False for a store private to one process.
+    shared: bool
 
     async def open(self) -> None: ...
 
@@ -154,6 +162,13 @@ class Store(Protocol):
 
     async def ping(self) -> bool:
         """True when the store answers now."""
+
+    async def migrate(self) -> list[str]:
+        """Bring the store's schema up to date, whether or not it is open; return the versions
+        applied (none for a store without a schema). StoreUnavailable when it cannot be reached."""
+
+    def describe(self) -> str:
+        """What the store is, for messages and logs: never a password."""
 
     async def device_key(self) -> bytes:
         """The key that signs device cookies, the same for every instance on this store

@@ -19,15 +19,16 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from adapters.postgres import apply_migrations, redacted_dsn
 from domain.errors import StoreUnavailable, UnknownUser
+from domain.ports import Store
 from entrypoints.container import Container, build_container
 from entrypoints.logging_setup import logging_config
 from entrypoints.settings import ConfigError, Settings, load_settings
+from entrypoints.stores import build_store
 
 log = logging.getLogger("sessionauth")
 
-MIGRATION_WAIT = 30.0  # seconds `serve` waits for Postgres to accept connections at start
+MIGRATION_WAIT = 30.0  # seconds `serve` waits for the store to accept connections at start
 
 
 class CommandError(Exception):
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args.host, args.port, args.workers)
         if args.command == "migrate":
-            return asyncio.run(_migrate(_require_database(settings)))
+            return asyncio.run(_migrate(_shared(build_store(settings))))
         if args.command == "purge-expired":
             return asyncio.run(_with_store(settings, _purge_expired))
         return asyncio.run(_with_store(settings, _revoke_sessions, args.username))
@@ -91,21 +92,27 @@ def _with_transparent_huge_pages() -> None:
     os.execve(sys.executable, [sys.executable, "-m", "sessionauth", *sys.argv[1:]], env)  # noqa: S606
 
 
-def _require_database(settings: Settings) -> str:
-    if not settings.database_url:
-        raise CommandError("DATABASE_URL is not set; this command needs PostgreSQL", status=2)
-    return settings.database_url
+def _shared(store: Store) -> Store:
+    """`store`, for a command run beside the service: one this process would have to itself
+    (the in-memory store) holds nothing the command could act on."""
+    if not store.shared:
+        raise CommandError(
+            "this command needs a store shared with the service; set DATABASE_URL to a "
+            "postgresql:// URL",
+            status=2,
+        )
+    return store
 
 
-async def _migrate(dsn: str, wait: float = 0.0) -> int:
+async def _migrate(store: Store, wait: float = 0.0) -> int:
     deadline = time.monotonic() + wait
     while True:
         try:
-            applied = await apply_migrations(dsn)
+            applied = await store.migrate()
             break
         except StoreUnavailable:
             if time.monotonic() >= deadline:
-                raise CommandError(f"cannot reach PostgreSQL at {redacted_dsn(dsn)}") from None
+                raise CommandError(f"cannot reach {store.describe()}") from None
             await asyncio.sleep(1.0)
     log.info("migrations applied", extra={"applied": applied})
     return 0
@@ -114,15 +121,14 @@ async def _migrate(dsn: str, wait: float = 0.0) -> int:
 async def _with_store(
     settings: Settings, command: Callable[..., Awaitable[int]], *args: str
 ) -> int:
-    """Run a command against the configured Postgres store, opened for that command only."""
-    _require_database(settings)
+    """Run a command against the configured shared store, opened for that command only."""
     container = build_container(settings)
-    store = container.storage.store()
+    store = _shared(container.store())
     try:
         await store.open()
         return await command(container, *args)
     except StoreUnavailable:
-        raise CommandError("cannot reach PostgreSQL") from None
+        raise CommandError(f"cannot reach {store.describe()}") from None
     finally:
         await store.close()
 
@@ -145,13 +151,14 @@ async def _revoke_sessions(container: Container, username: str) -> int:
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     if workers < 1:
         raise CommandError("--workers must be at least 1", status=2)
-    if workers > 1 and not settings.database_url:
+    store = build_store(settings)  # only asked, never opened: each worker opens its own
+    if workers > 1 and not store.shared:
         raise CommandError(
-            "--workers above 1 needs DATABASE_URL: each worker would hold its own in-memory store",
+            f"--workers above 1 needs DATABASE_URL: each worker would hold {store.describe()} "
+            "of its own",
             status=2,
         )
-    if settings.database_url:
-        asyncio.run(_migrate(settings.database_url, wait=MIGRATION_WAIT))
+    asyncio.run(_migrate(store, wait=MIGRATION_WAIT))
     # Recent uvicorn re-raises the signal that stopped it after its graceful shutdown; these
     # handlers turn that into the exit status 0 the contract asks for.
     for stop in (signal.SIGTERM, signal.SIGINT):

@@ -4,70 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from operator import attrgetter
 
 from dependency_injector import containers, providers
 
 from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.audit_log import LoggingAuditLog
-from adapters.memory import InMemoryStore
-from adapters.postgres import PostgresStore
 from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
 from adapters.system import SecretsTokenGenerator, StaticDeviceKeys, SystemClock
-from application import (
-    CalibrateDummyVerify,
-    ChangePassword,
-    ListSessions,
-    Login,
-    Logout,
-    PurgeExpiredSessions,
-    ResolveSession,
-    RevokeOtherSessions,
-    RevokeSession,
-    RevokeUserSessions,
-    SignUp,
-    Throttle,
-)
+from application import build_use_cases
 from domain.device import DeviceCookies
-from domain.session import SessionPolicy
+from domain.ports import Store
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
 from entrypoints.settings import Settings
-
-
-# The store is chosen by overriding `storage` at build time rather than with providers.Selector:
-# a Selector would still build (and connect) the Postgres store in memory mode. The store opens
-# and closes in the app's lifespan, not as an async Resource, whose dependents would all turn
-# awaitable.
-class MemoryStorage(containers.DeclarativeContainer):
-    store = providers.Singleton(InMemoryStore)
-    users = store.provided.users
-    sessions = store.provided.sessions
-    attempts = store.provided.attempts
-
-
-def _postgres_store(settings: Settings) -> PostgresStore:
-    policy = _session_policy(settings)
-    return PostgresStore(
-        settings.database_url,
-        max_size=settings.database_pool_size,
-        connect_timeout=settings.database_timeout,
-        command_timeout=settings.database_timeout,
-        session_cache_for=policy.touch_interval if settings.session_cache else None,
-    )
-
-
-def _session_policy(settings: Settings) -> SessionPolicy:
-    return SessionPolicy.from_seconds(
-        settings.session_idle_timeout, settings.session_absolute_timeout
-    )
-
-
-class PostgresStorage(containers.DeclarativeContainer):
-    settings = providers.Dependency(instance_of=Settings)
-    store = providers.Singleton(_postgres_store, settings)
-    users = store.provided.users
-    sessions = store.provided.sessions
-    attempts = store.provided.attempts
+from entrypoints.stores import build_store
 
 
 def _throttle_policy(settings: Settings) -> ThrottlePolicy:
@@ -81,7 +32,7 @@ def _throttle_policy(settings: Settings) -> ThrottlePolicy:
     )
 
 
-def _device_cookies(settings: Settings, store: InMemoryStore | PostgresStore) -> DeviceCookies:
+def _device_cookies(settings: Settings, store: Store) -> DeviceCookies:
     # DEVICE_COOKIE_KEY when given; otherwise a key kept in the store, shared by every instance.
     keys = StaticDeviceKeys(settings.device_cookie_keys) if settings.device_cookie_key else store
     return DeviceCookies(keys, timedelta(seconds=settings.device_cookie_ttl))
@@ -103,7 +54,9 @@ def _queue_depth_observer(metrics: PrometheusMetrics | None) -> Callable[[float]
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
-    storage = providers.DependenciesContainer()
+    # Built from DATABASE_URL's row in entrypoints.stores; a Singleton so that only the chosen
+    # store is ever built (and connects). Tests override it with a store of their own.
+    store = providers.Singleton(build_store, settings)
 
     clock = providers.Singleton(SystemClock)
     tokens = providers.Singleton(SecretsTokenGenerator)
@@ -120,79 +73,36 @@ class Container(containers.DeclarativeContainer):
         on_queue_change=providers.Callable(_queue_depth_observer, metrics),
         per_owner=settings.provided.hash_share_per_address,
     )
-    session_policy = providers.Singleton(_session_policy, settings)
+    session_policy = providers.Singleton(attrgetter("session_policy"), settings)
     password_policy = providers.Singleton(PasswordPolicy)
     throttle_policy = providers.Singleton(_throttle_policy, settings)
-    throttle = providers.Singleton(
-        Throttle, counter=storage.attempts, clock=clock, policy=throttle_policy
-    )
-    devices = providers.Singleton(_device_cookies, settings, storage.store)
+    devices = providers.Singleton(_device_cookies, settings, store)
 
-    sign_up = providers.Singleton(
-        SignUp,
-        users=storage.users,
-        hasher=hasher,
-        clock=clock,
-        ids=tokens,
-        policy=password_policy,
-        throttle=throttle,
-        audit=audit,
-    )
-    login = providers.Singleton(
-        Login,
-        users=storage.users,
-        sessions=storage.sessions,
+    use_cases = providers.Singleton(
+        build_use_cases,
+        store=store,
         hasher=hasher,
         clock=clock,
         tokens=tokens,
-        policy=session_policy,
-        throttle=throttle,
-        devices=devices,
         audit=audit,
-    )
-    resolve_session = providers.Singleton(
-        ResolveSession, sessions=storage.sessions, clock=clock, policy=session_policy
-    )
-    logout = providers.Singleton(Logout, sessions=storage.sessions, audit=audit)
-    list_sessions = providers.Singleton(
-        ListSessions, sessions=storage.sessions, clock=clock, policy=session_policy
-    )
-    revoke_session = providers.Singleton(
-        RevokeSession, sessions=storage.sessions, listing=list_sessions, audit=audit
-    )
-    revoke_other_sessions = providers.Singleton(
-        RevokeOtherSessions, sessions=storage.sessions, listing=list_sessions, audit=audit
-    )
-    change_password = providers.Singleton(
-        ChangePassword,
-        users=storage.users,
-        hasher=hasher,
-        clock=clock,
-        tokens=tokens,
-        policy=password_policy,
-        throttle=throttle,
         devices=devices,
-        audit=audit,
+        session_policy=session_policy,
+        password_policy=password_policy,
+        throttle_policy=throttle_policy,
     )
-    revoke_user_sessions = providers.Singleton(
-        RevokeUserSessions, users=storage.users, sessions=storage.sessions, audit=audit
-    )
-    calibrate_dummy_verify = providers.Singleton(
-        CalibrateDummyVerify, users=storage.users, store=storage.store, hasher=hasher
-    )
-    purge_expired_sessions = providers.Singleton(
-        PurgeExpiredSessions,
-        sessions=storage.sessions,
-        attempts=storage.attempts,
-        clock=clock,
-        policy=session_policy,
-    )
+    # Each use-case by name as well (`container.login()`), as the HTTP layer and embedders ask.
+    sign_up = use_cases.provided.sign_up
+    login = use_cases.provided.login
+    resolve_session = use_cases.provided.resolve_session
+    logout = use_cases.provided.logout
+    list_sessions = use_cases.provided.list_sessions
+    revoke_session = use_cases.provided.revoke_session
+    revoke_other_sessions = use_cases.provided.revoke_other_sessions
+    change_password = use_cases.provided.change_password
+    revoke_user_sessions = use_cases.provided.revoke_user_sessions
+    calibrate_dummy_verify = use_cases.provided.calibrate_dummy_verify
+    purge_expired_sessions = use_cases.provided.purge_expired_sessions
 
 
 def build_container(settings: Settings) -> Container:
-    container = Container(settings=settings)
-    if settings.database_url:
-        container.storage.override(PostgresStorage(settings=settings))
-    else:
-        container.storage.override(MemoryStorage())
-    return container
+    return Container(settings=settings)

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from adapters.memory import InMemoryStore
 from domain.errors import DomainError
 from entrypoints.container import Container
 
@@ -23,9 +22,13 @@ async def running(container: Container) -> AsyncIterator[None]:
     """Open the store, build the hasher (its dummy hash is made now, not on the first login),
     keep the dummy verify at the stored hashes' costs, and purge expired sessions every
     PURGE_INTERVAL seconds; undo all of it on the way out."""
-    store = container.storage.store()
-    if isinstance(store, InMemoryStore):
-        log.warning("in-memory store: nothing persists; set DATABASE_URL to use PostgreSQL")
+    store = container.store()
+    if not store.shared:
+        log.warning(
+            "%s is this process's own: nothing persists or is shared; set DATABASE_URL to "
+            "use PostgreSQL",
+            store.describe(),
+        )
     await store.open()
     container.hasher()
     purger = asyncio.create_task(

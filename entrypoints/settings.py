@@ -11,6 +11,9 @@ import argon2
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.session import SessionPolicy
+from entrypoints.stores import SCHEMES, scheme
+
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 cookie-name token
 _DOMAIN = re.compile(
     r"\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -101,9 +104,10 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _postgres_only(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must start with postgresql:// or postgres://")
+    def _known_store(cls, value: str | None) -> str | None:
+        # The message lists the schemes, never the value: a URL may hold a password.
+        if value is not None and scheme(value) not in SCHEMES:
+            raise ValueError(f"must be a URL whose scheme is one of: {', '.join(SCHEMES)}")
         return value
 
     @field_validator("session_cookie_domain")
@@ -169,6 +173,10 @@ class Settings(BaseSettings):
                 "SESSION_COOKIE_NAME: a __Host- cookie needs SESSION_COOKIE_SECURE=true and no SESSION_COOKIE_DOMAIN"
             )
         return self
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy.from_seconds(self.session_idle_timeout, self.session_absolute_timeout)
 
     @property
     def origins(self) -> frozenset[str]:

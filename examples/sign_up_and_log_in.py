@@ -1,6 +1,6 @@
 """Sign up and log in a user through the application layer against PostgreSQL: no web layer, no
-FastAPI, no dependency-injector. The adapters and use-cases are wired by hand, as any Python
-program (a command, a worker, an admin task) can do.
+FastAPI, no dependency-injector. The adapters are chosen by hand and the use-cases built with
+`build_use_cases`, as any Python program (a command, a worker, an admin task) can do.
 
     python -m examples.sign_up_and_log_in postgresql://postgres@127.0.0.1:5432/postgres alice
     DATABASE_URL=postgresql://... python -m examples.sign_up_and_log_in alice
@@ -23,19 +23,15 @@ from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.audit_log import LoggingAuditLog
 from adapters.postgres import PostgresStore, apply_migrations, redacted_dsn
 from adapters.system import SecretsTokenGenerator, SystemClock
+from application import build_use_cases
 from domain.device import DeviceCookies
 from domain.session import SessionPolicy
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
 from sessionauth import (
     DomainError,
-    Login,
-    Logout,
     NotAuthenticated,
-    ResolveSession,
-    SignUp,
     StoreUnavailable,
-    Throttle,
     UsernameTaken,
 )
 
@@ -53,12 +49,18 @@ async def sign_up_and_log_in(dsn: str, username: str, password: str) -> None:
     )
     clock, tokens, audit = SystemClock(), SecretsTokenGenerator(), LoggingAuditLog()
 
-    # The rules, as plain domain values (the service reads them from its settings).
-    sessions = SessionPolicy.from_seconds(idle=30 * 60, absolute=8 * 3600)
-    throttle = Throttle(
-        store.attempts,
-        clock,
-        ThrottlePolicy(
+    # The use-cases, built in one call from the ports and the rules (plain domain values; the
+    # service reads them from its settings). Each has one `execute`.
+    use_cases = build_use_cases(
+        store=store,
+        hasher=hasher,
+        clock=clock,
+        tokens=tokens,
+        audit=audit,
+        devices=DeviceCookies(store, ttl=timedelta(days=90)),  # signing key kept in the store
+        session_policy=SessionPolicy.from_seconds(idle=30 * 60, absolute=8 * 3600),
+        password_policy=PasswordPolicy(),
+        throttle_policy=ThrottlePolicy(
             window=timedelta(minutes=15),
             login_per_address=10,
             login_per_account=50,
@@ -67,15 +69,8 @@ async def sign_up_and_log_in(dsn: str, username: str, password: str) -> None:
             failures_per_address=100,
         ),
     )
-    devices = DeviceCookies(store, ttl=timedelta(days=90))  # signing key kept in the store
-
-    # The use-cases: each takes its ports and rules, and has one `execute`.
-    sign_up = SignUp(store.users, hasher, clock, tokens, PasswordPolicy(), throttle, audit)
-    login = Login(
-        store.users, store.sessions, hasher, clock, tokens, sessions, throttle, devices, audit
-    )
-    resolve = ResolveSession(store.sessions, clock, sessions)
-    logout = Logout(store.sessions, audit)
+    sign_up, login = use_cases.sign_up, use_cases.login
+    resolve, logout = use_cases.resolve_session, use_cases.logout
 
     await store.open()
     try:

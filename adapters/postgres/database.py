@@ -19,11 +19,8 @@ from adapters.postgres.repositories import (
     PostgresSessionRepository,
     PostgresUserRepository,
 )
-from adapters.postgres.session_cache import (
-    CachedSessionRepository,
-    CachedUserRepository,
-    RevocationListener,
-)
+from adapters.postgres.revocations import RevocationListener
+from adapters.session_cache import CachedSessionRepository, CachedUserRepository
 from adapters.system import SystemClock
 from domain.errors import StoreUnavailable
 from domain.ports import SessionRepository, Store, UserRepository
@@ -76,6 +73,8 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 class PostgresStore(Store):
     """Owns the asyncpg pool. `open` connects nothing yet (min_size 0 by default), so the service
     starts, and answers 503, while Postgres is down, and recovers by itself when it is back."""
+
+    shared = True
 
     def __init__(
         self,
@@ -133,6 +132,15 @@ class PostgresStore(Store):
                 await asyncio.wait_for(pool.close(), self._command_timeout)
             except (TimeoutError, *UNAVAILABLE):
                 pool.terminate()
+
+    async def migrate(self) -> list[str]:
+        # Imported here: the migrations module takes UNAVAILABLE from this one.
+        from adapters.postgres.migrate import apply_migrations
+
+        return await apply_migrations(self._dsn)
+
+    def describe(self) -> str:
+        return f"PostgreSQL at {redacted_dsn(self._dsn)}"
 
     async def ping(self) -> bool:
         """Never raises: readiness probes ask often and must get an answer, bounded in time."""

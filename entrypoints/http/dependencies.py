@@ -43,7 +43,7 @@ ChangePasswordDep = Annotated[ChangePassword, _use_case("change_password")]
 
 
 async def get_store(request: Request) -> Store:
-    return request.app.state.container.storage.store()
+    return request.app.state.container.store()
 
 
 async def get_session_cookie(request: Request) -> SessionCookie:

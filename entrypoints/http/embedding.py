@@ -28,7 +28,6 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import APIKeyCookie
 from starlette.types import Receive, Scope, Send
 
-from adapters.postgres import apply_migrations, redacted_dsn
 from application import Authenticated
 from domain.errors import StoreUnavailable
 from entrypoints.container import Container, build_container
@@ -95,7 +94,7 @@ class SessionAuth:
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> "SessionAuth":
         """`Settings(database_url=..., ...)`: arguments first, then the environment, then the
-        defaults. No `database_url` (and no DATABASE_URL) is the in-memory store."""
+        defaults. No `database_url` (and no DATABASE_URL), or `memory:`, is the in-memory store."""
         return cls(build_container(settings), migrate=migrate)
 
     @classmethod
@@ -129,14 +128,12 @@ class SessionAuth:
             )
         self._running = True
         try:
-            url = self.settings.database_url
-            if self._migrate and url:
+            store = self.container.store()
+            if self._migrate:
                 try:
-                    await apply_migrations(url)
+                    await store.migrate()
                 except StoreUnavailable:
-                    raise RuntimeError(
-                        f"sessionauth: cannot reach PostgreSQL at {redacted_dsn(url)}"
-                    ) from None
+                    raise RuntimeError(f"sessionauth: cannot reach {store.describe()}") from None
             async with running(self.container):
                 yield self
         finally:

@@ -222,7 +222,7 @@ async def test_sessionauth_runs_around_the_host_lifespan(migrated_database_url):
         seen.append("started")
         yield {"from_host": True}
         seen.append("stopped")
-        assert await auth.container.storage.store().ping()  # still open while the host stops
+        assert await auth.container.store().ping()  # still open while the host stops
 
     app = host_app(auth, lifespan)
     async with serving(app) as client:
@@ -230,7 +230,7 @@ async def test_sessionauth_runs_around_the_host_lifespan(migrated_database_url):
         assert (await client.post("/auth/login", auth=("admin", PASSWORD))).status_code == 200
         assert (await client.get("/mine")).json()["username"] == "admin"
     assert seen == ["started", "stopped"]
-    assert not await auth.container.storage.store().ping()  # closed after the host stopped
+    assert not await auth.container.store().ping()  # closed after the host stopped
 
 
 async def test_install_migrates_a_fresh_database_at_start(database_url):

@@ -10,7 +10,7 @@ from dependency_injector import providers
 from entrypoints.http.ui.middleware import CONTENT_SECURITY_POLICY
 from tests.api.conftest import PASSWORD, running_client, sign_up
 from tests.api.test_flow import set_cookie_attributes
-from tests.api.test_unavailable import DownStorage, OverloadedHasher, client_for
+from tests.api.test_unavailable import DownStore, OverloadedHasher, client_for
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -316,7 +316,7 @@ async def test_a_throttled_sign_up_is_429():
 
 
 async def test_a_down_store_gives_503_pages_with_retry_after():
-    app, client = await client_for(lambda c: c.storage.override(DownStorage()))
+    app, client = await client_for(lambda c: c.store.override(providers.Singleton(DownStore)))
     async with app.router.lifespan_context(app), client:
         forms = [await ui_sign_up(client), await ui_log_in(client)]
         for response in forms:

@@ -2,7 +2,7 @@
 
 import httpx
 import pytest
-from dependency_injector import containers, providers
+from dependency_injector import providers
 
 from domain.errors import HashingOverloaded, StoreUnavailable
 from entrypoints.container import build_container
@@ -28,6 +28,12 @@ class DownStore:
     def sessions(self):
         return self
 
+    @property
+    def attempts(self):
+        return self
+
+    shared = True
+
     async def open(self):
         pass
 
@@ -46,12 +52,6 @@ class OverloadedHasher:
 
     def close(self):
         pass
-
-
-class DownStorage(containers.DeclarativeContainer):
-    store = providers.Singleton(DownStore)
-    users = store.provided.users
-    sessions = store.provided.sessions
 
 
 async def request_all(client):
@@ -73,7 +73,7 @@ async def client_for(override):
 
 
 async def test_a_down_store_answers_503_with_retry_after():
-    app, client = await client_for(lambda c: c.storage.override(DownStorage()))
+    app, client = await client_for(lambda c: c.store.override(providers.Singleton(DownStore)))
     async with app.router.lifespan_context(app), client:
         for name, response in (await request_all(client)).items():
             assert response.status_code == 503, name

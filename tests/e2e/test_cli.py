@@ -18,15 +18,19 @@ def test_purge_expired_prints_its_count(migrated_database_url):
     assert result.stdout.strip() == "purged 0 sessions"
 
 
+@pytest.mark.parametrize("database_url", [None, "memory:"], ids=["unset", "memory"])
 @pytest.mark.parametrize("command", ["migrate", "purge-expired"])
-def test_database_commands_need_a_database_url(command):
-    result = run_cli(command)
+def test_database_commands_need_a_database_url(command, database_url):
+    result = run_cli(command, **({"DATABASE_URL": database_url} if database_url else {}))
     assert result.returncode == 2
     assert "DATABASE_URL" in result.stderr
 
 
-def test_several_workers_on_the_memory_store_are_refused():
-    result = run_cli("serve", "--workers", "2")
+@pytest.mark.parametrize("database_url", [None, "memory:"], ids=["unset", "memory"])
+def test_several_workers_on_the_memory_store_are_refused(database_url):
+    result = run_cli(
+        "serve", "--workers", "2", **({"DATABASE_URL": database_url} if database_url else {})
+    )
     assert result.returncode == 2
     assert "--workers" in result.stderr
 

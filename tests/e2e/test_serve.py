@@ -4,6 +4,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.server import serving
 
@@ -37,8 +38,9 @@ def test_the_flow_survives_a_restart_on_postgres(database_url):
         assert server.stop() == 0
 
 
-def test_serve_on_the_memory_store_warns_that_nothing_persists():
-    with serving() as server:
+@pytest.mark.parametrize("store", [{}, {"DATABASE_URL": "memory:"}], ids=["unset", "memory"])
+def test_serve_on_the_memory_store_warns_that_nothing_persists(store):
+    with serving(**store) as server:
         with httpx.Client(base_url=server.url) as client:
             assert (
                 client.post("/signup", json={"username": "bob", "password": PASSWORD}).status_code

@@ -61,7 +61,7 @@ async def container(request):
     container = build_container(settings)
     # Opened by hand, not with `running`: its own calibration at start could finish after the
     # test's and put back the picture from before the test added its users.
-    store = container.storage.store()
+    store = container.store()
     await store.open()
     yield container
     await store.close()
@@ -72,7 +72,7 @@ async def add_users(container, prefix: str, how_many: int, parameters: dict) -> 
     hasher = Argon2PasswordHasher(**parameters)
     try:
         for i in range(how_many):
-            await container.storage.users().add(
+            await container.store().users.add(
                 User(
                     id=str(uuid.uuid4()),
                     username=Username.parse(f"{prefix}{i}"),

@@ -37,13 +37,13 @@ async def test_concurrent_migrations_apply_each_version_once(database_url):
 async def test_concurrent_sign_ups_of_one_name_make_exactly_one_user(pg_store):
     policy = ThrottlePolicy(timedelta(minutes=1), 0, 0, 0, 0)
     sign_up = SignUp(
-        pg_store.users,
-        FastPasswordHasher(),
-        FakeClock(),
-        SecretsTokenGenerator(),
-        PasswordPolicy(),
-        Throttle(pg_store.attempts, FakeClock(), policy),
-        RecordingAuditLog(),
+        users=pg_store.users,
+        hasher=FastPasswordHasher(),
+        clock=FakeClock(),
+        ids=SecretsTokenGenerator(),
+        policy=PasswordPolicy(),
+        throttle=Throttle(counter=pg_store.attempts, clock=FakeClock(), policy=policy),
+        audit=RecordingAuditLog(),
     )
     names = ["racer", "RACER", "Racer", "ｒａｃｅｒ"] * 5
     results = await asyncio.gather(

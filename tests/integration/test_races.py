@@ -7,7 +7,7 @@ import pytest
 
 from adapters.postgres import PostgresStore
 from adapters.system import SecretsTokenGenerator
-from application import ChangePassword, Login, Logout, ResolveSession, SignUp, Throttle
+from application import build_use_cases
 from domain.client import Client
 from domain.device import DeviceCookies
 from domain.errors import InvalidCredentials, NotAuthenticated
@@ -22,35 +22,31 @@ OLD, NEW = "the old passphrase", "the new passphrase"
 
 class Service:
     def __init__(self, store: PostgresStore, per_account: int = 0) -> None:
-        clock, hasher, tokens, audit = (
-            FakeClock(),
-            FastPasswordHasher(),
-            SecretsTokenGenerator(),
-            RecordingAuditLog(),
-        )
         self.policy = SessionPolicy.from_seconds(1800, 28800)
-        throttle = Throttle(
-            store.attempts, clock, ThrottlePolicy(timedelta(minutes=15), 0, per_account, 0, 0)
-        )
-        devices = DeviceCookies(store, timedelta(days=30))
         self.store = store
-        self.sign_up = SignUp(store.users, hasher, clock, tokens, PasswordPolicy(), throttle, audit)
-        self.login = Login(
-            store.users,
-            store.sessions,
-            hasher,
-            clock,
-            tokens,
-            self.policy,
-            throttle,
-            devices,
-            audit,
+        self.clock = FakeClock()
+        use_cases = build_use_cases(
+            store=store,
+            hasher=FastPasswordHasher(),
+            clock=self.clock,
+            tokens=SecretsTokenGenerator(),
+            audit=RecordingAuditLog(),
+            devices=DeviceCookies(store, timedelta(days=30)),
+            session_policy=self.policy,
+            password_policy=PasswordPolicy(),
+            throttle_policy=ThrottlePolicy(
+                window=timedelta(minutes=15),
+                login_per_address=0,
+                login_per_account=per_account,
+                login_per_device=0,
+                signup_per_address=0,
+            ),
         )
-        self.resolve = ResolveSession(store.sessions, clock, self.policy)
-        self.logout = Logout(store.sessions, audit)
-        self.change = ChangePassword(
-            store.users, hasher, clock, tokens, PasswordPolicy(), throttle, devices, audit
-        )
+        self.sign_up = use_cases.sign_up
+        self.login = use_cases.login
+        self.resolve = use_cases.resolve_session
+        self.logout = use_cases.logout
+        self.change = use_cases.change_password
 
 
 @pytest.fixture(params=[True, False], ids=["cache", "no-cache"])
@@ -129,7 +125,7 @@ async def test_concurrent_failures_are_all_counted(migrated_database_url):
         ]
         results = await asyncio.gather(*attempts, return_exceptions=True)
         assert all(isinstance(r, InvalidCredentials) for r in results)
-        counts = await store.attempts.get(["login:account:target"], service.login._clock.now())
+        counts = await store.attempts.get(["login:account:target"], service.clock.now())
         assert counts["login:account:target"].value == 40
     finally:
         await store.close()

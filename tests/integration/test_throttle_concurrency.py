@@ -15,7 +15,7 @@ from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.memory import InMemoryStore
 from adapters.postgres import PostgresStore
 from adapters.system import SecretsTokenGenerator
-from application import ChangePassword, Login, ResolveSession, SignUp, Throttle
+from application import build_use_cases
 from domain.client import Client
 from domain.device import DeviceCookies
 from domain.errors import InvalidCredentials, Throttled
@@ -40,36 +40,27 @@ class Instance:
         self.hasher = hasher or Argon2PasswordHasher(
             **CHEAP_ARGON2, concurrency=2, queue_size=200, queue_timeout=60
         )
-        tokens, audit = SecretsTokenGenerator(), RecordingAuditLog()
-        policy = SessionPolicy.from_seconds(1800, 28800)
         zero = {
             "login_per_address": 0,
             "login_per_account": 0,
             "login_per_device": 0,
             "signup_per_address": 0,
         }
-        throttle = Throttle(
-            store.attempts, clock, ThrottlePolicy(timedelta(minutes=15), **{**zero, **limits})
+        use_cases = build_use_cases(
+            store=store,
+            hasher=self.hasher,
+            clock=clock,
+            tokens=SecretsTokenGenerator(),
+            audit=RecordingAuditLog(),
+            devices=DeviceCookies(store, timedelta(days=30)),
+            session_policy=SessionPolicy.from_seconds(1800, 28800),
+            password_policy=PasswordPolicy(),
+            throttle_policy=ThrottlePolicy(timedelta(minutes=15), **{**zero, **limits}),
         )
-        devices = DeviceCookies(store, timedelta(days=30))
-        self.sign_up = SignUp(
-            store.users, self.hasher, clock, tokens, PasswordPolicy(), throttle, audit
-        )
-        self.login = Login(
-            store.users,
-            store.sessions,
-            self.hasher,
-            clock,
-            tokens,
-            policy,
-            throttle,
-            devices,
-            audit,
-        )
-        self.resolve = ResolveSession(store.sessions, clock, policy)
-        self.change = ChangePassword(
-            store.users, self.hasher, clock, tokens, PasswordPolicy(), throttle, devices, audit
-        )
+        self.sign_up = use_cases.sign_up
+        self.login = use_cases.login
+        self.resolve = use_cases.resolve_session
+        self.change = use_cases.change_password
 
 
 @pytest.fixture(params=["memory", "postgres"])

@@ -4,19 +4,7 @@ import pytest
 
 from adapters.memory import InMemoryStore
 from adapters.system import SecretsTokenGenerator
-from application import (
-    ChangePassword,
-    ListSessions,
-    Login,
-    Logout,
-    PurgeExpiredSessions,
-    ResolveSession,
-    RevokeOtherSessions,
-    RevokeSession,
-    RevokeUserSessions,
-    SignUp,
-    Throttle,
-)
+from application import build_use_cases
 from domain.client import Client
 from domain.device import DeviceCookies
 from domain.session import SessionPolicy
@@ -48,40 +36,29 @@ class World:
         self.throttle_policy = ThrottlePolicy(
             window=timedelta(minutes=15), **{**limits, **throttle}
         )
-        self.throttle = Throttle(self.store.attempts, self.clock, self.throttle_policy)
         self.devices = DeviceCookies(self.store, timedelta(days=30))
-        users, sessions = self.store.users, self.store.sessions
-        self.sign_up = SignUp(
-            users, self.hasher, self.clock, self.tokens, PasswordPolicy(), self.throttle, self.audit
+        self.use_cases = build_use_cases(
+            store=self.store,
+            hasher=self.hasher,
+            clock=self.clock,
+            tokens=self.tokens,
+            audit=self.audit,
+            devices=self.devices,
+            session_policy=self.policy,
+            password_policy=PasswordPolicy(),
+            throttle_policy=self.throttle_policy,
         )
-        self.login = Login(
-            users,
-            sessions,
-            self.hasher,
-            self.clock,
-            self.tokens,
-            self.policy,
-            self.throttle,
-            self.devices,
-            self.audit,
-        )
-        self.resolve = ResolveSession(sessions, self.clock, self.policy)
-        self.logout = Logout(sessions, self.audit)
-        self.list_sessions = ListSessions(sessions, self.clock, self.policy)
-        self.revoke_session = RevokeSession(sessions, self.list_sessions, self.audit)
-        self.revoke_others = RevokeOtherSessions(sessions, self.list_sessions, self.audit)
-        self.change_password = ChangePassword(
-            users,
-            self.hasher,
-            self.clock,
-            self.tokens,
-            PasswordPolicy(),
-            self.throttle,
-            self.devices,
-            self.audit,
-        )
-        self.revoke_user_sessions = RevokeUserSessions(users, sessions, self.audit)
-        self.purge = PurgeExpiredSessions(sessions, self.store.attempts, self.clock, self.policy)
+        self.throttle = self.use_cases.throttle
+        self.sign_up = self.use_cases.sign_up
+        self.login = self.use_cases.login
+        self.resolve = self.use_cases.resolve_session
+        self.logout = self.use_cases.logout
+        self.list_sessions = self.use_cases.list_sessions
+        self.revoke_session = self.use_cases.revoke_session
+        self.revoke_others = self.use_cases.revoke_other_sessions
+        self.change_password = self.use_cases.change_password
+        self.revoke_user_sessions = self.use_cases.revoke_user_sessions
+        self.purge = self.use_cases.purge_expired_sessions
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from time import monotonic
 import pytest
 
 from adapters.memory import InMemoryStore
-from adapters.postgres.session_cache import CachedSessionRepository, CachedUserRepository
+from adapters.session_cache import CachedSessionRepository, CachedUserRepository
 from adapters.system import SystemClock
 from application import ResolveSession
 from domain.errors import SessionExpired
@@ -44,7 +44,13 @@ async def setup():
     await store.users.add(user)
     session = a_session(user, token=TOKEN, expires_at=T0 + timedelta(seconds=3600))
     await cache.add(session, password_hash=user.password_hash)
-    return cache, backing, clock, ResolveSession(cache, clock, policy), session
+    return (
+        cache,
+        backing,
+        clock,
+        ResolveSession(sessions=cache, clock=clock, policy=policy),
+        session,
+    )
 
 
 async def test_a_fresh_session_is_served_from_the_cache(setup):

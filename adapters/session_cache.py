@@ -1,12 +1,14 @@
-"""A cache of resolved sessions, kept fresh across instances by Postgres LISTEN/NOTIFY.
+"""A cache of resolved sessions in front of any store's SessionRepository, kept fresh across
+instances by the store's revocation feed (Postgres: LISTEN/NOTIFY, adapters/postgres/revocations.py).
 
 Rules that make it safe:
 - An entry is served only while its last use is within `fresh_for` (the session policy's touch
   interval): exactly the time in which ResolveSession would not write anyway. After that the
   session is read again (and touched), so the cache never stretches an idle deadline, and the
   absolute deadline is checked by the use-case on every request as before.
-- Every deletion of a session row, on any instance or by any tool, makes Postgres notify the
-  token hashes (a trigger, migration 0003); each instance drops them within milliseconds.
+- Every deletion of a session, on any instance or by any tool, reaches every instance's cache
+  through the feed (on Postgres a trigger, migration 0003, notifies the token hashes); each
+  instance drops them within milliseconds.
 - A read that raced with a notification is not cached (a generation counter), so a revocation
   that lands while a read is in flight cannot be undone by that read.
 - A revocation made here forgets its entries before the delete and again after it has
@@ -16,14 +18,13 @@ Rules that make it safe:
   generation moved and caches nothing, so the counter covers the whole window. A password
   change (which ends the user's other sessions and rotates the current token, in the users
   repository) does the same through CachedUserRepository.
-- The cache is used only while the listener's connection is up; when it drops the cache empties
+- The cache is used only while the feed's listener is connected; when it drops the cache empties
   and stays off until the listener is back.
 - A connection can also go silent (no FIN: a cable, a firewall, a frozen peer), and then
   notifications are lost without any error. So the cache serves only while the listener has
-  proved its connection recently: every CHECK_EVERY (0.5 s) a `SELECT 1` with a CHECK_TIMEOUT
-  (1 s); each answer renews the cache's lease to MAX_SILENCE (1.5 s) after the check was sent
-  (notifications sent before it arrive before its answer). After a silent drop the cache
-  therefore serves for at most 1.5 s, and stops at once when a check is late for any reason.
+  proved its connection recently: each check it passes renews the cache's lease (`renew`). The
+  Postgres listener checks every 0.5 s and renews to 1.5 s after the check was sent, so after a
+  silent drop the cache serves for at most 1.5 s, and stops at once when a check is late.
 - An entry unused for `fresh_for` can never be served again, so it is dropped (a sweep at most
   once per `fresh_for`): sessions that are abandoned rather than logged out would otherwise stay
   until `max_entries` pushed them out, since the purge of expired sessions notifies nobody.
@@ -31,22 +32,15 @@ Rules that make it safe:
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
 from copy import copy
 from datetime import datetime, timedelta
 from time import monotonic
 
-import asyncpg
-
 from domain.ports import Clock, SessionRepository, UserRepository
 from domain.session import Session
 from domain.user import User
 
-log = logging.getLogger("sessionauth.postgres")
-
-CHANNEL = "sessionauth_revoked"
 FLUSH = "*"  # payload: forget everything (a large deletion)
 
 
@@ -80,6 +74,7 @@ class CachedSessionRepository(SessionRepository):
         self._entries.clear()
 
     def on_notification(self, payload: str) -> None:
+        """A message of the revocation feed: token hashes in hex, comma-separated, or FLUSH."""
         if payload == FLUSH:
             self.forget_all()
             return
@@ -208,67 +203,3 @@ class CachedUserRepository(UserRepository):
             )
         finally:
             self._cache.forget_user(user_id)
-
-
-class RevocationListener:
-    """Holds one dedicated connection that LISTENs for revocations, checks it is alive, and
-    reconnects after any failure; the cache is enabled only while it is connected, and serves
-    only while the last check is at most MAX_SILENCE old (see the module's rules)."""
-
-    CHECK_EVERY = 0.5  # seconds between liveness checks of the listening connection
-    CHECK_TIMEOUT = 1.0  # seconds a check may take before the connection counts as lost
-    MAX_SILENCE = CHECK_EVERY + CHECK_TIMEOUT  # the most a silent drop leaves the cache serving
-
-    def __init__(self, dsn: str, cache: CachedSessionRepository, timeout: float) -> None:
-        self._dsn = dsn
-        self._cache = cache
-        self._timeout = timeout
-        self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sessionauth-revocation-listener")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._cache.set_enabled(False)
-
-    async def _run(self) -> None:
-        backoff = 0.2
-        while True:
-            connection = None
-            try:
-                connection = await asyncpg.connect(self._dsn, timeout=self._timeout)
-                lost = asyncio.Event()
-                # Bound now: a late call from an earlier connection must not set a later one's event.
-                connection.add_termination_listener(lambda _, lost=lost: lost.set())
-                proven = monotonic()
-                await connection.add_listener(
-                    CHANNEL, lambda *args: self._cache.on_notification(args[-1])
-                )
-                self._cache.set_enabled(True, until=proven + self.MAX_SILENCE)
-                self.connected.set()
-                backoff = 0.2
-                while not lost.is_set():
-                    try:
-                        await asyncio.wait_for(lost.wait(), self.CHECK_EVERY)
-                    except TimeoutError:
-                        sent = monotonic()
-                        await connection.fetchval("SELECT 1", timeout=self.CHECK_TIMEOUT)
-                        self._cache.renew(sent + self.MAX_SILENCE)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - any failure means: not listening, so no cache
-                log.warning(
-                    "revocation listener down; session cache off",
-                    extra={"error": type(error).__name__},
-                )
-            finally:
-                self._cache.set_enabled(False)
-                self.connected.clear()
-                if connection is not None and not connection.is_closed():
-                    connection.terminate()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)

@@ -1,0 +1,107 @@
+"""Every use-case, wired in one place from the ports and the policies.
+
+The service's container, the tests and the examples all call `build_use_cases`, so a use-case
+that needs another port is changed here and in its own module, not at each place that builds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.calibrate_dummy_verify import CalibrateDummyVerify
+from application.change_password import ChangePassword
+from application.list_sessions import ListSessions
+from application.login import Login
+from application.logout import Logout
+from application.purge_expired_sessions import PurgeExpiredSessions
+from application.resolve_session import ResolveSession
+from application.revoke_other_sessions import RevokeOtherSessions
+from application.revoke_session import RevokeSession
+from application.revoke_user_sessions import RevokeUserSessions
+from application.sign_up import SignUp
+from application.throttle import Throttle
+from domain.device import DeviceCookies
+from domain.ports import AuditLog, Clock, PasswordHasher, Store, TokenGenerator
+from domain.session import SessionPolicy
+from domain.throttle import ThrottlePolicy
+from domain.user import PasswordPolicy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UseCases:
+    sign_up: SignUp
+    login: Login
+    resolve_session: ResolveSession
+    logout: Logout
+    list_sessions: ListSessions
+    revoke_session: RevokeSession
+    revoke_other_sessions: RevokeOtherSessions
+    change_password: ChangePassword
+    revoke_user_sessions: RevokeUserSessions
+    calibrate_dummy_verify: CalibrateDummyVerify
+    purge_expired_sessions: PurgeExpiredSessions
+    throttle: Throttle  # shared by sign_up, login and change_password: one set of counters
+
+
+def build_use_cases(
+    *,
+    store: Store,
+    hasher: PasswordHasher,
+    clock: Clock,
+    tokens: TokenGenerator,
+    audit: AuditLog,
+    devices: DeviceCookies,
+    session_policy: SessionPolicy,
+    password_policy: PasswordPolicy,
+    throttle_policy: ThrottlePolicy,
+) -> UseCases:
+    """The use-cases over `store`'s repositories (a port the store provides needs no new
+    argument here) and the other ports given."""
+    users, sessions = store.users, store.sessions
+    throttle = Throttle(counter=store.attempts, clock=clock, policy=throttle_policy)
+    list_sessions = ListSessions(sessions=sessions, clock=clock, policy=session_policy)
+    return UseCases(
+        sign_up=SignUp(
+            users=users,
+            hasher=hasher,
+            clock=clock,
+            ids=tokens,
+            policy=password_policy,
+            throttle=throttle,
+            audit=audit,
+        ),
+        login=Login(
+            users=users,
+            sessions=sessions,
+            hasher=hasher,
+            clock=clock,
+            tokens=tokens,
+            policy=session_policy,
+            throttle=throttle,
+            devices=devices,
+            audit=audit,
+        ),
+        resolve_session=ResolveSession(sessions=sessions, clock=clock, policy=session_policy),
+        logout=Logout(sessions=sessions, audit=audit),
+        list_sessions=list_sessions,
+        revoke_session=RevokeSession(sessions=sessions, listing=list_sessions, audit=audit),
+        revoke_other_sessions=RevokeOtherSessions(
+            sessions=sessions, listing=list_sessions, audit=audit
+        ),
+        change_password=ChangePassword(
+            users=users,
+            hasher=hasher,
+            clock=clock,
+            tokens=tokens,
+            policy=password_policy,
+            throttle=throttle,
+            devices=devices,
+            audit=audit,
+        ),
+        revoke_user_sessions=RevokeUserSessions(users=users, sessions=sessions, audit=audit),
+        calibrate_dummy_verify=CalibrateDummyVerify(users=users, store=store, hasher=hasher),
+        purge_expired_sessions=PurgeExpiredSessions(
+            sessions=sessions, attempts=store.attempts, clock=clock, policy=session_policy
+        ),
+        throttle=throttle,
+    )
