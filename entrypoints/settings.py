@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import argon2
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.session import SessionPolicy
@@ -200,7 +201,7 @@ def _items(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment (and `overrides`, for tests), or ConfigError."""
     try:
         return Settings(**overrides)
@@ -208,7 +209,7 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError("; ".join(_describe(e) for e in error.errors())) from None
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["loc"]:
         return f"{str(error['loc'][0]).upper()}: {message}"

@@ -47,6 +47,8 @@ from application import (  # noqa: E402
     SessionSummary,
     SignUp,
     Throttle,
+    UseCases,
+    build_use_cases,
 )
 from domain.client import Client  # noqa: E402
 from domain.errors import (  # noqa: E402
@@ -114,10 +116,12 @@ __all__ = [
     "Throttle",
     "Throttled",
     "UnknownUser",
+    "UseCases",
     "User",
     "Username",
     "UsernameTaken",
     "WrongPassword",
+    "build_use_cases",
     "load_settings",
 ]
 

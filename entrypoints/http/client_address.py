@@ -16,7 +16,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # use in X-Forwarded-For). ASCII digits only: `str.isdigit` would take other scripts' digits.
 _IPV4_PORT = re.compile(r"([0-9.]+):([0-9]{1,5})")
 _BRACKETED_IPV6 = re.compile(r"\[([0-9A-Fa-f:.]+)\](?::([0-9]{1,5}))?")
-_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 class ClientAddress:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,7 +28,7 @@ from entrypoints.settings import Settings
 class SessionCookie:
     name: str
     secure: bool
-    samesite: str
+    samesite: Literal["lax", "strict"]
     domain: str | None
 
     @classmethod

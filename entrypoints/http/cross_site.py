@@ -89,7 +89,7 @@ class CrossSiteDefence:
             return await self._preflight(send, origin, trusted)
         if unsafe and not trusted and not self._same_site(scope, headers, origin_raw, origin):
             return await send_json(send, 403, {"detail": "Cross-site request refused"})
-        if not trusted:
+        if not trusted or origin is None:
             return await self.app(scope, receive, send)
 
         cors = [
@@ -155,7 +155,7 @@ class CrossSiteDefence:
 
     @staticmethod
     async def _preflight(send: Send, origin: str | None, trusted: bool) -> None:
-        if not trusted:
+        if not trusted or origin is None:
             return await send_json(send, 403, {"detail": "Origin not allowed"})
         await send(
             {

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exception_handlers import http_exception_handler
@@ -99,7 +101,7 @@ class SessionRefused(Exception):
         self.refusal = refusal
 
 
-def validation_issues(errors: list[dict]) -> list[dict]:
+def validation_issues(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """FastAPI's 422 body echoes `input` (a password, say); keep only loc, msg and type."""
     return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
 
@@ -154,9 +156,11 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(SessionRefused, _session_refused)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(MalformedRequest, _malformed_request)
-    app.add_exception_handler(HTTPException, _http_error)
+    # Starlette types every handler as taking Exception; each of these takes the class it is
+    # registered for, which is what Starlette passes it.
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(SessionRefused, _session_refused)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(MalformedRequest, _malformed_request)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

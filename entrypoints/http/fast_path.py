@@ -78,7 +78,7 @@ class FastPath:
         if handler is None or _for_the_full_stack(scope):
             return await self.app(scope, receive, send)
         outcome = await self._gate.check(scope)
-        if type(outcome) is Refusal:
+        if isinstance(outcome, Refusal):
             headers = [
                 _JSON,
                 *((k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers),
