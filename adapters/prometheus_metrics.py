@@ -20,6 +20,7 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.utils import floatToGoString
 
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.ports import AuditLog
 
@@ -120,6 +121,11 @@ class PrometheusMetrics:
             ["outcome"],
             registry=own,
         )
+        self.password_rehashes = Counter(
+            "sessionauth_password_rehashes",
+            "Stored hashes replaced at login because the configured argon2 cost changed.",
+            registry=own,
+        )
         self.logouts = Counter(
             "sessionauth_logouts", "Sessions ended by POST /logout.", registry=own
         )
@@ -203,27 +209,32 @@ class MeteredAuditLog(AuditLog):
         m = metrics
         revoked = m.sessions_revoked.labels
         # (event, action or scope) -> the counters it moves, each by one or by a count in the event
-        self._counts: dict[tuple[str, object], tuple[tuple[Counter, str | None], ...]] = {
-            ("signup", None): ((m.signups.labels("success"), None),),
-            ("throttled", "signup"): ((m.signups.labels("throttled"), None),),
-            ("login_succeeded", None): ((m.logins.labels("success"), None),),
-            ("login_failed", None): ((m.logins.labels("invalid"), None),),
-            ("throttled", "login"): ((m.logins.labels("throttled"), None),),
-            ("password_changed", None): (
+        self._counts: dict[tuple[AuditEvent, object], tuple[tuple[Counter, str | None], ...]] = {
+            (AuditEvent.SIGNUP, None): ((m.signups.labels("success"), None),),
+            (AuditEvent.THROTTLED, "signup"): ((m.signups.labels("throttled"), None),),
+            (AuditEvent.LOGIN_SUCCEEDED, None): ((m.logins.labels("success"), None),),
+            (AuditEvent.LOGIN_FAILED, None): ((m.logins.labels("invalid"), None),),
+            (AuditEvent.THROTTLED, "login"): ((m.logins.labels("throttled"), None),),
+            (AuditEvent.PASSWORD_CHANGED, None): (
                 (m.password_changes.labels("success"), None),
                 (revoked("password_change"), "revoked_sessions"),
             ),
-            ("login_failed", "password_change"): ((m.password_changes.labels("invalid"), None),),
-            ("throttled", "password_change"): ((m.password_changes.labels("throttled"), None),),
-            ("logout", None): ((m.logouts, None),),
-            ("session_revoked", "single"): ((revoked("single"), None),),
-            ("session_revoked", "others"): ((revoked("others"), None),),
-            ("session_revoked", "all"): ((revoked("all"), "revoked_sessions"),),
+            (AuditEvent.LOGIN_FAILED, "password_change"): (
+                (m.password_changes.labels("invalid"), None),
+            ),
+            (AuditEvent.THROTTLED, "password_change"): (
+                (m.password_changes.labels("throttled"), None),
+            ),
+            (AuditEvent.PASSWORD_REHASHED, None): ((m.password_rehashes, None),),
+            (AuditEvent.LOGOUT, None): ((m.logouts, None),),
+            (AuditEvent.SESSION_REVOKED, "single"): ((revoked("single"), None),),
+            (AuditEvent.SESSION_REVOKED, "others"): ((revoked("others"), None),),
+            (AuditEvent.SESSION_REVOKED, "all"): ((revoked("all"), "revoked_sessions"),),
         }
 
     def record(
         self,
-        event: str,
+        event: AuditEvent,
         *,
         user_id: str | None = None,
         session_id: str | None = None,
