@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from adapters.postgres import apply_migrations, redacted_dsn
-from domain.errors import StoreUnavailable, UnknownUser
+from domain.errors import PurgeInProgress, StoreUnavailable, UnknownUser
 from entrypoints.container import Container, build_container
 from entrypoints.logging_setup import logging_config
 from entrypoints.settings import ConfigError, Settings, load_settings
@@ -127,7 +127,12 @@ async def _with_store(settings: Settings, command, *args: str) -> int:
 
 
 async def _purge_expired(container: Container) -> int:
-    purged = await container.purge_expired_sessions().execute()
+    try:
+        purged = await container.purge_expired_sessions().execute()
+    except PurgeInProgress:
+        # Not a failure: the sessions are being purged, by the instance that holds the lock.
+        print("another instance is purging expired sessions now; this one purged nothing")
+        return 0
     print(f"purged {purged} sessions")
     return 0
 
