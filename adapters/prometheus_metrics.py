@@ -56,7 +56,7 @@ class _LatencyHistogram:
     """The request-duration histogram of a single process, observed on every request: a bisect
     and two additions, with no lock (every observation is made on the event loop's thread).
     prometheus_client's Histogram takes a lock for the bucket and another for the sum, which the
-    hottest GETs felt in the benchmark (about 1 us of the 2 us the timing cost). A scrape, in a
+    hottest GETs felt in the benchmark (figures in bench/RESULTS.md, "Metrics cost"). A scrape, in a
     thread, reads the counts as they are; one request more or less in a scrape is of no matter."""
 
     def __init__(self, registry: CollectorRegistry) -> None:

@@ -75,8 +75,8 @@ HUGE_PAGES = "glibc.malloc.hugetlb=1"
 def _with_transparent_huge_pages() -> None:
     """Restart this process with glibc backing large allocations by transparent huge pages.
 
-    About a third of an argon2 verify at the default cost is page faults on its 64 MiB buffer;
-    with huge pages a verify is 1.3x faster here (bench/RESULTS.md). glibc reads the tunable only
+    Much of an argon2 verify at the default cost is page faults on its 64 MiB buffer, which huge
+    pages avoid (figures in bench/RESULTS.md, "argon2 and huge pages"). glibc reads the tunable only
     at process start, hence the re-exec. An operator's own GLIBC_TUNABLES mentioning
     glibc.malloc.hugetlb (=0 to turn it off) is left alone, and so is a libc that is not glibc.
     """
