@@ -4,7 +4,7 @@ import signal
 
 import httpx
 
-from tests.e2e.server import serving
+from tests.processes import serving
 
 PASSWORD = "correct horse battery staple"
 

@@ -13,7 +13,7 @@ from dependency_injector import providers
 from entrypoints.http.embedding import SessionAuth
 from entrypoints.settings import Settings, load_settings
 from examples.notes_app.app import create_app
-from tests.api.conftest import FAST_ARGON2, PASSWORD
+from tests.constants import FAST_ARGON2, PASSWORD
 from tests.fakes import FakeClock
 from tests.postgres_provider import truncate_all
 

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.postgres.repositories import PURGE_LOCK
 from domain.errors import PurgeInProgress
-from tests.e2e.server import run_cli
+from tests.processes import run_cli
 
 
 async def holding_the_purge_lock(url: str) -> asyncpg.Connection:
