@@ -2,6 +2,7 @@
 
 import logging
 
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.ports import AuditLog
 
@@ -14,18 +15,22 @@ class LoggingAuditLog(AuditLog):
 
     def record(
         self,
-        event: str,
+        event: AuditEvent,
         *,
         user_id: str | None = None,
         session_id: str | None = None,
         client: Client | None = None,
         **details: object,
     ) -> None:
-        fields: dict[str, object] = {"event": event, "user_id": user_id, "session_id": session_id}
+        fields: dict[str, object] = {
+            "event": str(event),
+            "user_id": user_id,
+            "session_id": session_id,
+        }
         if client is not None:
             fields["client_address"] = client.address
             fields["user_agent"] = client.user_agent
         fields.update(details)
         _log.info(
-            event, extra={"audit": True, **{k: v for k, v in fields.items() if v is not None}}
+            str(event), extra={"audit": True, **{k: v for k, v in fields.items() if v is not None}}
         )

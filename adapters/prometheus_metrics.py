@@ -20,6 +20,7 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.utils import floatToGoString
 
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.ports import AuditLog
 
@@ -55,7 +56,7 @@ class _LatencyHistogram:
     """The request-duration histogram of a single process, observed on every request: a bisect
     and two additions, with no lock (every observation is made on the event loop's thread).
     prometheus_client's Histogram takes a lock for the bucket and another for the sum, which the
-    hottest GETs felt in the benchmark (about 1 us of the 2 us the timing cost). A scrape, in a
+    hottest GETs felt in the benchmark (figures in bench/RESULTS.md, "Metrics cost"). A scrape, in a
     thread, reads the counts as they are; one request more or less in a scrape is of no matter."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -120,6 +121,11 @@ class PrometheusMetrics:
             "sessionauth_password_changes",
             "Password changes by outcome (invalid: wrong current password).",
             ["outcome"],
+            registry=own,
+        )
+        self.password_rehashes = Counter(
+            "sessionauth_password_rehashes",
+            "Stored hashes replaced at login because the configured argon2 cost changed.",
             registry=own,
         )
         self.logouts = Counter(
@@ -207,27 +213,32 @@ class MeteredAuditLog(AuditLog):
         m = metrics
         revoked = m.sessions_revoked.labels
         # (event, action or scope) -> the counters it moves, each by one or by a count in the event
-        self._counts: dict[tuple[str, object], tuple[tuple[Counter, str | None], ...]] = {
-            ("signup", None): ((m.signups.labels("success"), None),),
-            ("throttled", "signup"): ((m.signups.labels("throttled"), None),),
-            ("login_succeeded", None): ((m.logins.labels("success"), None),),
-            ("login_failed", None): ((m.logins.labels("invalid"), None),),
-            ("throttled", "login"): ((m.logins.labels("throttled"), None),),
-            ("password_changed", None): (
+        self._counts: dict[tuple[AuditEvent, object], tuple[tuple[Counter, str | None], ...]] = {
+            (AuditEvent.SIGNUP, None): ((m.signups.labels("success"), None),),
+            (AuditEvent.THROTTLED, "signup"): ((m.signups.labels("throttled"), None),),
+            (AuditEvent.LOGIN_SUCCEEDED, None): ((m.logins.labels("success"), None),),
+            (AuditEvent.LOGIN_FAILED, None): ((m.logins.labels("invalid"), None),),
+            (AuditEvent.THROTTLED, "login"): ((m.logins.labels("throttled"), None),),
+            (AuditEvent.PASSWORD_CHANGED, None): (
                 (m.password_changes.labels("success"), None),
                 (revoked("password_change"), "revoked_sessions"),
             ),
-            ("login_failed", "password_change"): ((m.password_changes.labels("invalid"), None),),
-            ("throttled", "password_change"): ((m.password_changes.labels("throttled"), None),),
-            ("logout", None): ((m.logouts, None),),
-            ("session_revoked", "single"): ((revoked("single"), None),),
-            ("session_revoked", "others"): ((revoked("others"), None),),
-            ("session_revoked", "all"): ((revoked("all"), "revoked_sessions"),),
+            (AuditEvent.LOGIN_FAILED, "password_change"): (
+                (m.password_changes.labels("invalid"), None),
+            ),
+            (AuditEvent.THROTTLED, "password_change"): (
+                (m.password_changes.labels("throttled"), None),
+            ),
+            (AuditEvent.PASSWORD_REHASHED, None): ((m.password_rehashes, None),),
+            (AuditEvent.LOGOUT, None): ((m.logouts, None),),
+            (AuditEvent.SESSION_REVOKED, "single"): ((revoked("single"), None),),
+            (AuditEvent.SESSION_REVOKED, "others"): ((revoked("others"), None),),
+            (AuditEvent.SESSION_REVOKED, "all"): ((revoked("all"), "revoked_sessions"),),
         }
 
     def record(
         self,
-        event: str,
+        event: AuditEvent,
         *,
         user_id: str | None = None,
         session_id: str | None = None,

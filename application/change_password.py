@@ -1,5 +1,6 @@
 from application.resolve_session import Authenticated
 from application.throttle import Throttle
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.device import DeviceCookies
 from domain.errors import Throttled, WrongPassword
@@ -60,7 +61,7 @@ class ChangePassword:
             reservation = await self._throttle.reserve(limits)
         except Throttled:
             self._audit.record(
-                "throttled", action="password_change", user_id=user.id, client=client
+                AuditEvent.THROTTLED, action="password_change", user_id=user.id, client=client
             )
             raise
         try:
@@ -74,7 +75,7 @@ class ChangePassword:
             raise
         if not valid:
             self._audit.record(
-                "login_failed",
+                AuditEvent.LOGIN_FAILED,
                 action="password_change",
                 user_id=user.id,
                 session_id=current.session.id,
@@ -89,7 +90,7 @@ class ChangePassword:
             user.id, new_hash, keep_session_id=current.session.id, new_token_hash=hash_token(token)
         )
         self._audit.record(
-            "password_changed",
+            AuditEvent.PASSWORD_CHANGED,
             user_id=user.id,
             session_id=current.session.id,
             client=client,

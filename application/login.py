@@ -1,6 +1,7 @@
 from dataclasses import dataclass, field
 
 from application.throttle import Throttle
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.device import DeviceCookies
 from domain.errors import HashingOverloaded, InvalidCredentials, PolicyViolation, Throttled
@@ -95,7 +96,10 @@ class Login:
             reservation = await self._throttle.reserve(limits)
         except Throttled:
             self._audit.record(
-                "throttled", action="login", user_id=user.id if user else None, client=client
+                AuditEvent.THROTTLED,
+                action="login",
+                user_id=user.id if user else None,
+                client=client,
             )
             raise
 
@@ -110,7 +114,9 @@ class Login:
             await reservation.cancel()  # no verdict (a full hashing queue, say): not a failure
             raise
         if user is None or not valid:
-            self._audit.record("login_failed", user_id=user.id if user else None, client=client)
+            self._audit.record(
+                AuditEvent.LOGIN_FAILED, user_id=user.id if user else None, client=client
+            )
             raise InvalidCredentials()  # the reservation stays: it is this failure's count
         await reservation.succeed()
         await self._rehash_if_needed(user, password, client)
@@ -128,14 +134,16 @@ class Login:
             ip=client.address,
         )
         if not await self._store_session(session, user, password, owner):
-            self._audit.record("login_failed", user_id=user.id, client=client)
+            self._audit.record(AuditEvent.LOGIN_FAILED, user_id=user.id, client=client)
             raise InvalidCredentials()
         if presented_token is not None and is_well_formed_token(presented_token):
             await self._sessions.revoke(hash_token(presented_token))
         device_cookie = await self._devices.issue(
             user.id, device_id or self._tokens.public_id(), now
         )
-        self._audit.record("login_succeeded", user_id=user.id, session_id=session.id, client=client)
+        self._audit.record(
+            AuditEvent.LOGIN_SUCCEEDED, user_id=user.id, session_id=session.id, client=client
+        )
         return LoginResult(user=user, session=session, token=token, device_cookie=device_cookie)
 
     async def _store_session(
@@ -162,7 +170,7 @@ class Login:
             return  # the login itself succeeded; the next one will rehash
         await self._users.update_password_hash(user.id, new_hash)
         user.password_hash = new_hash
-        self._audit.record("password_rehashed", user_id=user.id, client=client)
+        self._audit.record(AuditEvent.PASSWORD_REHASHED, user_id=user.id, client=client)
 
 
 def _parse_or_none(username: str) -> Username | None:

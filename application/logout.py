@@ -1,4 +1,5 @@
 from application.resolve_session import Authenticated
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.ports import AuditLog, SessionRepository
 
@@ -17,5 +18,5 @@ class Logout:
     async def execute(self, *, current: Authenticated, client: Client = Client()) -> None:
         await self._sessions.revoke(current.session.token_hash)
         self._audit.record(
-            "logout", user_id=current.user.id, session_id=current.session.id, client=client
+            AuditEvent.LOGOUT, user_id=current.user.id, session_id=current.session.id, client=client
         )

@@ -1,5 +1,6 @@
 from application.list_sessions import ListSessions
 from application.resolve_session import Authenticated
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.ports import AuditLog, SessionRepository
 
@@ -26,7 +27,7 @@ class RevokeOtherSessions:
         )
         for session_id in others:
             self._audit.record(
-                "session_revoked",
+                AuditEvent.SESSION_REVOKED,
                 user_id=current.user.id,
                 session_id=session_id,
                 client=client,

@@ -1,5 +1,6 @@
 from application.list_sessions import ListSessions
 from application.resolve_session import Authenticated
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.errors import SessionNotFound
 from domain.ports import AuditLog, SessionRepository
@@ -31,7 +32,7 @@ class RevokeSession:
         ):
             raise SessionNotFound()
         self._audit.record(
-            "session_revoked",
+            AuditEvent.SESSION_REVOKED,
             user_id=current.user.id,
             session_id=session_id,
             client=client,

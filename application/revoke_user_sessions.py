@@ -1,3 +1,4 @@
+from domain.audit import AuditEvent
 from domain.errors import PolicyViolation, UnknownUser
 from domain.ports import AuditLog, SessionRepository, UserRepository
 from domain.user import Username
@@ -27,6 +28,6 @@ class RevokeUserSessions:
             raise UnknownUser()
         revoked = await self._sessions.revoke_all_for_user(user.id)
         self._audit.record(
-            "session_revoked", user_id=user.id, scope="all", revoked_sessions=revoked
+            AuditEvent.SESSION_REVOKED, user_id=user.id, scope="all", revoked_sessions=revoked
         )
         return revoked

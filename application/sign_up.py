@@ -1,4 +1,5 @@
 from application.throttle import Throttle
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.errors import Throttled, UsernameTaken
 from domain.ports import AuditLog, Clock, PasswordHasher, TokenGenerator, UserRepository
@@ -45,7 +46,7 @@ class SignUp:
         try:
             reservation = await self._throttle.reserve(limits)
         except Throttled:
-            self._audit.record("throttled", action="signup", client=client)
+            self._audit.record(AuditEvent.THROTTLED, action="signup", client=client)
             raise
         try:
             if await self._users.get_by_username(name.canonical) is not None:
@@ -66,5 +67,5 @@ class SignUp:
                 reservation.cancel()
             )  # no answer (a full hashing queue, a store error): not counted
             raise
-        self._audit.record("signup", user_id=user.id, client=client)
+        self._audit.record(AuditEvent.SIGNUP, user_id=user.id, client=client)
         return user

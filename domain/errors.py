@@ -49,6 +49,13 @@ class SessionExpired(NotAuthenticated):
         super().__init__("Session expired")
 
 
+class PurgeInProgress(DomainError):
+    """Another instance is purging expired sessions right now; this one leaves it to that one."""
+
+    def __init__(self) -> None:
+        super().__init__("Another instance is purging expired sessions")
+
+
 class StoreUnavailable(DomainError):
     """The store cannot be reached right now; the caller may retry later."""
 

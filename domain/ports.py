@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from domain.audit import AuditEvent
 from domain.client import Client
 from domain.session import Session
 from domain.user import User
@@ -60,7 +61,8 @@ class SessionRepository(Protocol):
 
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
         """Delete sessions past either deadline, and what the store kept only for them (Postgres:
-        the user agents no session uses any more); return how many sessions."""
+        the user agents no session uses any more); return how many sessions. A store shared by
+        several instances may raise PurgeInProgress when another one is purging."""
 
 
 class PasswordHasher(Protocol):
@@ -123,7 +125,7 @@ class AuditLog(Protocol):
 
     def record(
         self,
-        event: str,
+        event: AuditEvent,
         *,
         user_id: str | None = None,
         session_id: str | None = None,

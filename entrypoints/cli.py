@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from domain.errors import StoreUnavailable, UnknownUser
+from domain.errors import PurgeInProgress, StoreUnavailable, UnknownUser
 from domain.ports import Store
 from entrypoints.container import Container, build_container
 from entrypoints.logging_setup import logging_config
@@ -76,8 +76,8 @@ HUGE_PAGES = "glibc.malloc.hugetlb=1"
 def _with_transparent_huge_pages() -> None:
     """Restart this process with glibc backing large allocations by transparent huge pages.
 
-    About a third of an argon2 verify at the default cost is page faults on its 64 MiB buffer;
-    with huge pages a verify is 1.3x faster here (bench/RESULTS.md). glibc reads the tunable only
+    Much of an argon2 verify at the default cost is page faults on its 64 MiB buffer, which huge
+    pages avoid (figures in bench/RESULTS.md, "argon2 and huge pages"). glibc reads the tunable only
     at process start, hence the re-exec. An operator's own GLIBC_TUNABLES mentioning
     glibc.malloc.hugetlb (=0 to turn it off) is left alone, and so is a libc that is not glibc.
     """
@@ -134,7 +134,12 @@ async def _with_store(
 
 
 async def _purge_expired(container: Container) -> int:
-    purged = await container.purge_expired_sessions().execute()
+    try:
+        purged = await container.purge_expired_sessions().execute()
+    except PurgeInProgress:
+        # Not a failure: the sessions are being purged, by the instance that holds the lock.
+        print("another instance is purging expired sessions now; this one purged nothing")
+        return 0
     print(f"purged {purged} sessions")
     return 0
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from domain.errors import DomainError
+from domain.errors import DomainError, PurgeInProgress
 from entrypoints.container import Container
 
 log = logging.getLogger("sessionauth")
@@ -56,6 +56,8 @@ async def _purge_periodically(container: Container, interval: int) -> None:
         await asyncio.sleep(interval)
         try:
             purged = await purge.execute()
+        except PurgeInProgress:
+            continue  # another instance has this round
         except DomainError:
             log.warning(
                 "purge of expired sessions failed; will retry", extra={"interval": interval}

@@ -34,7 +34,7 @@ UNAVAILABLE = (
     asyncpg.PostgresConnectionError,  # includes CannotConnectNow (starting up or shutting down)
     asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown, terminated backend
     asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,  # includes ConnectionDoesNotExistError (connection lost mid-query)
+    asyncpg.InterfaceError,  # e.g. "connection is closed" (a connection lost mid-query)
     # What asyncpg raises when a pooled connection receives the server's termination notice while
     # idle and is then used: seen here after pg_terminate_backend.
     asyncpg.exceptions.InternalClientError,
@@ -43,6 +43,25 @@ UNAVAILABLE = (
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InvalidCatalogNameError,
 )
+
+
+# What says our code is wrong, not that Postgres is away: retrying will not help, so it is not
+# a 503 but goes up as the bug it is, a 500 logged with its traceback. asyncpg reports a value it
+# cannot encode as DataError (a PostgresError; a second, client-side DataError in its _base module
+# is an InterfaceError and a ValueError), and a misconfigured client or a feature one side lacks as
+# these InterfaceErrors.
+NOT_AN_OUTAGE = (
+    asyncpg.DataError,
+    ValueError,
+    TypeError,
+    asyncpg.ClientConfigurationError,
+    asyncpg.UnsupportedClientFeatureError,
+    asyncpg.UnsupportedServerFeatureError,
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    return isinstance(error, UNAVAILABLE) and not isinstance(error, NOT_AN_OUTAGE)
 
 
 def redacted_dsn(dsn: str) -> str:
@@ -175,6 +194,8 @@ class PostgresStore(Store):
             async with self._pool.acquire(timeout=self._connect_timeout) as connection:
                 yield connection
         except UNAVAILABLE as error:
+            if not is_outage(error):
+                raise
             await self._unavailable(error)
 
     async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
@@ -189,6 +210,8 @@ class PostgresStore(Store):
                 async with self._pool.acquire() as connection:
                     return await connection.fetchrow(query, *args)
         except UNAVAILABLE as error:
+            if not is_outage(error):
+                raise
             await self._unavailable(error)
 
     async def _unavailable(self, error: BaseException) -> NoReturn:

@@ -6,7 +6,7 @@ from importlib import resources
 
 import asyncpg
 
-from adapters.postgres.database import UNAVAILABLE
+from adapters.postgres.database import UNAVAILABLE, is_outage
 from domain.errors import StoreUnavailable
 
 MIGRATION_LOCK = 0x5E55_1017_0001  # every instance agrees on this key
@@ -44,7 +44,9 @@ async def apply_migrations(dsn: str, *, connect_timeout: float = 5.0) -> list[st
                     "INSERT INTO schema_migrations (version) VALUES ($1)", version
                 )
         return [version for version, _ in pending]
-    except UNAVAILABLE:
+    except UNAVAILABLE as error:
+        if not is_outage(error):
+            raise
         raise StoreUnavailable() from None
     finally:
         if not connection.is_closed():

@@ -12,7 +12,7 @@ from typing import Protocol
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from domain.errors import NotAuthenticated, UsernameTaken
+from domain.errors import NotAuthenticated, PurgeInProgress, UsernameTaken
 from domain.ports import AttemptCounter, Count, SessionRepository, UserRepository
 from domain.session import Session
 from domain.user import User, Username
@@ -273,7 +273,7 @@ class PostgresSessionRepository(SessionRepository):
         async with self._db.connection() as c, c.transaction():
             # Another instance purging right now: leave it to that one rather than contend for rows.
             if not await c.fetchval("SELECT pg_try_advisory_xact_lock($1)", PURGE_LOCK):
-                return 0
+                raise PurgeInProgress()
             # Expired sessions are never served from a cache: no need to flush every instance's.
             await c.execute("SET LOCAL sessionauth.quiet = 'on'")
             done = await c.execute(

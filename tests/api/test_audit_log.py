@@ -10,8 +10,9 @@ import pytest
 from adapters.audit_log import LoggingAuditLog
 from domain.client import Client
 from entrypoints.logging_setup import JsonFormatter, logging_config
-from tests.api.conftest import PASSWORD, running_client, sign_up
-from tests.api.test_flow import set_cookie_attributes
+from tests.api.client import running_client, sign_up
+from tests.api.responses import set_cookie_attributes
+from tests.constants import PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"
 

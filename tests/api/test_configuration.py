@@ -4,8 +4,9 @@ import pytest
 
 from entrypoints.container import build_container
 from entrypoints.settings import ConfigError, load_settings
-from tests.api.conftest import FAST_ARGON2, PASSWORD, log_in, sign_up
-from tests.api.test_flow import set_cookie_attributes
+from tests.api.client import log_in, sign_up
+from tests.api.responses import set_cookie_attributes
+from tests.constants import FAST_ARGON2, PASSWORD
 
 
 async def test_cookie_settings_shape_the_cookie(make_client):

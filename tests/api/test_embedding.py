@@ -1,13 +1,11 @@
 """SessionAuth, the embedding API: what `install` does and leaves alone in the host app, its
 lifespan, and `current_user`'s answers (the notes example's tests cover the whole flow)."""
 
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import PlainTextResponse
 
@@ -15,43 +13,12 @@ from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cross_site import CrossSiteDefence
 from entrypoints.http.embedding import CurrentUser, SessionAuth
 from entrypoints.settings import load_settings
-from tests.api.conftest import FAST_ARGON2, PASSWORD
-from tests.e2e.server import free_port
+from tests.api.host_app import host_app, make_auth, serving
+from tests.constants import FAST_ARGON2, PASSWORD
+from tests.processes import free_port
 
 TRUSTED = "https://front.example"
 WELL_FORMED = "a" * 43  # the shape of a token, naming no session
-
-
-def make_auth(**settings: object) -> SessionAuth:
-    return SessionAuth.from_settings(
-        load_settings(**{"database_url": None, **FAST_ARGON2, **settings})
-    )
-
-
-def host_app(auth: SessionAuth, lifespan=None) -> FastAPI:
-    app = FastAPI(lifespan=lifespan)
-    auth.install(app, prefix="/auth")
-    User = Annotated[CurrentUser, Depends(auth.current_user)]
-
-    @app.get("/mine")
-    async def mine(user: User) -> CurrentUser:
-        return user
-
-    @app.post("/act")
-    async def act(user: User) -> dict:
-        return {"by": user.username}
-
-    return app
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.30", 50000))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="https://host.test") as client,
-    ):
-        yield client
 
 
 async def log_in(client: httpx.AsyncClient, username: str = "alice") -> None:

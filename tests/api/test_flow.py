@@ -5,20 +5,9 @@ import re
 import httpx
 import pytest
 
-from tests.api.conftest import PASSWORD, log_in, running_client, sign_up
-
-ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
-
-
-def set_cookie_attributes(response, name="session_id") -> dict[str, str]:
-    headers = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
-    assert len(headers) == 1, headers
-    first, *attributes = [part.strip() for part in headers[0].split(";")]
-    parsed = {"value": first.partition("=")[2]}
-    for attribute in attributes:
-        key, _, value = attribute.partition("=")
-        parsed[key.lower()] = value
-    return parsed
+from tests.api.client import log_in, running_client, sign_up
+from tests.api.responses import ISO_Z, set_cookie_attributes
+from tests.constants import PASSWORD
 
 
 async def test_sign_up_answers_201_with_the_user_and_no_secret(client):

@@ -11,7 +11,7 @@ import pytest
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cross_site import CrossSiteDefence
 from entrypoints.settings import load_settings
-from tests.api.conftest import log_in, running_client, sign_up
+from tests.api.client import log_in, running_client, sign_up
 
 TRUSTED = "https://partner.example"
 PROXY = "192.0.2.10"  # the ASGI transport's peer in tests/api/conftest.py

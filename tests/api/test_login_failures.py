@@ -4,7 +4,8 @@ import base64
 
 import pytest
 
-from tests.api.conftest import PASSWORD, sign_up
+from tests.api.client import sign_up
+from tests.constants import PASSWORD
 
 CHALLENGE = 'Basic realm="sessionauth", charset="UTF-8"'
 

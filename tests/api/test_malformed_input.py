@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.api.conftest import PASSWORD, log_in, sign_up
+from tests.api.client import log_in, sign_up
+from tests.constants import PASSWORD
 
 JSON = {"content-type": "application/json"}
 

@@ -8,8 +8,9 @@ import threading
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import PASSWORD, log_in, running_client, sign_up
-from tests.api.test_flow import set_cookie_attributes
+from tests.api.client import log_in, running_client, sign_up
+from tests.api.responses import set_cookie_attributes
+from tests.constants import PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"
 Samples = dict[tuple[str, frozenset], float]

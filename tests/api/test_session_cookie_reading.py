@@ -14,8 +14,9 @@ import pytest
 from starlette.requests import Request
 
 from entrypoints.http.dependencies import get_client
-from tests.api.conftest import PASSWORD, running_client, sign_up
-from tests.api.test_embedding import host_app, make_auth, serving
+from tests.api.client import running_client, sign_up
+from tests.api.host_app import host_app, make_auth, serving
+from tests.constants import PASSWORD
 
 SAME_ORIGIN = {
     "origin": "https://testserver"

@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from tests.api.conftest import PASSWORD, log_in, running_client, sign_up
-from tests.api.test_flow import ISO_Z, set_cookie_attributes
+from tests.api.client import log_in, running_client, sign_up
+from tests.api.responses import ISO_Z, set_cookie_attributes
+from tests.constants import PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

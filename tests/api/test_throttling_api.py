@@ -11,8 +11,9 @@ import pytest
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import load_settings
-from tests.api.conftest import FAST_ARGON2, PASSWORD, running_client, sign_up
-from tests.api.test_flow import set_cookie_attributes
+from tests.api.client import running_client, sign_up
+from tests.api.responses import set_cookie_attributes
+from tests.constants import FAST_ARGON2, PASSWORD
 
 
 async def wrong(client, **headers):

@@ -10,9 +10,9 @@ import httpx
 from fastapi.responses import HTMLResponse
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import PASSWORD
-from tests.api.test_embedding import host_app, make_auth, serving
-from tests.api.test_ui_pages import assert_html, assert_page_headers
+from tests.api.host_app import host_app, make_auth, serving
+from tests.api.responses import assert_html, assert_page_headers
+from tests.constants import PASSWORD
 
 UI = "/auth/ui/"
 # Every URL a page can name: links, the stylesheet, form actions, and any image or script source.

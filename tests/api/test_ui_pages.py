@@ -7,10 +7,10 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from entrypoints.http.ui.middleware import CONTENT_SECURITY_POLICY
-from tests.api.conftest import PASSWORD, running_client, sign_up
-from tests.api.test_flow import set_cookie_attributes
-from tests.api.test_unavailable import DownStore, OverloadedHasher, client_for
+from tests.api.client import running_client, sign_up
+from tests.api.failing_adapters import DownStore, OverloadedHasher, client_for
+from tests.api.responses import assert_html, assert_page_headers, set_cookie_attributes
+from tests.constants import PASSWORD
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -31,23 +31,6 @@ async def logged_in(client, username="alice") -> str:
     response = await ui_log_in(client, username)
     assert response.status_code == 303 and response.headers["location"] == "/ui/"
     return response.cookies["session_id"]
-
-
-def assert_page_headers(response: httpx.Response) -> None:
-    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-    assert response.headers["x-frame-options"] == "DENY"
-    assert response.headers["referrer-policy"] == "same-origin"
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["cache-control"] == "no-store"
-    assert "www-authenticate" not in response.headers
-    assert response.status_code != 401
-
-
-def assert_html(response: httpx.Response) -> None:
-    assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert response.text.startswith("<!doctype html>")
-    assert "<script" not in response.text.lower() and not re.search(r"\son[a-z]+=", response.text)
-    assert_page_headers(response)
 
 
 def error_message(response: httpx.Response) -> str:

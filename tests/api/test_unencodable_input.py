@@ -12,7 +12,8 @@ import base64
 
 import pytest
 
-from tests.api.conftest import PASSWORD, log_in, running_client, sign_up
+from tests.api.client import log_in, running_client, sign_up
+from tests.constants import PASSWORD
 from tests.postgres_provider import truncate_all
 
 JSON = {"content-type": "application/json"}

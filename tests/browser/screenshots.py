@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 
 from tests.browser.chromium import ChromiumMissing, launch
-from tests.browser.conftest import PASSWORD
 from tests.browser.other_origin import serving_page
-from tests.e2e.server import serving
+from tests.constants import PASSWORD
+from tests.processes import serving
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"

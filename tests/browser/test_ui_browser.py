@@ -8,24 +8,10 @@ import httpx
 import pytest
 
 from entrypoints.http.ui.middleware import CONTENT_SECURITY_POLICY
-from tests.browser.conftest import PASSWORD, Browsing, record
+from tests.browser.browsing import Browsing, api_status, assert_no_script_and_styled, record
 from tests.browser.other_origin import serving_page
-from tests.e2e.server import serving
-
-NO_SCRIPT_ON_THE_PAGE = """() => ({
-    scripts: document.scripts.length,
-    handlers: [...document.querySelectorAll('*')].flatMap(
-        e => [...e.attributes].map(a => a.name)).filter(n => n.startsWith('on') || n === 'style').length,
-    inlineStyles: document.querySelectorAll('style').length,
-    stylesheetLoaded: getComputedStyle(document.body).margin === '0px',
-})"""
-
-
-def assert_no_script_and_styled(browsing: Browsing) -> None:
-    found = browsing.page.evaluate(NO_SCRIPT_ON_THE_PAGE)
-    assert found == {"scripts": 0, "handlers": 0, "inlineStyles": 0, "stylesheetLoaded": True}, (
-        browsing.path()
-    )
+from tests.constants import PASSWORD
+from tests.processes import serving
 
 
 def api_login(base: str, username: str, user_agent: str) -> str:
@@ -34,10 +20,6 @@ def api_login(base: str, username: str, user_agent: str) -> str:
     )
     assert response.status_code == 200
     return response.cookies["session_id"]
-
-
-def api_status(base: str, token: str) -> int:
-    return httpx.get(base + "/getusers/me", cookies={"session_id": token}).status_code
 
 
 def test_the_whole_flow(browsing, username):

@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.browser.conftest import record
-from tests.browser.test_ui_browser import api_status, assert_no_script_and_styled
-from tests.e2e.server import cli_env, free_port
+from tests.browser.browsing import api_status, assert_no_script_and_styled, record
+from tests.processes import cli_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 UI = "/auth/ui/"

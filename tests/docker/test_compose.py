@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.docker.engine import REPO_ROOT, built_image, docker, require_engine, wait_until
-from tests.e2e.server import free_port
+from tests.processes import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 

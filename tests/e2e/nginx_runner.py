@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import free_port
+from tests.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORWARD_AUTH_CONF = REPO_ROOT / "docker" / "nginx" / "forward-auth.conf"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 
 class TcpProxy:
@@ -83,3 +84,10 @@ class TcpProxy:
                 await writer.drain()
         finally:
             writer.transport.abort()
+
+
+def through(proxy: TcpProxy, database_url: str) -> str:
+    parts = urlsplit(database_url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{proxy.port}"
+    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))

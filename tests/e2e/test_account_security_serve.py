@@ -7,7 +7,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.server import run_cli, serving
+from tests.processes import run_cli, serving
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.e2e.server import run_cli
+from tests.processes import run_cli
 
 
 def test_migrate_applies_then_finds_nothing_to_do(database_url):

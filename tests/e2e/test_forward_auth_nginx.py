@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e.nginx_runner import Nginx, nginx_binary, nginx_in_front
 from tests.e2e.recording_upstream import RecordingUpstream, recording_upstream
-from tests.e2e.server import Server, free_port, serving
+from tests.processes import Server, free_port, serving
 
 PASSWORD = "correct horse battery staple"
 COOKIE = "session_id"

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from tests.e2e.recording_upstream import RecordingUpstream, recording_upstream
-from tests.e2e.server import Server, free_port, serving
 from tests.e2e.traefik_runner import Traefik, traefik_binary, traefik_in_front
+from tests.processes import Server, free_port, serving
 
 PASSWORD = "correct horse battery staple"
 COOKIE = "session_id"

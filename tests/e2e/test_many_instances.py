@@ -7,8 +7,8 @@ from collections import Counter
 import asyncpg
 import httpx
 
-from tests.e2e.server import serving_many
 from tests.postgres_provider import truncate_all
+from tests.processes import serving_many
 
 PASSWORD = "correct horse battery staple"
 PROPAGATION = 0.1  # seconds: the goal for a revocation to reach every instance

@@ -8,7 +8,7 @@ import httpx
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.server import Server, serving
+from tests.processes import Server, serving
 
 PASSWORD = "correct horse battery staple"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import serving
+from tests.processes import serving
 
 PASSWORD = "correct horse battery staple"
 

@@ -8,7 +8,7 @@ import argon2
 import asyncpg
 import httpx
 
-from tests.e2e.server import serving
+from tests.processes import serving
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase 42"

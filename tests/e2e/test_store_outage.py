@@ -2,23 +2,16 @@
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.e2e.server import serving
-from tests.e2e.tcp_proxy import TcpProxy
+from tests.constants import PASSWORD
+from tests.e2e.tcp_proxy import TcpProxy, through
+from tests.processes import serving
 
-PASSWORD = "correct horse battery staple"
 WELL_WITHIN = 10.0  # seconds: every answer while the store is cut off comes sooner
-
-
-def through(proxy: TcpProxy, database_url: str) -> str:
-    parts = urlsplit(database_url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{proxy.port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
 
 
 def timed(base_url: str, method: str, path: str, **kwargs) -> tuple[httpx.Response, float]:

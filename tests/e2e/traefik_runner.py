@@ -23,7 +23,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.server import free_port
+from tests.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAEFIK_DIR = REPO_ROOT / "docker" / "traefik"

@@ -11,12 +11,13 @@ import pytest
 from dependency_injector import providers
 
 from examples.notes_app.app import create_app
-from sessionauth import SessionAuth, load_settings
-from tests.api.conftest import FAST_ARGON2, PASSWORD
+from sessionauth import SessionAuth, Settings, load_settings
+from tests.constants import FAST_ARGON2, PASSWORD
 from tests.fakes import FakeClock
 from tests.postgres_provider import truncate_all
 
 BASE = "https://notes.test"
+IDLE_TIMEOUT = Settings.model_fields["session_idle_timeout"].default  # the app keeps the default
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -114,7 +115,7 @@ async def test_after_logout_the_old_cookie_is_refused_and_expired(app):
 async def test_an_idle_session_expires_on_the_apps_own_endpoints(app, clock):
     async with logged_in(app, "alice") as client:
         assert (await client.get("/notes")).status_code == 200
-        clock.advance(seconds=1800)  # SESSION_IDLE_TIMEOUT's default
+        clock.advance(seconds=IDLE_TIMEOUT)
         response = await client.get("/notes")
         assert response.status_code == 401
         assert response.json() == {"detail": "Session expired"}

@@ -15,8 +15,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from tests.api.conftest import PASSWORD
-from tests.e2e.server import CHEAP_ARGON2, free_port
+from tests.constants import PASSWORD
+from tests.processes import CHEAP_ARGON2, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

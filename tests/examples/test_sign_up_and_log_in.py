@@ -13,8 +13,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.api.conftest import PASSWORD
-from tests.e2e.server import CHEAP_ARGON2, free_port
+from tests.constants import PASSWORD
+from tests.processes import CHEAP_ARGON2, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # what a session token looks like

@@ -41,7 +41,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import load_settings
-from tests.api.conftest import FAST_ARGON2
+from tests.constants import FAST_ARGON2
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 OWNER, OWNER_PASSWORD = "fuzz.owner", "fuzzing owner passphrase 7"

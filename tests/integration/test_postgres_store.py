@@ -200,7 +200,7 @@ async def test_the_compacting_migration_keeps_every_session(postgres_server_url)
 
 
 async def test_a_client_address_that_is_not_an_ip_is_kept_as_none(pg_store):
-    from tests.contract.test_repositories import a_session, a_user
+    from tests.records import a_session, a_user
 
     user = a_user()
     await pg_store.users.add(user)

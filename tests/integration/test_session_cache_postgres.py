@@ -12,10 +12,9 @@ import pytest
 
 from adapters.postgres import PostgresStore
 from domain.session import hash_token
-from tests.contract.test_repositories import a_session, a_user
-from tests.e2e.tcp_proxy import TcpProxy
-from tests.e2e.test_store_outage import through
+from tests.e2e.tcp_proxy import TcpProxy, through
 from tests.postgres_provider import truncate_all
+from tests.records import a_session, a_user
 
 PROPAGATION = 0.1  # seconds: the goal; NOTIFY takes about a millisecond here
 SILENT_DROP_DEADLINE = 4.0  # seconds: generous over the 1.5 s bound, short of the old 7 s

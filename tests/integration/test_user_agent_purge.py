@@ -10,7 +10,7 @@ from datetime import timedelta
 import asyncpg
 
 from adapters.postgres.repositories import _PURGE_USER_AGENTS, _SESSION_INSERT
-from tests.contract.test_repositories import IDLE, T0, a_session, a_user
+from tests.records import IDLE, T0, a_session, a_user
 
 LATER = T0 + timedelta(hours=9)  # every session made at T0 has expired by then
 

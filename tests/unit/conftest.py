@@ -5,16 +5,12 @@ import pytest
 from adapters.memory import InMemoryStore
 from adapters.system import SecretsTokenGenerator
 from application import build_use_cases
-from domain.client import Client
 from domain.device import DeviceCookies
 from domain.session import SessionPolicy
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
+from tests.constants import ABSOLUTE, IDLE
 from tests.fakes import FakeClock, FastPasswordHasher, RecordingAuditLog
-
-IDLE, ABSOLUTE = 600, 3600
-PASSWORD = "correct horse battery staple"
-HOME = Client(address="192.0.2.1", user_agent="home browser")
 
 
 class World:
@@ -64,3 +60,10 @@ class World:
 @pytest.fixture
 def world() -> World:
     return World()
+
+
+@pytest.fixture
+def make_world() -> type[World]:
+    """World itself, for tests that set throttle limits (World(login_per_address=3)): test
+    modules take it from here rather than importing this conftest."""
+    return World

@@ -12,8 +12,8 @@ from domain.errors import (
     UnknownUser,
     WrongPassword,
 )
+from tests.constants import HOME, IDLE, PASSWORD
 from tests.fakes import FastPasswordHasher
-from tests.unit.conftest import HOME, IDLE, PASSWORD, World
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -48,8 +48,10 @@ async def test_password_change_ends_other_sessions_and_rotates_the_current_token
         await world.login.execute(username="alice", password=PASSWORD)
 
 
-async def test_a_wrong_current_password_changes_nothing_and_counts_as_a_failed_login(alice):
-    w = World(login_per_address=2)
+async def test_a_wrong_current_password_changes_nothing_and_counts_as_a_failed_login(
+    make_world, alice
+):
+    w = make_world(login_per_address=2)
     await w.sign_up.execute(username="alice", password=PASSWORD)
     token = (await w.login.execute(username="alice", password=PASSWORD, client=HOME)).token
     current = await w.resolve.execute(token=token)

@@ -5,19 +5,19 @@ import pytest
 
 from domain.client import Client
 from domain.errors import InvalidCredentials, Throttled, WrongPassword
-from tests.unit.conftest import HOME, PASSWORD, World
+from tests.constants import HOME, PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"
 
 
-def kinds(world: World) -> list[tuple]:
+def kinds(world) -> list[tuple]:
     return [
         (e["event"], e.get("action"), e.get("scope"), e.get("revoked_sessions"))
         for e in world.audit.events
     ]
 
 
-async def three_sessions(world: World):
+async def three_sessions(world):
     await world.sign_up.execute(username="alice", password=PASSWORD)
     logins = [
         await world.login.execute(
@@ -57,8 +57,8 @@ async def test_a_password_change_records_how_many_other_sessions_it_ended(world)
     assert kinds(world) == [("password_changed", None, None, 2)]
 
 
-async def test_logins_record_success_failure_and_throttling_apart():
-    world = World(login_per_address=1)
+async def test_logins_record_success_failure_and_throttling_apart(make_world):
+    world = make_world(login_per_address=1)
     await world.sign_up.execute(username="alice", password=PASSWORD)
     await world.login.execute(username="alice", password=PASSWORD, client=HOME)
     with pytest.raises(InvalidCredentials):
@@ -73,8 +73,8 @@ async def test_logins_record_success_failure_and_throttling_apart():
     ]
 
 
-async def test_password_change_failures_are_told_from_login_failures():
-    world = World(login_per_address=1)
+async def test_password_change_failures_are_told_from_login_failures(make_world):
+    world = make_world(login_per_address=1)
     await world.sign_up.execute(username="alice", password=PASSWORD)
     current = await world.resolve.execute(
         token=(await world.login.execute(username="alice", password=PASSWORD, client=HOME)).token
@@ -97,8 +97,8 @@ async def test_password_change_failures_are_told_from_login_failures():
     ]
 
 
-async def test_a_throttled_sign_up_says_so():
-    world = World(signup_per_address=1)
+async def test_a_throttled_sign_up_says_so(make_world):
+    world = make_world(signup_per_address=1)
     await world.sign_up.execute(username="alice", password=PASSWORD, client=HOME)
     with pytest.raises(Throttled):
         await world.sign_up.execute(username="bob", password=PASSWORD, client=HOME)

@@ -4,7 +4,7 @@ import pytest
 
 from domain.errors import InvalidCredentials
 from domain.session import hash_token
-from tests.unit.conftest import ABSOLUTE, HOME, PASSWORD
+from tests.constants import ABSOLUTE, HOME, PASSWORD
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import pytest
 
 from domain.errors import NotAuthenticated
-from tests.unit.conftest import PASSWORD
+from tests.constants import PASSWORD
 
 
 async def test_logout_ends_only_the_presented_session(world):

@@ -2,7 +2,7 @@ import pytest
 
 from domain.errors import NotAuthenticated, SessionExpired
 from domain.session import hash_token
-from tests.unit.conftest import ABSOLUTE, IDLE, PASSWORD
+from tests.constants import ABSOLUTE, IDLE, PASSWORD
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from adapters.system import SystemClock
 from application import ResolveSession
 from domain.errors import SessionExpired
 from domain.session import SessionPolicy
-from tests.contract.test_repositories import T0, a_session, a_user
 from tests.fakes import FakeClock
+from tests.records import T0, a_session, a_user
 
 TOKEN = "T" * 43
 

@@ -1,7 +1,7 @@
 import pytest
 
 from domain.errors import InvalidPassword, InvalidUsername, UsernameTaken
-from tests.unit.conftest import PASSWORD
+from tests.constants import PASSWORD
 
 
 async def test_sign_up_stores_a_hash_never_the_password(world):

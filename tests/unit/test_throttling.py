@@ -5,14 +5,16 @@ import pytest
 from domain.client import Client
 from domain.errors import InvalidCredentials, Throttled, UsernameTaken, WrongPassword
 from domain.throttle import address_group
-from tests.unit.conftest import HOME, PASSWORD, World
+from tests.constants import HOME, PASSWORD
 
 ATTACKER = Client(address="203.0.113.66", user_agent="bot")
 
 
 @pytest.fixture
-async def world():
-    w = World(login_per_address=3, login_per_account=5, login_per_device=4, signup_per_address=2)
+async def world(make_world):
+    w = make_world(
+        login_per_address=3, login_per_account=5, login_per_device=4, signup_per_address=2
+    )
     await w.sign_up.execute(
         username="alice", password=PASSWORD, client=Client(address="198.51.100.1")
     )
@@ -147,8 +149,8 @@ async def test_unknown_and_invalid_usernames_are_throttled_alike(world):
             await world.login.execute(username=name, password="wrong password", client=ATTACKER)
 
 
-async def test_a_zero_limit_is_off():
-    w = World(login_per_address=0, login_per_account=0)
+async def test_a_zero_limit_is_off(make_world):
+    w = make_world(login_per_address=0, login_per_account=0)
     await w.sign_up.execute(username="alice", password=PASSWORD)
     await fail(w, ATTACKER, 50)
     assert (await w.login.execute(username="alice", password=PASSWORD, client=ATTACKER)).token
@@ -175,8 +177,8 @@ async def test_purge_forgets_closed_windows_only(world):
 
 
 @pytest.fixture
-async def spray_world():
-    w = World(failures_per_address=5, login_per_address=3, login_per_account=50)
+async def spray_world(make_world):
+    w = make_world(failures_per_address=5, login_per_address=3, login_per_account=50)
     for name in ("alice", "mallory"):
         await w.sign_up.execute(
             username=name, password=PASSWORD, client=Client(address=f"198.51.100.{len(name)}")
@@ -244,8 +246,10 @@ async def test_a_wrong_current_password_counts_toward_the_failures_of_the_addres
         await spray_world.login.execute(username="mallory", password=PASSWORD, client=ATTACKER)
 
 
-async def test_an_ipv6_subscriber_cannot_escape_the_address_limits_by_rotating_addresses():
-    w = World(failures_per_address=5, login_per_address=3, signup_per_address=2)
+async def test_an_ipv6_subscriber_cannot_escape_the_address_limits_by_rotating_addresses(
+    make_world,
+):
+    w = make_world(failures_per_address=5, login_per_address=3, signup_per_address=2)
     await w.sign_up.execute(
         username="alice", password=PASSWORD, client=Client(address="2001:db8:1:2::1")
     )

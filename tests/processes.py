@@ -15,8 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.constants import CHEAP_ARGON2
+
 SESSIONAUTH = str(Path(sys.executable).parent / "sessionauth")
-CHEAP_ARGON2 = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "1024", "ARGON2_PARALLELISM": "1"}
 
 
 def free_port() -> int:

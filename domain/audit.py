@@ -1,0 +1,15 @@
+"""The names of the security events the use-cases record: one list, which the audit log writes
+and the metrics count, so that a new event cannot be emitted without its counter."""
+
+from enum import StrEnum
+
+
+class AuditEvent(StrEnum):
+    SIGNUP = "signup"
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"  # qualified by action="password_change" for a wrong current one
+    THROTTLED = "throttled"  # qualified by action: signup, login or password_change
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an event name, not a password)
+    PASSWORD_REHASHED = "password_rehashed"  # noqa: S105 (an event name, not a password)
+    LOGOUT = "logout"
+    SESSION_REVOKED = "session_revoked"  # qualified by scope: single, others or all

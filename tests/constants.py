@@ -1,0 +1,14 @@
+"""Values that tests in several folders agree on."""
+
+from domain.client import Client
+
+PASSWORD = "correct horse battery staple"
+
+# Real argon2id at the lowest cost: the real adapter, a millisecond per hash. As Settings fields
+# (for load_settings) and as the environment of a `sessionauth` process.
+FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_parallelism": 1}
+CHEAP_ARGON2 = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "1024", "ARGON2_PARALLELISM": "1"}
+
+# The session policy (idle, absolute, in seconds) and the client of the unit tests' World.
+IDLE, ABSOLUTE = 600, 3600
+HOME = Client(address="192.0.2.1", user_agent="home browser")

@@ -1,0 +1,45 @@
+"""Every audit event the use-cases can record moves a counter on /metrics: the event names are one
+enumeration (domain/audit.py), and a name added there without its row in the metrics table fails
+here."""
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
+from domain.audit import AuditEvent
+from tests.fakes import RecordingAuditLog
+
+# The qualifiers the use-cases pass with an event (see tests/unit/test_audit_events.py).
+QUALIFIERS = [{}] + [{"action": a} for a in ("signup", "login", "password_change")]
+QUALIFIERS += [{"scope": s} for s in ("single", "others", "all")]
+
+
+def counter_totals(metrics: PrometheusMetrics) -> dict[tuple, float]:
+    text = metrics.exposition().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.type == "counter"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+@pytest.mark.parametrize("event", list(AuditEvent))
+def test_every_audit_event_moves_a_counter(event):
+    moved = []
+    for details in QUALIFIERS:
+        metrics = PrometheusMetrics()
+        before = counter_totals(metrics)
+        MeteredAuditLog(RecordingAuditLog(), metrics).record(
+            event, user_id="u", revoked_sessions=1, **details
+        )
+        after = counter_totals(metrics)
+        moved += [key for key, value in after.items() if value != before.get(key, 0)]
+    assert moved, f"{event} is recorded but no metric counts it"
+
+
+def test_events_are_written_as_their_plain_names():
+    recorded = RecordingAuditLog()
+    MeteredAuditLog(recorded, PrometheusMetrics()).record(AuditEvent.LOGOUT)
+    assert recorded.names() == ["logout"]
