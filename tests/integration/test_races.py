@@ -6,42 +6,20 @@ from datetime import timedelta
 import pytest
 
 from adapters.postgres import PostgresStore
-from adapters.system import SecretsTokenGenerator
-from application import build_use_cases
 from domain.client import Client
-from domain.device import DeviceCookies
 from domain.errors import InvalidCredentials, NotAuthenticated
-from domain.session import SessionPolicy
-from domain.throttle import ThrottlePolicy
-from domain.user import PasswordPolicy
-from tests.fakes import FakeClock, FastPasswordHasher, RecordingAuditLog
 from tests.postgres_provider import truncate_all
+from tests.wiring import Wired, throttle_limits
 
 OLD, NEW = "the old passphrase", "the new passphrase"
 
 
 class Service:
     def __init__(self, store: PostgresStore, per_account: int = 0) -> None:
-        self.policy = SessionPolicy.from_seconds(1800, 28800)
+        wired = Wired(store, throttle_policy=throttle_limits(login_per_account=per_account))
         self.store = store
-        self.clock = FakeClock()
-        use_cases = build_use_cases(
-            store=store,
-            hasher=FastPasswordHasher(),
-            clock=self.clock,
-            tokens=SecretsTokenGenerator(),
-            audit=RecordingAuditLog(),
-            devices=DeviceCookies(store, timedelta(days=30)),
-            session_policy=self.policy,
-            password_policy=PasswordPolicy(),
-            throttle_policy=ThrottlePolicy(
-                window=timedelta(minutes=15),
-                login_per_address=0,
-                login_per_account=per_account,
-                login_per_device=0,
-                signup_per_address=0,
-            ),
-        )
+        self.clock = wired.clock
+        use_cases = wired.use_cases
         self.sign_up = use_cases.sign_up
         self.login = use_cases.login
         self.resolve = use_cases.resolve_session

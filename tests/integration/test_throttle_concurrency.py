@@ -14,16 +14,11 @@ import pytest
 from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.memory import InMemoryStore
 from adapters.postgres import PostgresStore
-from adapters.system import SecretsTokenGenerator
-from application import build_use_cases
 from domain.client import Client
-from domain.device import DeviceCookies
 from domain.errors import InvalidCredentials, Throttled
-from domain.session import SessionPolicy
-from domain.throttle import ThrottlePolicy
-from domain.user import PasswordPolicy
-from tests.fakes import FakeClock, RecordingAuditLog
+from tests.fakes import FakeClock
 from tests.postgres_provider import truncate_all
+from tests.wiring import Wired, throttle_limits
 
 PASSWORD = "correct horse battery staple"
 ATTACKER = Client(address="203.0.113.66")
@@ -40,23 +35,9 @@ class Instance:
         self.hasher = hasher or Argon2PasswordHasher(
             **CHEAP_ARGON2, concurrency=2, queue_size=200, queue_timeout=60
         )
-        zero = {
-            "login_per_address": 0,
-            "login_per_account": 0,
-            "login_per_device": 0,
-            "signup_per_address": 0,
-        }
-        use_cases = build_use_cases(
-            store=store,
-            hasher=self.hasher,
-            clock=clock,
-            tokens=SecretsTokenGenerator(),
-            audit=RecordingAuditLog(),
-            devices=DeviceCookies(store, timedelta(days=30)),
-            session_policy=SessionPolicy.from_seconds(1800, 28800),
-            password_policy=PasswordPolicy(),
-            throttle_policy=ThrottlePolicy(timedelta(minutes=15), **{**zero, **limits}),
-        )
+        use_cases = Wired(
+            store, clock=clock, hasher=self.hasher, throttle_policy=throttle_limits(**limits)
+        ).use_cases
         self.sign_up = use_cases.sign_up
         self.login = use_cases.login
         self.resolve = use_cases.resolve_session
