@@ -50,8 +50,17 @@ lock: | $(BIN)/python
 run: $(STAMP)
 	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} $(BIN)/sessionauth serve --host 127.0.0.1 --port 8000
 
+# Everything, every tier: needs PostgreSQL, a Docker engine, nginx, Chromium (see TEST_PACKAGES).
 test: $(STAMP) system-packages
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The edit-test loop: the layer, unit, contract (in-memory), API and property tests, spread over
+# the cores. Nothing else is needed and nothing is started or connected to: the tiers that would
+# (markers set in tests/conftest.py) are left out.
+CHECK_WORKERS ?= auto
+check: $(STAMP)
+	$(BIN)/pytest -n $(CHECK_WORKERS) tests/unit tests/contract tests/api \
+		-m "not (postgres or docker or browser or proxy or e2e)" $(PYTEST_ARGS)
 
 system-packages:
 	@missing=; for pair in $(TEST_PACKAGES); do \
