@@ -50,6 +50,9 @@ LATENCY_BUCKETS = (
 REQUEST_DURATION = "sessionauth_http_request_duration_seconds"
 REQUEST_DURATION_HELP = "Time to answer a request, by route template, method and status class."
 REQUEST_LABELS = ("route", "method", "status")
+# prometheus_client's file for one worker's live gauges: gauge_live<mode>_<pid>.db (an internal
+# name, checked by tests/unit/test_prometheus_client_pin.py).
+LIVE_GAUGE_FILES = "gauge_live*_*.db"
 
 
 class _LatencyHistogram:
@@ -187,7 +190,7 @@ class PrometheusMetrics:
         # A worker that died (uvicorn starts another) keeps its last queue depth in its file;
         # prometheus_client leaves it to the supervisor to call mark_process_dead, which uvicorn
         # does not, so a scrape does it for every process that is gone.
-        for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        for path in glob.glob(os.path.join(directory, LIVE_GAUGE_FILES)):
             pid = path.rsplit("_", 1)[1].removesuffix(".db")
             if pid.isdigit() and not _alive(int(pid)):
                 mark_process_dead(int(pid), directory)
