@@ -13,7 +13,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.session import SessionPolicy
-from entrypoints.stores import SCHEMES, scheme
+from entrypoints.stores import STORES, scheme
 
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 cookie-name token
 _DOMAIN = re.compile(
@@ -107,8 +107,8 @@ class Settings(BaseSettings):
     @classmethod
     def _known_store(cls, value: str | None) -> str | None:
         # The message lists the schemes, never the value: a URL may hold a password.
-        if value is not None and scheme(value) not in SCHEMES:
-            raise ValueError(f"must be a URL whose scheme is one of: {', '.join(SCHEMES)}")
+        if value is not None and scheme(value) not in STORES:
+            raise ValueError(f"must be a URL whose scheme is one of: {', '.join(STORES)}")
         return value
 
     @field_validator("session_cookie_domain")

@@ -42,7 +42,6 @@ STORES: Mapping[str, Callable[[str, Settings], Store]] = {
     "postgres": _postgres,
     "postgresql": _postgres,
 }
-SCHEMES = tuple(STORES)
 
 
 def scheme(database_url: str | None) -> str:

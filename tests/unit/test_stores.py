@@ -8,7 +8,8 @@ from adapters.postgres import PostgresStore
 from domain.ports import Store
 from entrypoints.container import build_container
 from entrypoints.settings import ConfigError, load_settings
-from entrypoints.stores import SCHEMES, STORES, build_store
+from entrypoints.stores import STORES, build_store
+from tests.api.client import log_in, running_client, sign_up
 
 PASSWORD_URL = "postgresql://app:hunter2@db.example:5432/auth"
 
@@ -50,7 +51,7 @@ def test_an_unknown_scheme_is_a_configuration_error_naming_the_variable_not_the_
     message = str(refused.value)
     assert message.startswith("DATABASE_URL: ")
     assert "hunter2" not in message
-    assert all(scheme in message for scheme in SCHEMES)
+    assert all(scheme in message for scheme in STORES)
 
 
 def test_the_container_serves_the_store_the_table_chose():
@@ -68,3 +69,20 @@ def test_every_row_builds_an_adapter_of_the_store_port(scheme):
     store = store_for(url)
     assert Store in type(store).__mro__
     assert isinstance(store.shared, bool)
+
+
+class _ThirdStore(InMemoryStore):
+    """A store the service has never heard of: here the in-memory adapter under its own class."""
+
+
+async def test_a_third_store_is_one_row_in_the_table(monkeypatch):
+    # The row is the only change: settings accept the scheme, the container builds the store, and
+    # the whole app signs up, logs in and resolves the session on it.
+    monkeypatch.setitem(STORES, "third", lambda url, settings: _ThirdStore())
+    async with running_client(database_url="third:") as client:
+        assert type(client.app.state.container.store()) is _ThirdStore
+        await sign_up(client)
+        await log_in(client)
+        assert (await client.get("/getusers/me")).json()["username"] == "alice"
+    with pytest.raises(ConfigError):
+        load_settings(database_url="fourth:")
