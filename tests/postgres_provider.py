@@ -12,7 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -101,6 +101,14 @@ def postgres_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def database_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, empty database for this test module, dropped afterwards."""
+    with fresh_database(postgres_server_url) as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(postgres_server_url: str) -> Iterator[str]:
+    """A new, empty database on the server, dropped afterwards: for a module whose parameters
+    must not share one (tests/e2e/test_forward_auth.py, one per proxy)."""
     name = f"sessionauth_test_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:

@@ -1,4 +1,10 @@
-"""Start a real `sessionauth serve` process for end-to-end tests."""
+"""Start the processes that end-to-end tests drive, wait until they are ready, stop them.
+
+`running` is the one way to do it: the process's output goes to a file (a chatty process never
+blocks on a full pipe, and a failure can show what it said), readiness is polled until a generous
+but bounded deadline, and the process is stopped with SIGTERM and killed only if it does not exit.
+`serving` is `running` for `sessionauth serve`.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.constants import CHEAP_ARGON2
 
 SESSIONAUTH = str(Path(sys.executable).parent / "sessionauth")
+# Generous: the machine that runs the suite may be busy with another suite, and a process that is
+# merely slow must not fail a test. Bounded, so that one that never gets ready fails it.
+READY_TIMEOUT = 60  # seconds
+STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL when a test did not stop the process itself
+OUTPUT_TAIL = 4000  # characters of a process's output in a failure message
 
 
 def free_port() -> int:
@@ -44,70 +56,152 @@ def run_cli(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-class Server:
-    def __init__(self, process: subprocess.Popen[str], url: str, log: Path) -> None:
+class Process:
+    """A process started by `start`, its stdout and stderr together in a file."""
+
+    def __init__(self, name: str, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.name = name
         self.process = process
-        self.url = url
         self.log = log
 
+    def output(self) -> str:
+        """Everything the process wrote so far, stdout and stderr interleaved."""
+        return self.log.read_text("utf-8", errors="replace")
+
     def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then its exit status; raises TimeoutExpired if it has not exited in time (a
+        test that asserts a clean stop wants to know)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
-    def output(self) -> str:
-        """Everything the process logged so far (a file, so a chatty server never blocks on a pipe)."""
-        return self.log.read_text("utf-8", errors="replace")
+    def wait_ready(self, ready: Callable[[], bool], deadline: float) -> None:
+        """Until `ready()` (polled) is true; fails the test, with the output, if the process exits
+        first or the deadline (a time.monotonic() value) passes."""
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"{self.name} exited with {self.process.returncode} before it was ready:\n"
+                    f"{self.output()[-OUTPUT_TAIL:]}",
+                    pytrace=False,
+                )
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"{self.name} was not ready in time:\n{self.output()[-OUTPUT_TAIL:]}",
+                    pytrace=False,
+                )
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        """Stopped (SIGTERM, SIGKILL after STOP_TIMEOUT), and its output file removed."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        self.log.unlink(missing_ok=True)
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    name: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Process:
+    """`argv` started with its output going to a temporary file; `close()` it when done."""
+    log = Path(tempfile.mkstemp(prefix=f"sessionauth-test-{name.split()[0]}-", suffix=".log")[1])
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            list(argv), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink
+        )
+    return Process(name, process, log)
 
 
 @contextmanager
-def serving(*extra_args: str, ready_timeout: float = 60, **settings: str) -> Iterator[Server]:
+def running(
+    argv: Sequence[str],
+    *,
+    name: str,
+    ready: Callable[[], bool],
+    timeout: float = READY_TIMEOUT,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[Process]:
+    """`argv` started, and yielded once `ready()`; stopped (and its output file removed) after."""
+    process = start(argv, name=name, env=env, cwd=cwd)
+    try:
+        process.wait_ready(ready, time.monotonic() + timeout)
+        yield process
+    finally:
+        process.close()
+
+
+def answers(url: str, status: int = 200) -> Callable[[], bool]:
+    """A readiness check: a GET of `url` answers `status`."""
+
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == status
+        except httpx.TransportError:
+            return False
+
+    return check
+
+
+def listening(port: int) -> Callable[[], bool]:
+    """A readiness check: something accepts connections on 127.0.0.1:`port`."""
+
+    def check() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    return check
+
+
+class Server(Process):
+    """A `sessionauth serve` process, at `url`."""
+
+    def __init__(self, process: Process, url: str) -> None:
+        super().__init__(process.name, process.process, process.log)
+        self.url = url
+        self.port = int(url.rsplit(":", 1)[1])
+
+
+@contextmanager
+def serving(
+    *extra_args: str, ready_timeout: float = READY_TIMEOUT, **settings: str
+) -> Iterator[Server]:
     with serving_many(1, *extra_args, ready_timeout=ready_timeout, **settings) as (server,):
         yield server
 
 
 @contextmanager
 def serving_many(
-    count: int, *extra_args: str, ready_timeout: float = 60, **settings: str
+    count: int, *extra_args: str, ready_timeout: float = READY_TIMEOUT, **settings: str
 ) -> Iterator[list[Server]]:
     """`count` serve processes started at the same moment, then waited for together."""
     servers: list[Server] = []
     try:
         for _ in range(count):
             port = free_port()
-            log = Path(tempfile.mkstemp(prefix="sessionauth-serve-", suffix=".log")[1])
-            with log.open("w") as sink:
-                process = subprocess.Popen(
-                    [SESSIONAUTH, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
-                    env=cli_env(**settings),
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-            servers.append(Server(process, f"http://127.0.0.1:{port}", log))
+            process = start(
+                [SESSIONAUTH, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
+                name="sessionauth serve",
+                env=cli_env(**settings),
+            )
+            servers.append(Server(process, f"http://127.0.0.1:{port}"))
         deadline = time.monotonic() + ready_timeout
         for server in servers:
-            _wait_ready(server, deadline)
+            server.wait_ready(answers(server.url + "/healthz"), deadline)
         yield servers
     finally:
         for server in servers:
-            if server.process.poll() is None:
-                server.process.kill()
-                server.process.wait(10)
-            server.log.unlink(missing_ok=True)
-
-
-def _wait_ready(server: Server, deadline: float) -> None:
-    while True:
-        if server.process.poll() is not None:
-            raise AssertionError(
-                f"serve exited with {server.process.returncode}: {server.output()}"
-            )
-        try:
-            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("serve did not answer /healthz in time")
-        time.sleep(0.1)
+            server.close()

@@ -12,11 +12,10 @@ from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cross_site import CrossSiteDefence
 from entrypoints.settings import load_settings
 from tests.api.client import log_in, running_client, sign_up
+from tests.cross_site import CROSS_SITE, EVIL_ORIGIN, assert_cross_site_refused
 
 TRUSTED = "https://partner.example"
 PROXY = "192.0.2.10"  # the ASGI transport's peer in tests/api/conftest.py
-EVIL = {"origin": "https://evil.example", "sec-fetch-site": "cross-site"}
-REFUSED = {"detail": "Cross-site request refused"}
 
 
 @pytest.fixture(params=[True, False], ids=["fast-path", "full-stack"])
@@ -35,21 +34,16 @@ async def verify(client, headers, cookie=True):
     return await client.get("/auth/verify", headers=headers)
 
 
-def assert_refused(response):
-    assert response.status_code == 403, response.text
-    assert response.json() == REFUSED
-    assert "x-auth-user-id" not in response.headers and "x-auth-username" not in response.headers
-    assert response.headers["cache-control"] == "no-store"
-
-
 @pytest.mark.parametrize("header", ["x-forwarded-method", "x-original-method"])
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 async def test_an_unsafe_original_request_from_another_site_is_refused(client, header, method):
-    assert_refused(await verify(client, {header: method, **EVIL}))
-    assert_refused(await verify(client, {header: method, "sec-fetch-site": "cross-site"}))
-    assert_refused(await verify(client, {header: method, "sec-fetch-site": "same-site"}))
-    assert_refused(await verify(client, {header: method, "origin": "https://evil.example"}))
-    assert_refused(await verify(client, {header: method, "origin": "null"}))
+    assert_cross_site_refused(await verify(client, {header: method, **CROSS_SITE}))
+    assert_cross_site_refused(
+        await verify(client, {header: method, "sec-fetch-site": "cross-site"})
+    )
+    assert_cross_site_refused(await verify(client, {header: method, "sec-fetch-site": "same-site"}))
+    assert_cross_site_refused(await verify(client, {header: method, "origin": EVIL_ORIGIN}))
+    assert_cross_site_refused(await verify(client, {header: method, "origin": "null"}))
 
 
 @pytest.mark.parametrize("header", ["x-forwarded-method", "x-original-method"])
@@ -70,13 +64,13 @@ async def test_an_unsafe_original_request_from_the_same_site_passes(client, head
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
 async def test_a_safe_original_request_from_another_site_passes(client, method):
-    response = await verify(client, {"x-forwarded-method": method, **EVIL})
+    response = await verify(client, {"x-forwarded-method": method, **CROSS_SITE})
     assert response.status_code == 200, response.text
     assert response.headers["x-auth-username"] == "alice"
 
 
 async def test_without_a_method_header_the_check_is_about_a_get(client):
-    response = await verify(client, EVIL)
+    response = await verify(client, CROSS_SITE)
     assert response.status_code == 200, response.text
 
 
@@ -97,8 +91,8 @@ async def test_without_a_method_header_the_check_is_about_a_get(client):
     ],
 )
 async def test_a_method_header_that_is_not_one_safe_method_is_checked_as_unsafe(client, methods):
-    headers = [*((k, v.encode("latin-1")) for k, v in methods), *EVIL.items()]
-    assert_refused(await verify(client, headers))
+    headers = [*((k, v.encode("latin-1")) for k, v in methods), *CROSS_SITE.items()]
+    assert_cross_site_refused(await verify(client, headers))
     same_origin = [
         *((k, v.encode("latin-1")) for k, v in methods),
         ("sec-fetch-site", "same-origin"),
@@ -110,9 +104,9 @@ async def test_an_unauthenticated_cross_site_post_is_a_403_before_any_session_ch
     for cookie in ({}, {"cookie": "session_id=not-a-session"}):
         client.cookies.clear()
         response = await client.get(
-            "/auth/verify", headers={"x-forwarded-method": "POST", **EVIL, **cookie}
+            "/auth/verify", headers={"x-forwarded-method": "POST", **CROSS_SITE, **cookie}
         )
-        assert_refused(response)
+        assert_cross_site_refused(response)
         assert "set-cookie" not in response.headers  # the refusal looked at no session
 
 
@@ -124,10 +118,10 @@ async def test_the_original_origin_is_the_forwarded_host_and_scheme_from_a_trust
     }
     ours = await verify(client, {**forwarded, "origin": "https://app.example"})
     other_scheme = await verify(client, {**forwarded, "origin": "http://app.example"})
-    other_host = await verify(client, {**forwarded, "origin": "https://evil.example"})
+    other_host = await verify(client, {**forwarded, "origin": EVIL_ORIGIN})
     assert ours.status_code == 200, ours.text
-    assert_refused(other_scheme)
-    assert_refused(other_host)
+    assert_cross_site_refused(other_scheme)
+    assert_cross_site_refused(other_host)
 
 
 async def test_forwarded_host_is_not_believed_from_an_untrusted_peer():
@@ -140,7 +134,9 @@ async def test_forwarded_host_is_not_believed_from_an_untrusted_peer():
             "x-forwarded-proto": "https",
         }
         # Without a proxy's word, the request's own origin is the Host it came with.
-        assert_refused(await verify(client, {**forwarded, "origin": "https://app.example"}))
+        assert_cross_site_refused(
+            await verify(client, {**forwarded, "origin": "https://app.example"})
+        )
         assert (
             await verify(client, {**forwarded, "origin": "https://testserver"})
         ).status_code == 200

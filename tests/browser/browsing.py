@@ -64,7 +64,8 @@ class Browsing:
 def record(context, base: str, ui: str = "/ui/") -> Browsing:
     page = context.new_page()
     browsing = Browsing(context=context, page=page, base=base, ui=ui)
-    context.on("response", browsing.responses.append)
+    # A lambda, not the bound method: Playwright refuses built-in methods as handlers.
+    context.on("response", lambda response: browsing.responses.append(response))  # noqa: PLW0108
     page.on("console", lambda message: browsing.console.append(message.text))
     return browsing
 

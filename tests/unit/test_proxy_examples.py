@@ -1,6 +1,6 @@
 """The shipped reverse-proxy examples agree with the service and with each other.
 
-Both run for real (tests/e2e/test_forward_auth_nginx.py, test_forward_auth_traefik.py); these
+Both run for real (tests/e2e/test_forward_auth.py, behind each proxy in turn); these
 checks need neither proxy and name the file that drifted: the two send the same paths to
 sessionauth, and Traefik's settings that no loopback test can observe are there.
 """
