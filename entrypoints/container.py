@@ -90,18 +90,20 @@ class Container(containers.DeclarativeContainer):
         password_policy=password_policy,
         throttle_policy=throttle_policy,
     )
-    # Each use-case by name as well (`container.login()`), as the HTTP layer and embedders ask.
-    sign_up = use_cases.provided.sign_up
-    login = use_cases.provided.login
-    resolve_session = use_cases.provided.resolve_session
-    logout = use_cases.provided.logout
-    list_sessions = use_cases.provided.list_sessions
-    revoke_session = use_cases.provided.revoke_session
-    revoke_other_sessions = use_cases.provided.revoke_other_sessions
-    change_password = use_cases.provided.change_password
-    revoke_user_sessions = use_cases.provided.revoke_user_sessions
-    calibrate_dummy_verify = use_cases.provided.calibrate_dummy_verify
-    purge_expired_sessions = use_cases.provided.purge_expired_sessions
+    # Each use-case by name as well (`container.login()`), as the HTTP layer and embedders ask: a
+    # Singleton each, so that a call (one per request on the hot GETs) is the provider's cached
+    # C-level lookup, not a `.provided` attribute chain evaluated every time.
+    sign_up = providers.Singleton(attrgetter("sign_up"), use_cases)
+    login = providers.Singleton(attrgetter("login"), use_cases)
+    resolve_session = providers.Singleton(attrgetter("resolve_session"), use_cases)
+    logout = providers.Singleton(attrgetter("logout"), use_cases)
+    list_sessions = providers.Singleton(attrgetter("list_sessions"), use_cases)
+    revoke_session = providers.Singleton(attrgetter("revoke_session"), use_cases)
+    revoke_other_sessions = providers.Singleton(attrgetter("revoke_other_sessions"), use_cases)
+    change_password = providers.Singleton(attrgetter("change_password"), use_cases)
+    revoke_user_sessions = providers.Singleton(attrgetter("revoke_user_sessions"), use_cases)
+    calibrate_dummy_verify = providers.Singleton(attrgetter("calibrate_dummy_verify"), use_cases)
+    purge_expired_sessions = providers.Singleton(attrgetter("purge_expired_sessions"), use_cases)
 
 
 def build_container(settings: Settings) -> Container:

@@ -17,7 +17,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from application import Authenticated
 from entrypoints.http.cross_site import original_method_unsafe
-from entrypoints.http.errors import Refusal
 from entrypoints.http.middleware import SecurityHeaders
 from entrypoints.http.schemas import ProtectedOut, UserOut
 from entrypoints.http.session_gate import SessionGate
@@ -78,7 +77,7 @@ class FastPath:
         if handler is None or _for_the_full_stack(scope):
             return await self.app(scope, receive, send)
         outcome = await self._gate.check(scope)
-        if isinstance(outcome, Refusal):
+        if not isinstance(outcome, Authenticated):
             headers = [
                 _JSON,
                 *((k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers),
