@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import time
 from importlib.metadata import version
 
 import asyncpg
@@ -195,9 +196,13 @@ def test_serve_on_a_newer_schema_logs_it_serves_and_exports_it(empty_database_ur
 
     with serving(DATABASE_URL=empty_database_url) as server:
         assert httpx.get(f"{server.url}/readyz").status_code == 200
-        metrics = httpx.get(f"{server.url}/metrics").text
         assert "migrations this version does not know" in server.output()
         assert FUTURE in server.output()
+        # The schema is looked at beside serving, not before: wait for it, within a generous bound.
+        deadline = time.monotonic() + 30
+        while FUTURE not in (metrics := httpx.get(f"{server.url}/metrics").text):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.1)
     info = re.search(r"^sessionauth_build_info\{(.*)\} 1\.0$", metrics, re.MULTILINE)
     assert info is not None, metrics
     assert f'version="{version("sessionauth")}"' in info.group(1)
