@@ -1,6 +1,7 @@
 """The service's Prometheus metrics, and an audit log that counts the security events it records.
 
-Every label value is one of the constants written here, never something taken from a request:
+Every label value is one of the constants written here, this code's version or a migration's
+version from the database, never something taken from a request:
 no username, user id, session id, address or token can reach the exposition, and no client can
 make the number of series grow.
 """
