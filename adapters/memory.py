@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from adapters.memory_attempts import DEFAULT_MAX_KEYS, InMemoryAttemptCounter
 from domain.errors import NotAuthenticated, UsernameTaken
 from domain.ports import SessionRepository, Store, UserRepository
+from domain.schema import SchemaStatus
 from domain.session import Session
 from domain.user import User, hash_parameters
 
@@ -39,6 +40,9 @@ class InMemoryStore(Store):
 
     async def migrate(self) -> list[str]:
         return []  # no schema
+
+    async def schema_status(self) -> SchemaStatus:
+        return SchemaStatus()
 
     def describe(self) -> str:
         return "the in-memory store"

@@ -1,6 +1,7 @@
 """The service's Prometheus metrics, and an audit log that counts the security events it records.
 
-Every label value is one of the constants written here, never something taken from a request:
+Every label value is one of the constants written here, this code's version or a migration's
+version from the database, never something taken from a request:
 no username, user id, session id, address or token can reach the exposition, and no client can
 make the number of series grow.
 """
@@ -16,13 +17,14 @@ from itertools import accumulate
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as _values
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.utils import floatToGoString
 
 from domain.audit import AuditEvent
 from domain.client import Client
 from domain.ports import AuditLog
+from domain.schema import MigrationState, SchemaStatus
 
 OUTCOMES = ("success", "invalid", "throttled")
 SIGNUP_OUTCOMES = ("success", "throttled")
@@ -91,6 +93,37 @@ class _LatencyHistogram:
         yield family
 
 
+class _BuildInfo:
+    """sessionauth_build_info and the count of unknown migrations: what this process last learnt
+    of its schema. A collector of its own rather than gauges, so that in multiprocess mode a
+    schema version that changed leaves no stale series in a worker's file: every worker runs the
+    same code on the same database, so whichever answers the scrape tells the same."""
+
+    def __init__(self, registry: CollectorRegistry, version: str) -> None:
+        self._version = version
+        self._schema = SchemaStatus()
+        registry.register(self)
+
+    def observe(self, schema: SchemaStatus) -> None:
+        self._schema = schema
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        info = GaugeMetricFamily(
+            "sessionauth_build_info",
+            "Always 1: this code's version, and the highest migration applied to its database "
+            '(schema_version; "" before the store has been asked, or for a store without a schema).',
+            labels=("version", "schema_version"),
+        )
+        info.add_metric([self._version, self._schema.version], 1)
+        yield info
+        yield GaugeMetricFamily(
+            "sessionauth_unknown_migrations",
+            "Migrations in the database that this version does not ship (a newer version applied "
+            "them): expected during a rolling upgrade or after a roll-back, not for long.",
+            value=len(self._schema.having(MigrationState.UNKNOWN)),
+        )
+
+
 class PrometheusMetrics:
     """The metrics of one service process.
 
@@ -106,7 +139,7 @@ class PrometheusMetrics:
     # CONTENT_TYPE_LATEST version=1.0.0, which some scrapers (Datadog's, Metricbeat) do not parse.
     content_type = "text/plain; version=0.0.4; charset=utf-8"
 
-    def __init__(self, multiprocess_dir: str | None = None) -> None:
+    def __init__(self, multiprocess_dir: str | None = None, *, version: str = "") -> None:
         if multiprocess_dir and _values.ValueClass is _values.MutexValue:
             raise RuntimeError(
                 "PROMETHEUS_MULTIPROC_DIR was not set when prometheus_client was imported"
@@ -174,6 +207,10 @@ class PrometheusMetrics:
             MultiProcessCollector(self._registry, path=multiprocess_dir)
         else:
             self._registry = own
+        self._build_info = _BuildInfo(self._registry, version)
+
+    def observe_schema(self, schema: SchemaStatus) -> None:
+        self._build_info.observe(schema)
 
     def request_observer(self, route: str, method: str, status: str) -> Callable[[float], None]:
         if isinstance(self.request_duration, _LatencyHistogram):

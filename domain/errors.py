@@ -96,3 +96,15 @@ class Throttled(DomainError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("Too many attempts; try again later")
         self.retry_after = max(1, retry_after)
+
+
+class MigrationChanged(DomainError):
+    """An applied migration's file is not the one that was applied (its checksum differs): its
+    effect cannot be known, so it is neither run again nor ignored."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__(
+            f"migration {file} was changed after it was applied (its checksum differs); "
+            "restore the file as it was and add a new migration for the change"
+        )
+        self.file = file

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from domain.audit import AuditEvent
 from domain.client import Client
+from domain.schema import SchemaStatus
 from domain.session import Session
 from domain.user import User
 
@@ -167,7 +168,13 @@ class Store(Protocol):
 
     async def migrate(self) -> list[str]:
         """Bring the store's schema up to date, whether or not it is open; return the versions
-        applied (none for a store without a schema). StoreUnavailable when it cannot be reached."""
+        applied (none for a store without a schema). StoreUnavailable when it cannot be reached;
+        MigrationChanged when an applied migration's file is not the one that was applied."""
+
+    async def schema_status(self) -> SchemaStatus:
+        """Each migration as applied, pending, unknown (in the store, not shipped with this
+        code) or changed, without changing anything; empty for a store without a schema.
+        StoreUnavailable when it cannot be reached."""
 
     def describe(self) -> str:
         """What the store is, for messages and logs: never a password."""

@@ -1,4 +1,4 @@
-"""`sessionauth serve|migrate|purge-expired`. Exit 0 on success, 1 on a run-time failure, 2 on a
+"""`sessionauth serve|migrate [--status]|purge-expired|revoke-sessions`, `sessionauth --version`. Exit 0 on success, 1 on a run-time failure, 2 on a
 usage or configuration error."""
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from domain.errors import PurgeInProgress, StoreUnavailable, UnknownUser
+from domain.errors import MigrationChanged, PurgeInProgress, StoreUnavailable, UnknownUser
 from domain.ports import Store
+from domain.schema import MigrationState
 from entrypoints.container import Container, build_container
 from entrypoints.logging_setup import logging_config
 from entrypoints.settings import ConfigError, Settings, load_settings
 from entrypoints.stores import build_store
+from entrypoints.version import installed_version
 
 log = logging.getLogger("sessionauth")
 
@@ -39,12 +41,19 @@ class CommandError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sessionauth", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
-    commands.add_parser("migrate", help="apply pending schema migrations and exit")
+    migrate = commands.add_parser("migrate", help="apply pending schema migrations and exit")
+    migrate.add_argument(
+        "--status",
+        action="store_true",
+        help="apply nothing: print each migration as applied, pending, unknown or changed; "
+        "exit 1 when the database holds an unknown or changed one",
+    )
     commands.add_parser("purge-expired", help="delete expired and revoked sessions")
     revoke = commands.add_parser("revoke-sessions", help="revoke every session of a user")
     revoke.add_argument("username")
@@ -57,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
         if args.command == "serve":
             return _serve(settings, args.host, args.port, args.workers)
+        if args.command == "migrate" and args.status:
+            return asyncio.run(_migration_status(_shared(build_store(settings))))
         if args.command == "migrate":
             return asyncio.run(_migrate(_shared(build_store(settings))))
         if args.command == "purge-expired":
@@ -109,13 +120,36 @@ async def _migrate(store: Store, wait: float = 0.0) -> int:
     while True:
         try:
             applied = await store.migrate()
+            status = await store.schema_status()
             break
         except StoreUnavailable:
             if time.monotonic() >= deadline:
                 raise CommandError(f"cannot reach {store.describe()}") from None
             await asyncio.sleep(1.0)
+        except MigrationChanged as error:
+            raise CommandError(str(error), status=2) from None
     log.info("migrations applied", extra={"applied": applied})
+    if unknown := status.having(MigrationState.UNKNOWN):
+        # Not a reason to stop: during a rolling upgrade, or after a roll-back, an older version
+        # runs on the newer schema, which only ever adds to what it uses.
+        log.warning(
+            "the database holds migrations this version does not know: a newer version applied "
+            "them; expected during a rolling upgrade or after a roll-back, otherwise deploy the "
+            "newer version",
+            extra={"unknown_migrations": list(unknown), "version": installed_version()},
+        )
     return 0
+
+
+async def _migration_status(store: Store) -> int:
+    try:
+        status = await store.schema_status()
+    except StoreUnavailable:
+        raise CommandError(f"cannot reach {store.describe()}") from None
+    for version, state in status.migrations:
+        print(f"{state:<8} {version}")
+    wrong = status.having(MigrationState.UNKNOWN) + status.having(MigrationState.CHANGED)
+    return 1 if wrong else 0
 
 
 async def _with_store(

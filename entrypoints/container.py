@@ -19,6 +19,7 @@ from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
 from entrypoints.settings import Settings
 from entrypoints.stores import build_store
+from entrypoints.version import installed_version
 
 
 def _throttle_policy(settings: Settings) -> ThrottlePolicy:
@@ -40,7 +41,9 @@ def _device_cookies(settings: Settings, store: Store) -> DeviceCookies:
 
 def _metrics(settings: Settings) -> PrometheusMetrics | None:
     return (
-        PrometheusMetrics(settings.prometheus_multiproc_dir) if settings.metrics_enabled else None
+        PrometheusMetrics(settings.prometheus_multiproc_dir, version=installed_version())
+        if settings.metrics_enabled
+        else None
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from domain.errors import DomainError, PurgeInProgress
 from entrypoints.container import Container
@@ -15,6 +15,9 @@ log = logging.getLogger("sessionauth")
 
 CALIBRATION_INTERVAL = 600  # seconds between two looks at the costs of the stored hashes
 CALIBRATION_RETRY = 30  # seconds, after a look failed (the store is down)
+# Seconds between two looks at the schema, for the metrics: a newer version may migrate the
+# database while this one runs (a rolling upgrade), and an older one is what a roll-back starts.
+SCHEMA_INTERVAL = 60
 
 
 @asynccontextmanager
@@ -35,12 +38,14 @@ async def running(container: Container) -> AsyncIterator[None]:
         _purge_periodically(container, container.settings().purge_interval)
     )
     calibrator = asyncio.create_task(_calibrate_periodically(container))
+    schema = asyncio.create_task(_export_schema_periodically(container))
     try:
         yield
     finally:
         purger.cancel()
         calibrator.cancel()
-        await asyncio.gather(purger, calibrator, return_exceptions=True)
+        schema.cancel()
+        await asyncio.gather(purger, calibrator, schema, return_exceptions=True)
         await store.close()
         container.hasher().close()
 
@@ -83,3 +88,17 @@ async def _calibrate_periodically(container: Container) -> None:
             await asyncio.sleep(CALIBRATION_RETRY)
             continue
         await asyncio.sleep(CALIBRATION_INTERVAL)
+
+
+async def _export_schema_periodically(container: Container) -> None:
+    """Keep sessionauth_build_info's schema_version and the unknown-migrations gauge current, at
+    once and every SCHEMA_INTERVAL seconds; a store that is down leaves the last known values."""
+    metrics = container.metrics()
+    if metrics is None:
+        return
+    store = container.store()
+    while True:
+        # A store that is down: its outage is logged and answered elsewhere.
+        with suppress(DomainError):
+            metrics.observe_schema(await store.schema_status())
+        await asyncio.sleep(SCHEMA_INTERVAL)

@@ -24,6 +24,7 @@ from adapters.session_cache import CachedSessionRepository, CachedUserRepository
 from adapters.system import SystemClock
 from domain.errors import StoreUnavailable
 from domain.ports import SessionRepository, Store, UserRepository
+from domain.schema import SchemaStatus
 
 log = logging.getLogger("sessionauth.postgres")
 
@@ -157,6 +158,11 @@ class PostgresStore(Store):
         from adapters.postgres.migrate import apply_migrations
 
         return await apply_migrations(self._dsn)
+
+    async def schema_status(self) -> SchemaStatus:
+        from adapters.postgres.migrate import schema_status
+
+        return await schema_status(self._dsn, connect_timeout=self._connect_timeout)
 
     def describe(self) -> str:
         return f"PostgreSQL at {redacted_dsn(self._dsn)}"

@@ -24,6 +24,7 @@ from entrypoints.http.session_gate import SessionGate
 from entrypoints.http.ui import BrowserPages, build_ui_router
 from entrypoints.lifecycle import running
 from entrypoints.settings import load_settings
+from entrypoints.version import installed_version
 
 log = logging.getLogger("sessionauth")
 
@@ -74,7 +75,7 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
     app = SessionAuthAPI(
         title="sessionauth",
         summary="Session-based authentication: server-side sessions in an HttpOnly cookie.",
-        version="0.1.0",
+        version=installed_version(),
         lifespan=lifespan,
     )
     app.state.container = container

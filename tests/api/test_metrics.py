@@ -4,10 +4,12 @@ path's routes included), the hashing queue depth, nothing that names a user, and
 import asyncio
 import re
 import threading
+from importlib.metadata import version
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapters.postgres.migrate import migrations
 from tests.api.client import log_in, running_client, sign_up
 from tests.api.responses import set_cookie_attributes
 from tests.constants import PASSWORD
@@ -199,10 +201,13 @@ async def test_the_exposition_never_names_a_user_session_address_or_token():
     ]
     for secret in secrets:
         assert secret.casefold() not in exposition.casefold()
-    # every label value is one of a few fixed words or a route template
+    # every label value is one of a few fixed words, a route template, the version or a migration
     values = set(re.findall(r'="([^"]*)"', exposition))
     assert all(
-        re.fullmatch(r"[a-z_]+|[0-9.e+-]+|\+Inf|[A-Z]+|[1-5]xx|/[a-z/{}_.-]*", v) for v in values
+        re.fullmatch(
+            r"[a-z_]+|[0-9.e+-]+|\+Inf|[A-Z]+|[1-5]xx|/[a-z/{}_.-]*|[0-9]{4}_[a-z0-9_]+|", v
+        )
+        for v in values
     ), values
 
 
@@ -258,3 +263,27 @@ def test_latency_buckets_count_each_observation_in_every_bucket_at_or_above_it()
         and line.endswith(" 4.0")
         for line in lines
     )
+
+
+def build_info(samples: Samples) -> dict[str, str]:
+    (labels,) = [dict(k) for (name, k), v in samples.items() if name == "sessionauth_build_info"]
+    return labels
+
+
+async def test_build_info_names_the_version_and_no_schema_on_the_memory_store():
+    async with running_client() as client:
+        samples = await scrape(client)
+    assert build_info(samples) == {"version": version("sessionauth"), "schema_version": ""}
+    assert samples[("sessionauth_unknown_migrations", frozenset())] == 0
+
+
+async def test_build_info_names_the_highest_applied_migration(migrated_database_url):
+    newest = migrations()[-1][0]
+    async with running_client(database_url=migrated_database_url) as client:
+        # Looked at beside serving, not before it: wait for it, within a generous bound.
+        for _ in range(600):  # 30 s at most
+            if build_info(samples := await scrape(client))["schema_version"] == newest:
+                break
+            await asyncio.sleep(0.05)
+    assert build_info(samples)["version"] == version("sessionauth")
+    assert samples[("sessionauth_unknown_migrations", frozenset())] == 0

@@ -1,8 +1,19 @@
 """The command line: exit statuses and messages as the spec says."""
 
+import asyncio
+import re
+import time
+from importlib.metadata import version
+
+import asyncpg
+import httpx
 import pytest
 
-from tests.processes import run_cli
+from adapters.postgres.migrate import migrations
+from tests.postgres_provider import fresh_database
+from tests.processes import run_cli, serving
+
+FUTURE = "9999_from_a_newer_version"
 
 
 def test_migrate_applies_then_finds_nothing_to_do(database_url):
@@ -97,3 +108,103 @@ def test_an_unreachable_database_fails_migrate_with_status_1_without_the_passwor
     result = run_cli("migrate", DATABASE_URL="postgresql://app:hunter2@127.0.0.1:9/nowhere")
     assert result.returncode == 1
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_version_prints_the_installed_distributions_version():
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"sessionauth {version('sessionauth')}"
+
+
+@pytest.fixture
+def empty_database_url(postgres_server_url):
+    with fresh_database(postgres_server_url) as url:
+        yield url
+
+
+def sql(url: str, statement: str, *args: str) -> None:
+    async def run() -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute(statement, *args)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+def status_lines(result) -> list[tuple[str, str]]:
+    return [tuple(line.split()) for line in result.stdout.splitlines()]
+
+
+def test_migrate_status_shows_pending_then_applied_and_changes_nothing(empty_database_url):
+    shipped = [v for v, _ in migrations()]
+    before = run_cli("migrate", "--status", DATABASE_URL=empty_database_url)
+    assert before.returncode == 0, before.stderr
+    assert status_lines(before) == [("pending", v) for v in shipped]
+    assert run_cli("migrate", "--status", DATABASE_URL=empty_database_url).stdout == before.stdout
+
+    assert run_cli("migrate", DATABASE_URL=empty_database_url).returncode == 0
+    after = run_cli("migrate", "--status", DATABASE_URL=empty_database_url)
+    assert after.returncode == 0, after.stderr
+    assert status_lines(after) == [("applied", v) for v in shipped]
+
+
+def test_migrate_status_exits_1_on_a_migration_this_version_does_not_know(empty_database_url):
+    assert run_cli("migrate", DATABASE_URL=empty_database_url).returncode == 0
+    sql(empty_database_url, "INSERT INTO schema_migrations (version) VALUES ($1)", FUTURE)
+
+    result = run_cli("migrate", "--status", DATABASE_URL=empty_database_url)
+    assert result.returncode == 1
+    assert status_lines(result)[-1] == ("unknown", FUTURE)
+    # migrate itself goes on: an older version tolerates the newer schema.
+    assert run_cli("migrate", DATABASE_URL=empty_database_url).returncode == 0
+
+
+@pytest.mark.parametrize("database_url", [None, "memory:"], ids=["unset", "memory"])
+def test_migrate_status_needs_a_database_url(database_url):
+    result = run_cli(
+        "migrate", "--status", **({"DATABASE_URL": database_url} if database_url else {})
+    )
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr
+
+
+@pytest.mark.parametrize("command", [("migrate",), ("serve", "--port", "0")])
+def test_an_applied_migration_whose_file_changed_stops_migrate_and_serve(
+    empty_database_url, command
+):
+    assert run_cli("migrate", DATABASE_URL=empty_database_url).returncode == 0
+    # The database's record of a file other than the one shipped: what editing it looks like.
+    sql(
+        empty_database_url,
+        "UPDATE schema_migrations SET checksum = repeat('0', 64) "
+        "WHERE version = '0003_revocation_notify'",
+    )
+
+    result = run_cli(*command, DATABASE_URL=empty_database_url)
+    assert result.returncode == 2
+    assert "0003_revocation_notify.sql" in result.stderr
+    status = run_cli("migrate", "--status", DATABASE_URL=empty_database_url)
+    assert ("changed", "0003_revocation_notify") in status_lines(status)
+    assert status.returncode == 1
+
+
+def test_serve_on_a_newer_schema_logs_it_serves_and_exports_it(empty_database_url):
+    assert run_cli("migrate", DATABASE_URL=empty_database_url).returncode == 0
+    sql(empty_database_url, "INSERT INTO schema_migrations (version) VALUES ($1)", FUTURE)
+
+    with serving(DATABASE_URL=empty_database_url) as server:
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        assert "migrations this version does not know" in server.output()
+        assert FUTURE in server.output()
+        # The schema is looked at beside serving, not before: wait for it, within a generous bound.
+        deadline = time.monotonic() + 30
+        while FUTURE not in (metrics := httpx.get(f"{server.url}/metrics").text):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.1)
+    info = re.search(r"^sessionauth_build_info\{(.*)\} 1\.0$", metrics, re.MULTILINE)
+    assert info is not None, metrics
+    assert f'version="{version("sessionauth")}"' in info.group(1)
+    assert f'schema_version="{FUTURE}"' in info.group(1)
+    assert re.search(r"^sessionauth_unknown_migrations 1\.0$", metrics, re.MULTILINE), metrics
