@@ -24,7 +24,13 @@ from domain.ports import Store
 from domain.schema import MigrationState
 from entrypoints.container import Container, build_container
 from entrypoints.logging_setup import logging_config
-from entrypoints.settings import ConfigError, Settings, load_settings
+from entrypoints.settings import (
+    ConfigError,
+    Settings,
+    core_limit,
+    load_settings,
+    refuse_unknown_variables,
+)
 from entrypoints.stores import build_store
 from entrypoints.version import installed_version
 
@@ -62,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         _with_transparent_huge_pages()
 
     try:
+        refuse_unknown_variables(os.environ)
         settings = load_settings()
         logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
         if args.command == "serve":
@@ -197,6 +204,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
             "of its own",
             status=2,
         )
+    _log_hash_concurrency(settings)
     asyncio.run(_migrate(store, wait=MIGRATION_WAIT))
     # Recent uvicorn re-raises the signal that stopped it after its graceful shutdown; these
     # handlers turn that into the exit status 0 the contract asks for.
@@ -212,6 +220,20 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
             **server_options(settings),
         )
     return 0
+
+
+def _log_hash_concurrency(settings: Settings) -> None:
+    """What bounds hashing memory (ARGON2_MEMORY_COST times this, per worker), and why it is so."""
+    if "hash_concurrency" in settings.model_fields_set:
+        source = "HASH_CONCURRENCY"
+    else:
+        source = core_limit()[1]
+    log.info(
+        "hashing %d passwords at once per worker, set by %s",
+        settings.hash_concurrency,
+        source,
+        extra={"hash_concurrency": settings.hash_concurrency, "hash_concurrency_source": source},
+    )
 
 
 @contextmanager

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import math
 import os
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import argon2
@@ -27,8 +31,69 @@ class ConfigError(Exception):
     (it may be a database URL with a password in it)."""
 
 
+# cgroup v2: the quota of this process's cgroup and of each ancestor applies (the smallest wins).
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+# For tests only: a cpu.max file read instead of the process's own cgroup hierarchy.
+CPU_MAX_VARIABLE = "SESSIONAUTH_CGROUP_CPU_MAX"
+
+
+def core_limit() -> tuple[int, str]:
+    """The cores this process may keep busy, and what limits it: its CPU affinity, or a cgroup
+    CPU quota that is smaller (a 1-CPU container on a 32-core node must not hash 32 at once)."""
+    affinity = len(os.sched_getaffinity(0))
+    quota = cgroup_cpu_quota()
+    if quota is not None and quota < affinity:
+        return max(1, math.floor(quota)), "the cgroup CPU quota"
+    return affinity, "the CPU affinity"
+
+
 def usable_cores() -> int:
-    return len(os.sched_getaffinity(0))
+    return core_limit()[0]
+
+
+def cgroup_cpu_quota() -> float | None:
+    """CPUs' worth of time the cgroup quota allows (1.5 for `150000 100000`), or None without one."""
+    override = os.environ.get(CPU_MAX_VARIABLE)
+    files = [Path(override)] if override else _cpu_max_files()
+    quotas = [q for q in (parse_cpu_max(_read(f)) for f in files) if q is not None]
+    return min(quotas, default=None)
+
+
+def parse_cpu_max(text: str | None) -> float | None:
+    """cgroup v2 `cpu.max` ("$MAX $PERIOD", MAX `max` for no quota) as CPUs, or None."""
+    fields = (text or "").split()
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    try:
+        quota, period = int(fields[0]), int(fields[1])
+    except ValueError:
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def _cpu_max_files() -> list[Path]:
+    # "0::/kubepods/pod1/abc" is the cgroup v2 line; with a cgroup namespace (containers) it is
+    # "0::/" and the container's own cgroup is mounted at the root.
+    own = next(
+        (
+            line[3:].strip()
+            for line in (_read(PROC_SELF_CGROUP) or "").splitlines()
+            if line.startswith("0::")
+        ),
+        None,
+    )
+    if own is None:
+        return []
+    directory = CGROUP_ROOT / own.lstrip("/")
+    return [d / "cpu.max" for d in (directory, *directory.parents) if d.is_relative_to(CGROUP_ROOT)]
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
 
 
 def normalize_origin(origin: str) -> str | None:
@@ -47,6 +112,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
     database_url: str | None = None
+    # Set in the container image: there an unset DATABASE_URL is a mistake that would lose every
+    # account at the next restart, so the in-memory store must be asked for (`memory:`).
+    database_url_required: bool = False
     database_pool_size: int = Field(10, ge=1, le=1000)
     database_timeout: float = Field(3.0, gt=0)
     session_cache: bool = True
@@ -165,6 +233,25 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _database_url_given(self) -> Settings:
+        if self.database_url_required and self.database_url is None:
+            raise ValueError(
+                "DATABASE_URL: must be set here (DATABASE_URL_REQUIRED=true, as in the container "
+                "image): a postgresql:// URL, or memory: for the in-memory store, which keeps "
+                "nothing across restarts"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _idle_within_absolute(self) -> Settings:
+        if self.session_idle_timeout > self.session_absolute_timeout:
+            raise ValueError(
+                "SESSION_IDLE_TIMEOUT: must not be longer than SESSION_ABSOLUTE_TIMEOUT "
+                "(a session ends at the absolute timeout whatever its use)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _host_prefix_rules(self) -> Settings:
         # RFC 6265bis: browsers drop a __Host- cookie that is not Secure or carries a Domain.
         if self.session_cookie_name.startswith("__Host-") and (
@@ -199,6 +286,69 @@ class Settings(BaseSettings):
 
 def _items(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# Variables with the service's prefixes that others set, never reported: prometheus_client owns
+# PROMETHEUS_ (only its PROMETHEUS_MULTIPROC_DIR is a setting here), desktop sessions set
+# SESSION_MANAGER, and Kubernetes sets service links for every Service in the namespace (one named
+# `database` gives DATABASE_SERVICE_HOST, DATABASE_PORT, DATABASE_PORT_5432_TCP_ADDR...).
+FOREIGN_FIELDS = frozenset({"prometheus_multiproc_dir"})
+FOREIGN_VARIABLES = frozenset({"SESSION_MANAGER"})
+_SERVICE_LINK = re.compile(
+    r"[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)"
+)
+# Prefixes that many other programs use too (LOG_FILE, LOG_DIR...): a variable there is reported only
+# when it is close to one of ours, i.e. most likely a typo of it.
+GENERIC_PREFIXES = ("LOG_",)
+TYPO_CUTOFF = 0.6  # difflib's default similarity
+GENERIC_TYPO_CUTOFF = 0.8
+
+
+def known_variables() -> frozenset[str]:
+    return frozenset(name.upper() for name in Settings.model_fields)
+
+
+def setting_prefixes() -> tuple[str, ...]:
+    """The first word of every setting's name (SESSION_, HASH_...), but for other tools' fields."""
+    return tuple(
+        sorted(
+            {
+                name.split("_")[0].upper() + "_"
+                for name in Settings.model_fields
+                if name not in FOREIGN_FIELDS
+            }
+        )
+    )
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One message per variable with a setting's prefix that is no setting (a typo such as
+    SESSION_COOKIE_SECUR would otherwise be ignored, its setting silently left at its default),
+    naming the closest setting. Names only: a value may be a secret."""
+    known, prefixes = known_variables(), setting_prefixes()
+    messages = []
+    for name in sorted(environ):
+        upper = name.upper()  # settings are read whatever the case
+        if (
+            upper in known
+            or upper in FOREIGN_VARIABLES
+            or not upper.startswith(prefixes)
+            or _SERVICE_LINK.fullmatch(upper)
+        ):
+            continue
+        generic = upper.startswith(GENERIC_PREFIXES)
+        cutoff = GENERIC_TYPO_CUTOFF if generic else TYPO_CUTOFF
+        closest = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=cutoff)
+        if closest:
+            messages.append(f"{name}: not a setting; did you mean {closest[0]}?")
+        elif not generic:
+            messages.append(f"{name}: not a setting")
+    return messages
+
+
+def refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    if messages := unknown_variables(environ):
+        raise ConfigError("; ".join(messages))
 
 
 def load_settings(**overrides: Any) -> Settings:

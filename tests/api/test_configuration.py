@@ -15,6 +15,7 @@ async def test_cookie_settings_shape_the_cookie(make_client):
         session_cookie_secure=False,
         session_cookie_samesite="strict",
         session_cookie_domain="example.com",
+        session_idle_timeout=60,  # never longer than the absolute timeout
         session_absolute_timeout=120,
     ) as client:
         await sign_up(client)

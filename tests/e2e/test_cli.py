@@ -50,6 +50,7 @@ def test_several_workers_on_the_memory_store_are_refused(database_url):
 BAD_SETTINGS = [
     ("DATABASE_URL", "mysql://user:hunter2@db/x"),
     ("DATABASE_URL", "hunter2"),
+    ("DATABASE_URL_REQUIRED", "perhaps"),
     ("SESSION_COOKIE_NAME", "semi;colon"),
     ("SESSION_COOKIE_NAME", "with space"),
     ("SESSION_COOKIE_SECURE", "maybe"),

@@ -22,7 +22,12 @@ HTTP_API = ROOT / "docs" / "http-api.md"
 
 CONFIG_HEADER = "| variable | meaning | default |"
 # Defaults computed at start rather than written in the code: what the table must say instead.
-COMPUTED_DEFAULTS = {"hash_concurrency": (usable_cores, "the cores this process may use")}
+COMPUTED_DEFAULTS = {
+    "hash_concurrency": (
+        usable_cores,
+        "the cores this process may use: its CPU affinity or its cgroup v2 CPU quota",
+    )
+}
 
 
 def _without_code_blocks(text: str) -> str:
