@@ -12,3 +12,29 @@ CHEAP_ARGON2 = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "1024", "ARGON2_P
 # The session policy (idle, absolute, in seconds) and the client of the unit tests' World.
 IDLE, ABSOLUTE = 600, 3600
 HOME = Client(address="192.0.2.1", user_agent="home browser")
+
+
+# What the proxy examples in docker/ route to sessionauth itself (PUBLIC) and what they leave to
+# the application behind forward auth (NOT_PUBLIC), for the config checks and the proxy suite.
+PUBLIC_PATHS = [
+    "/signup",
+    "/login",
+    "/logout",
+    "/password",
+    "/getusers/me",
+    "/sessions",
+    "/sessions/0b6c2a3e-1f",
+]
+NOT_PUBLIC_PATHS = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+    "/auth/verify",
+    "/protected",
+    "/",
+    "/sessionsx",
+    "/app/login",
+    "/sessions/a/b",
+]

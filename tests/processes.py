@@ -205,3 +205,20 @@ def serving_many(
     finally:
         for server in servers:
             server.close()
+
+
+@contextmanager
+def notes_app(**settings: str) -> Iterator[tuple[str, Process]]:
+    """`python -m examples.notes_app`, as its docstring starts it, from the repository root; yields
+    its base URL and the process once sessionauth, mounted at /auth, is ready."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running(
+        [sys.executable, "-m", "examples.notes_app", "--port", str(port)],
+        name="the notes app",
+        ready=answers(f"{base}/auth/readyz"),
+        cwd=Path(__file__).resolve().parents[1],
+        # cli_env: the settings given, over plain http, whatever the developer's shell has set.
+        env=cli_env(**settings),
+    ) as app:
+        yield base, app

@@ -4,32 +4,20 @@ browser never leaves that prefix, loads the stylesheet under its CSP, and posts 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.browser.browsing import api_status, assert_no_script_and_styled, record
-from tests.processes import answers, cli_env, free_port, running
+from tests.processes import notes_app as served_notes_app
 
-ROOT = Path(__file__).resolve().parents[2]
 UI = "/auth/ui/"
 
 
 @pytest.fixture(scope="module")
 def notes_app() -> Iterator[str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with running(
-        [sys.executable, "-m", "examples.notes_app", "--port", str(port)],
-        name="the notes app",
-        ready=answers(f"{base}/auth/readyz"),
-        cwd=ROOT,
-        # cli_env: the in-memory store over plain http, whatever the developer's shell has set.
-        env=cli_env(),
-    ):
+    with served_notes_app() as (base, _):
         yield base
 
 

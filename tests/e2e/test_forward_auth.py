@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote
 import httpx
 import pytest
 
-from tests.constants import PASSWORD
+from tests.constants import NOT_PUBLIC_PATHS, PASSWORD, PUBLIC_PATHS
 from tests.cross_site import CROSS_SITE, EVIL_ORIGIN, assert_cross_site_refused
 from tests.e2e.nginx_runner import nginx_binary, nginx_in_front
 from tests.e2e.proxy import InFront, Proxy
@@ -346,29 +346,8 @@ def test_sessionauth_and_the_application_see_the_client_the_proxy_saw_not_the_on
     assert received.values("X-Forwarded-Proto") == ["http"]
 
 
-PUBLIC = [
-    "/signup",
-    "/login",
-    "/logout",
-    "/password",
-    "/getusers/me",
-    "/sessions",
-    "/sessions/0b6c2a3e-1f",
-]
-NOT_PUBLIC = [
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/docs",
-    "/openapi.json",
-    "/auth/verify",
-    "/protected",
-    "/",
-    "/sessionsx",
-    "/app/login",
-    "/sessions/a/b",
-    "/signup/x",
-]
+PUBLIC = PUBLIC_PATHS
+NOT_PUBLIC = [*NOT_PUBLIC_PATHS, "/signup/x"]
 
 
 def test_only_sessionauths_public_endpoints_bypass_the_check(stack: Stack) -> None:

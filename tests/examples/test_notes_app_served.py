@@ -4,16 +4,12 @@ fresh Postgres database that it migrates at start."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import asyncpg
 import httpx
 
 from tests.constants import PASSWORD
-from tests.processes import answers, cli_env, free_port, running
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import notes_app
 
 
 async def usernames(url: str) -> list[str]:
@@ -25,15 +21,7 @@ async def usernames(url: str) -> list[str]:
 
 
 def test_served_on_postgres(database_url):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with running(
-        [sys.executable, "-m", "examples.notes_app", "--port", str(port)],
-        name="the notes app",
-        ready=answers(f"{base}/auth/readyz"),
-        cwd=ROOT,
-        env=cli_env(DATABASE_URL=database_url),
-    ) as app:
+    with notes_app(DATABASE_URL=database_url) as (base, app):
         with httpx.Client(base_url=base, timeout=10) as client:
             assert client.get("/notes").status_code == 401
             assert (

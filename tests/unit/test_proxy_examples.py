@@ -15,30 +15,11 @@ from application import Authenticated
 from domain.session import Session
 from domain.user import User, Username
 from entrypoints.http.fast_path import forward_auth_headers
+from tests.constants import NOT_PUBLIC_PATHS, PUBLIC_PATHS
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
-PUBLIC = [
-    "/signup",
-    "/login",
-    "/logout",
-    "/password",
-    "/getusers/me",
-    "/sessions",
-    "/sessions/0b6c2a3e-1f",
-]
-NOT_PUBLIC = [
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/docs",
-    "/openapi.json",
-    "/auth/verify",
-    "/protected",
-    "/",
-    "/sessionsx",
-    "/app/login",
-    "/sessions/a/b",
-]
+PUBLIC = PUBLIC_PATHS
+NOT_PUBLIC = NOT_PUBLIC_PATHS
 
 
 def headers_verify_sends() -> set[str]:
