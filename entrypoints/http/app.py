@@ -23,6 +23,7 @@ from entrypoints.http.routes import build_router
 from entrypoints.http.session_gate import SessionGate
 from entrypoints.http.ui import BrowserPages, build_ui_router
 from entrypoints.lifecycle import running
+from entrypoints.readiness import Readiness
 from entrypoints.settings import load_settings
 from entrypoints.version import installed_version
 
@@ -79,6 +80,7 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.readiness = Readiness()
     app.state.session_cookie = cookie = SessionCookie.from_settings(settings)
     app.state.session_gate = gate = SessionGate(container.resolve_session, cookie)
     app.state.client_address = addresses = ClientAddress(settings.proxies)

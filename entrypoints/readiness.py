@@ -1,0 +1,21 @@
+"""Whether this process should be sent traffic: what `/readyz` answers.
+
+One instance per app (`app.state.readiness`). The start-up path marks the store ready once it
+answers and its schema is current; the shutdown path marks the process draining on SIGTERM, after
+which `/readyz` answers 503 while requests are still served."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Readiness:
+    store_ready: bool = False
+    draining: bool = False
+    # Why the store is not ready yet, for the log and /readyz's body (never a secret).
+    reason: str = "starting"
+
+    @property
+    def ready(self) -> bool:
+        return self.store_ready and not self.draining
