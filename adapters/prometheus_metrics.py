@@ -1,7 +1,9 @@
 """The service's Prometheus metrics, and an audit log that counts the security events it records.
 
-Every label value is one of the constants written here, this code's version or a migration's
-version from the database, never something taken from a request:
+Every label value is one of the constants written here or where the counted thing is defined (a
+store outage's cause in domain/errors.py, a hashing refusal's reason in adapters/argon2_hasher.py),
+this code's version or a migration's version from the database, never something taken from a
+request:
 no username, user id, session id, address or token can reach the exposition, and no client can
 make the number of series grow.
 """
@@ -305,9 +307,9 @@ class _Readings:
                 child = metric.labels(label) if label else metric
                 if isinstance(child, Gauge):
                     child.set(value)
-                else:
+                else:  # a counter only goes up: by what it gained since the last copy
                     key = (watched, label)
-                    child.inc(value - self._published.get(key, 0.0))
+                    child.inc(max(0.0, value - self._published.get(key, 0.0)))
                     self._published[key] = value
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
@@ -339,7 +341,11 @@ class PrometheusMetrics:
     - With `multiprocess_dir` (prometheus_client's PROMETHEUS_MULTIPROC_DIR, which must already
       have been set when prometheus_client was imported) every worker process writes its values
       to files there, and a scrape of any worker merges them all: counters and histograms are
-      summed over every worker that ever ran, the queue depth over the live ones.
+      summed over every worker that ever ran; the queue depth, the hashing capacity and the
+      pool's size and use over the live ones; the listener's state is the lowest of the live
+      ones, the last purge the latest of all.
+    - What the adapters keep themselves (`watch_*`) is read at scrape time in one process, and
+      copied to the worker's files by `publish` in multiprocess mode (see _Readings).
     """
 
     # The classic text format, which generate_latest writes. Recent prometheus_client calls its
