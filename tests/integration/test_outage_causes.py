@@ -75,7 +75,9 @@ async def test_a_server_that_never_answers_is_a_timeout(path):
 
 @pytest.mark.parametrize("path", CALLS)
 async def test_a_pool_whose_connections_are_all_lent_is_exhausted(migrated_database_url, path):
-    store = PostgresStore(migrated_database_url, max_size=1, connect_timeout=0.3)
+    store = PostgresStore(
+        migrated_database_url, max_size=1, connect_timeout=0.3, command_timeout=0.3
+    )
     await store.open()
     try:
         async with store.connection():
@@ -152,7 +154,11 @@ async def test_a_write_to_a_read_only_server_is_read_only_not_a_bug(postgres_ser
 async def test_each_request_tells_how_long_it_waited_for_a_connection(migrated_database_url):
     waits: list[float] = []
     store = PostgresStore(
-        migrated_database_url, max_size=1, connect_timeout=0.3, on_acquire=waits.append
+        migrated_database_url,
+        max_size=1,
+        connect_timeout=0.3,
+        command_timeout=0.3,
+        on_acquire=waits.append,
     )
     await store.open()
     try:
