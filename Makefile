@@ -17,10 +17,12 @@ UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --g
 
 # Debian packages that some tests drive for real, as command:package: nginx for the forward-auth
 # suite (marker proxy), chromium and chromedriver for the browser suite (marker browser),
-# docker-compose for tests/docker/test_compose.py (marker docker). `make test` calls the
-# system-packages target, which installs the missing ones when it can (apt-get, root); otherwise it
-# says how, and those tests fail saying so. `make check` needs none of them.
-TEST_PACKAGES := nginx:nginx chromium:chromium chromedriver:chromium-driver docker-compose:docker-compose
+# docker-compose for tests/docker/test_compose.py (marker docker), prometheus and promtool (one
+# package) for the alert rules (marker prometheus). `make test` calls the system-packages target,
+# which installs the missing ones when it can (apt-get, root); otherwise it says how, and those
+# tests fail saying so. `make check` needs none of them.
+TEST_PACKAGES := nginx:nginx chromium:chromium chromedriver:chromium-driver docker-compose:docker-compose \
+	prometheus:prometheus promtool:prometheus
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (PYTHON=$(PYTHON))"; exit 1; }
@@ -73,7 +75,7 @@ format: $(STAMP)
 CHECK_WORKERS ?= auto
 check: $(STAMP)
 	$(BIN)/pytest -n $(CHECK_WORKERS) tests/unit tests/contract tests/api \
-		-m "not (postgres or docker or browser or proxy or e2e)" $(PYTEST_ARGS)
+		-m "not (postgres or docker or browser or proxy or prometheus or e2e)" $(PYTEST_ARGS)
 
 system-packages:
 	@missing=; for pair in $(TEST_PACKAGES); do \

@@ -32,6 +32,11 @@ from domain.ports import PasswordHasher
 
 T = TypeVar("T")
 
+# Why a hash was refused (HashingOverloaded): the queue was full, the owner's share of it was, or
+# its answer was not ready in time.
+QUEUE_FULL, OWNER_SHARE, DEADLINE = "queue_full", "address_share", "deadline"
+REFUSAL_REASONS = (QUEUE_FULL, OWNER_SHARE, DEADLINE)
+
 
 class Argon2PasswordHasher(PasswordHasher):
     """argon2id in a thread pool of `concurrency` threads running at the lowest CPU priority.
@@ -75,6 +80,8 @@ class Argon2PasswordHasher(PasswordHasher):
         self._executor: ThreadPoolExecutor | None = self._new_pool()
         self._capacity = concurrency + queue_size
         self._admitted = 0
+        # Refusals by reason since start: plain ints, which the metrics read when scraped.
+        self.refusals = dict.fromkeys(REFUSAL_REASONS, 0)
         # None: the default share; 0: no share, any owner may take the whole capacity.
         self._per_owner = (
             max(1, self._capacity // 4) if per_owner is None else per_owner or self._capacity
@@ -98,6 +105,16 @@ class Argon2PasswordHasher(PasswordHasher):
     @property
     def in_flight(self) -> int:
         return self._admitted
+
+    @property
+    def concurrency(self) -> int:
+        """Hashes run at once (HASH_CONCURRENCY)."""
+        return self._concurrency
+
+    @property
+    def capacity(self) -> int:
+        """Hashes admitted at once, running or waiting (HASH_CONCURRENCY + HASH_QUEUE_SIZE)."""
+        return self._capacity
 
     async def hash(self, password: str, *, owner: str | None = None) -> str:
         return await self._run(self._argon2.hash, password, owner=owner)
@@ -190,10 +207,12 @@ class Argon2PasswordHasher(PasswordHasher):
 
     async def _run(self, fn: Callable[..., T], *args: object, owner: str | None = None) -> T:
         if self._admitted >= self._capacity:
+            self.refusals[QUEUE_FULL] += 1
             raise HashingOverloaded()
         if owner is not None:
             held = self._admitted_by_owner.get(owner, 0)
             if held >= self._per_owner:
+                self.refusals[OWNER_SHARE] += 1
                 raise HashingOverloaded()
             self._admitted_by_owner[owner] = held + 1
         self._admitted += 1
@@ -208,7 +227,10 @@ class Argon2PasswordHasher(PasswordHasher):
         future.add_done_callback(lambda done: self._release(done, owner))
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._queue_timeout)
-        except TimeoutError:
+        except (TimeoutError, HashingOverloaded):
+            # Past the deadline: told by the timer here, or by the thread that found it passed
+            # before starting (whichever came first; the other is not counted again).
+            self.refusals[DEADLINE] += 1
             raise HashingOverloaded() from None
 
     def _release(self, future: asyncio.Future[T], owner: str | None) -> None:

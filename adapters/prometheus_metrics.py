@@ -1,7 +1,9 @@
 """The service's Prometheus metrics, and an audit log that counts the security events it records.
 
-Every label value is one of the constants written here, this code's version or a migration's
-version from the database, never something taken from a request:
+Every label value is one of the constants written here or where the counted thing is defined (a
+store outage's cause in domain/errors.py, a hashing refusal's reason in adapters/argon2_hasher.py),
+this code's version or a migration's version from the database, never something taken from a
+request:
 no username, user id, session id, address or token can reach the exposition, and no client can
 make the number of series grow.
 """
@@ -12,17 +14,20 @@ import glob
 import math
 import os
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from itertools import accumulate
+from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import values as _values
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.utils import floatToGoString
 
 from domain.audit import AuditEvent
 from domain.client import Client
+from domain.errors import OutageCause, StoreUnavailable
 from domain.ports import AuditLog
 from domain.schema import MigrationState, SchemaStatus
 
@@ -49,28 +54,63 @@ LATENCY_BUCKETS = (
 )
 
 
+# From an idle pooled connection (tens of microseconds) to a wait that ends in DATABASE_TIMEOUT.
+POOL_WAIT_BUCKETS = (
+    0.0001,
+    0.0005,
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
 REQUEST_DURATION = "sessionauth_http_request_duration_seconds"
 REQUEST_DURATION_HELP = "Time to answer a request, by route template, method and status class."
 REQUEST_LABELS = ("route", "method", "status")
+POOL_WAIT = "sessionauth_database_pool_acquire_seconds"
+POOL_WAIT_HELP = (
+    "Time a request waited for a pooled database connection (setting up a new one included, "
+    "and waits that failed)."
+)
 # prometheus_client's file for one worker's live gauges: gauge_live<mode>_<pid>.db (an internal
 # name, checked by tests/unit/test_prometheus_client_pin.py).
 LIVE_GAUGE_FILES = "gauge_live*_*.db"
+# Seconds between two copies of the watched values into a worker's files (multiprocess mode).
+PUBLISH_INTERVAL = 1.0
 
 
 class _LatencyHistogram:
-    """The request-duration histogram of a single process, observed on every request: a bisect
-    and two additions, with no lock (every observation is made on the event loop's thread).
-    prometheus_client's Histogram takes a lock for the bucket and another for the sum, which the
-    hottest GETs felt in the benchmark (figures in bench/RESULTS.md, "Metrics cost"). A scrape, in a
-    thread, reads the counts as they are; one request more or less in a scrape is of no matter."""
+    """A histogram of a single process, observed on the hot paths (every request's duration,
+    every wait for a database connection): a bisect and two additions, with no lock (every
+    observation is made on the event loop's thread). prometheus_client's Histogram takes a lock
+    for the bucket and another for the sum, which the hottest GETs felt in the benchmark (figures
+    in bench/RESULTS.md, "Metrics cost"). A scrape, in a thread, reads the counts as they are; one
+    observation more or less in a scrape is of no matter."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._bounds = list(LATENCY_BUCKETS)
-        self._les = [floatToGoString(b) for b in (*LATENCY_BUCKETS, math.inf)]
-        self._series: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...],
+        buckets: tuple[float, ...],
+    ) -> None:
+        self._name, self._documentation, self._labels = name, documentation, labels
+        self._bounds = list(buckets)
+        self._les = [floatToGoString(b) for b in (*buckets, math.inf)]
+        self._series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
         registry.register(self)
 
-    def observer(self, labels: tuple[str, str, str]) -> Callable[[float], None]:
+    def observer(self, labels: tuple[str, ...] = ()) -> Callable[[float], None]:
         counts, total = self._series.setdefault(labels, ([0] * (len(self._bounds) + 1), [0.0]))
         bounds = self._bounds
 
@@ -81,9 +121,7 @@ class _LatencyHistogram:
         return observe
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
-        family = HistogramMetricFamily(
-            REQUEST_DURATION, REQUEST_DURATION_HELP, labels=REQUEST_LABELS
-        )
+        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labels)
         for labels, (counts, total) in list(self._series.items()):
             family.add_metric(
                 list(labels),
@@ -124,6 +162,177 @@ class _BuildInfo:
         )
 
 
+class HashingStats(Protocol):
+    """What the metrics read of the password hasher (adapters/argon2_hasher.py)."""
+
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def refusals(self) -> Mapping[str, int]: ...
+
+
+class PoolStats(Protocol):
+    """What the metrics read of a store's connection pool (adapters/postgres/database.py)."""
+
+    @property
+    def pool_size(self) -> int: ...
+    @property
+    def pool_in_use(self) -> int: ...
+
+
+class SessionCacheStats(Protocol):
+    """What the metrics read of the session cache (adapters/session_cache.py)."""
+
+    @property
+    def hits(self) -> int: ...
+    @property
+    def misses(self) -> int: ...
+    @property
+    def enabled(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Watched:
+    """A metric whose value an adapter keeps itself (a plain int or a property, nothing to import
+    and no lock on a hot path), read by the metrics. `label`: the name of the one label, when the
+    value read is a mapping from label value to number. `mode`: how multiprocess mode merges a
+    gauge over the workers."""
+
+    name: str
+    kind: type[Counter] | type[Gauge]
+    documentation: str
+    label: str | None = None
+    mode: Literal["livesum", "livemin"] = "livesum"
+
+
+HASH_REFUSALS = _Watched(
+    "sessionauth_hash_refusals",
+    Counter,
+    "Password hashes refused (503) by reason: queue_full (HASH_CONCURRENCY + HASH_QUEUE_SIZE "
+    "admitted), address_share (the client address holds its HASH_SHARE_PER_ADDRESS), deadline "
+    "(not done within HASH_QUEUE_TIMEOUT).",
+    label="reason",
+)
+HASH_CONCURRENCY = _Watched(
+    "sessionauth_hash_concurrency", Gauge, "Password hashes run at once (HASH_CONCURRENCY)."
+)
+HASH_CAPACITY = _Watched(
+    "sessionauth_hash_capacity",
+    Gauge,
+    "Password hashes admitted at once, running or waiting (HASH_CONCURRENCY + HASH_QUEUE_SIZE): "
+    "the bound of sessionauth_hash_queue_depth.",
+)
+POOL_SIZE = _Watched(
+    "sessionauth_database_pool_size",
+    Gauge,
+    "The most connections the database pool opens (DATABASE_POOL_SIZE).",
+)
+POOL_IN_USE = _Watched(
+    "sessionauth_database_pool_in_use", Gauge, "Pooled database connections lent to a request now."
+)
+CACHE_HITS = _Watched(
+    "sessionauth_session_cache_hits",
+    Counter,
+    "Session lookups answered by the session cache.",
+)
+CACHE_MISSES = _Watched(
+    "sessionauth_session_cache_misses",
+    Counter,
+    "Session lookups that went to the database (the cache off included).",
+)
+LISTENER_UP = _Watched(
+    "sessionauth_session_cache_listener_up",
+    Gauge,
+    "1 while the session cache's revocation listener is connected (the cache serves), else 0; "
+    "with several workers, the lowest of them.",
+    mode="livemin",
+)
+WATCHED = (
+    HASH_REFUSALS,
+    HASH_CONCURRENCY,
+    HASH_CAPACITY,
+    POOL_SIZE,
+    POOL_IN_USE,
+    CACHE_HITS,
+    CACHE_MISSES,
+    LISTENER_UP,
+)
+Reading = Callable[[], float | Mapping[str, int]]
+
+
+class _Readings:
+    """The watched metrics' values, read where the adapters keep them:
+
+    - in one process, at scrape time (this is a collector of the registry);
+    - in multiprocess mode, copied into this worker's files by `publish` (every PUBLISH_INTERVAL
+      seconds, from the event loop): a scrape runs in one worker and reads every worker's files,
+      not the others' memory. Counters move by what they gained since the last copy, so a
+      worker that dies loses at most that much; gauges are set as they are.
+
+    A metric nobody watches (the pool on the in-memory store) has no series at all: in
+    multiprocess mode its prometheus_client object is made only when it is first watched, since
+    one without labels writes its zero to the worker's file as soon as it exists."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self._multiprocess = registry is None
+        self._read: dict[_Watched, Reading] = {}
+        self._metrics: dict[_Watched, Counter | Gauge] = {}
+        self._published: dict[tuple[_Watched, str], float] = {}
+        if registry is not None:
+            registry.register(self)
+
+    def watch(self, watched: _Watched, read: Reading) -> None:
+        self._read[watched] = read
+        if self._multiprocess and watched not in self._metrics:
+            labels = [watched.label] if watched.label else []
+            # Written to this worker's files, never registered: MultiProcessCollector reads them.
+            self._metrics[watched] = (
+                Gauge(
+                    watched.name,
+                    watched.documentation,
+                    labels,
+                    registry=None,
+                    multiprocess_mode=watched.mode,
+                )
+                if watched.kind is Gauge
+                else Counter(watched.name, watched.documentation, labels, registry=None)
+            )
+        self.publish()  # its series exist from now on, at their current values
+
+    def publish(self) -> None:
+        for watched, metric in self._metrics.items():
+            for label, value in self._values(watched):
+                child = metric.labels(label) if label else metric
+                if isinstance(child, Gauge):
+                    child.set(value)
+                else:  # a counter only goes up: by what it gained since the last copy
+                    key = (watched, label)
+                    child.inc(max(0.0, value - self._published.get(key, 0.0)))
+                    self._published[key] = value
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        for watched in WATCHED:
+            if watched not in self._read:
+                continue
+            labels = [watched.label] if watched.label else []
+            family = (
+                GaugeMetricFamily(watched.name, watched.documentation, labels=labels)
+                if watched.kind is Gauge
+                else CounterMetricFamily(watched.name, watched.documentation, labels=labels)
+            )
+            for label, value in self._values(watched):
+                family.add_metric([label] if label else [], value)
+            yield family
+
+    def _values(self, watched: _Watched) -> list[tuple[str, float]]:
+        value = self._read[watched]()
+        if isinstance(value, Mapping):
+            return [(label, float(n)) for label, n in value.items()]
+        return [("", float(value))]
+
+
 class PrometheusMetrics:
     """The metrics of one service process.
 
@@ -132,7 +341,11 @@ class PrometheusMetrics:
     - With `multiprocess_dir` (prometheus_client's PROMETHEUS_MULTIPROC_DIR, which must already
       have been set when prometheus_client was imported) every worker process writes its values
       to files there, and a scrape of any worker merges them all: counters and histograms are
-      summed over every worker that ever ran, the queue depth over the live ones.
+      summed over every worker that ever ran; the queue depth, the hashing capacity and the
+      pool's size and use over the live ones; the listener's state is the lowest of the live
+      ones, the last purge the latest of all.
+    - What the adapters keep themselves (`watch_*`) is read at scrape time in one process, and
+      copied to the worker's files by `publish` in multiprocess mode (see _Readings).
     """
 
     # The classic text format, which generate_latest writes. Recent prometheus_client calls its
@@ -180,6 +393,20 @@ class PrometheusMetrics:
             registry=own,
             multiprocess_mode="livesum",
         )
+        self.store_unavailable = Counter(
+            "sessionauth_store_unavailable",
+            "Answers 503 because the store could not be used, by cause: not_open, unreachable, "
+            "timeout, pool_exhausted, too_many_connections, rejected, read_only.",
+            ["cause"],
+            registry=own,
+        )
+        self.last_purge = Gauge(
+            "sessionauth_last_purge_timestamp_seconds",
+            "When this instance last completed a purge of expired sessions (Unix time; 0: not "
+            "yet). Instances take turns, so take the max over them.",
+            registry=own,
+            multiprocess_mode="max",
+        )
         if (
             own is None
         ):  # multiprocess: observations go to this worker's files, which every scrape reads
@@ -191,7 +418,9 @@ class PrometheusMetrics:
                 registry=None,
             )
         else:
-            self.request_duration = _LatencyHistogram(own)
+            self.request_duration = _LatencyHistogram(
+                own, REQUEST_DURATION, REQUEST_DURATION_HELP, REQUEST_LABELS, LATENCY_BUCKETS
+            )
         # Every series that can be known in advance exists from the start, at zero: a rate over a
         # series that appears only with its first event misses that event.
         for outcome in SIGNUP_OUTCOMES:
@@ -201,7 +430,12 @@ class PrometheusMetrics:
             self.password_changes.labels(outcome)
         for scope in REVOCATION_SCOPES:
             self.sessions_revoked.labels(scope)
+        for cause in OutageCause:
+            self.store_unavailable.labels(cause)
         self.hash_queue_depth.set(0)
+        self.last_purge.set(0)
+        self._readings = _Readings(own)
+        self._pool_wait: Histogram | _LatencyHistogram | None = None
         if own is None:
             self._registry = CollectorRegistry()
             MultiProcessCollector(self._registry, path=multiprocess_dir)
@@ -209,8 +443,54 @@ class PrometheusMetrics:
             self._registry = own
         self._build_info = _BuildInfo(self._registry, version)
 
+    @property
+    def multiprocess(self) -> bool:
+        return self._dir is not None
+
     def observe_schema(self, schema: SchemaStatus) -> None:
         self._build_info.observe(schema)
+
+    def watch_hashing(self, hasher: HashingStats) -> None:
+        self._readings.watch(HASH_REFUSALS, lambda: hasher.refusals)
+        self._readings.watch(HASH_CONCURRENCY, lambda: hasher.concurrency)
+        self._readings.watch(HASH_CAPACITY, lambda: hasher.capacity)
+
+    def watch_pool(self, pool: PoolStats) -> None:
+        self._readings.watch(POOL_SIZE, lambda: pool.pool_size)
+        self._readings.watch(POOL_IN_USE, lambda: pool.pool_in_use)
+
+    def watch_session_cache(self, cache: SessionCacheStats) -> None:
+        self._readings.watch(CACHE_HITS, lambda: cache.hits)
+        self._readings.watch(CACHE_MISSES, lambda: cache.misses)
+        self._readings.watch(LISTENER_UP, lambda: cache.enabled)
+
+    def publish(self) -> None:
+        """Multiprocess mode: copy the watched values into this worker's files (the lifecycle
+        calls it every PUBLISH_INTERVAL seconds). Nothing to do in one process."""
+        self._readings.publish()
+
+    def pool_wait_observer(self) -> Callable[[float], None]:
+        """What a store with a pool tells how long each request waited for a connection; the
+        histogram exists (at zero) from the first call."""
+        if self._pool_wait is None:
+            if self.multiprocess:
+                self._pool_wait = Histogram(
+                    POOL_WAIT, POOL_WAIT_HELP, buckets=POOL_WAIT_BUCKETS, registry=None
+                )
+            else:
+                self._pool_wait = _LatencyHistogram(
+                    self._registry, POOL_WAIT, POOL_WAIT_HELP, (), POOL_WAIT_BUCKETS
+                )
+        if isinstance(self._pool_wait, _LatencyHistogram):
+            return self._pool_wait.observer()
+        return self._pool_wait.observe
+
+    def store_unavailable_answered(self, error: StoreUnavailable) -> None:
+        self.store_unavailable.labels(error.cause).inc()
+
+    def purge_completed(self, at: float) -> None:
+        """`at`: time.time() when this process's purge of expired sessions finished."""
+        self.last_purge.set(at)
 
     def request_observer(self, route: str, method: str, status: str) -> Callable[[float], None]:
         if isinstance(self.request_duration, _LatencyHistogram):

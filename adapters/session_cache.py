@@ -61,6 +61,10 @@ class CachedSessionRepository(SessionRepository):
         self._next_sweep = clock.now()
         self.enabled = False  # turned on by the listener while it is connected
         self._serving_until = 0.0  # monotonic(); the listener renews it with every check passed
+        # Lookups answered from memory, and those that went to the store (the cache off
+        # included): plain ints on the hot path, which the metrics read when scraped.
+        self.hits = 0
+        self.misses = 0
 
     # invalidation
 
@@ -104,7 +108,9 @@ class CachedSessionRepository(SessionRepository):
         if self.enabled and monotonic() < self._serving_until:
             hit = self._entries.get(token_hash)
             if hit is not None and self._clock.now() - hit[0].last_seen_at < self._fresh_for:
+                self.hits += 1
                 return copy(hit[0]), hit[1]
+        self.misses += 1
         generation = self._generation
         found = await self._inner.get_with_user(token_hash)
         # Cached even while the lease has lapsed: a lapse without a failed check loses nothing

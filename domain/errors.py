@@ -1,5 +1,7 @@
 """Domain errors. Messages are safe to show a client: none ever holds a password, hash or token."""
 
+from enum import StrEnum
+
 
 class DomainError(Exception):
     """Base of every error the core raises on purpose."""
@@ -56,11 +58,25 @@ class PurgeInProgress(DomainError):
         super().__init__("Another instance is purging expired sessions")
 
 
+class OutageCause(StrEnum):
+    """Why the store could not be used: a fixed set, which the metrics count 503 answers by. The
+    message a client sees is the same for each."""
+
+    NOT_OPEN = "not_open"  # not opened yet, or already closed (start-up, shutdown)
+    UNREACHABLE = "unreachable"  # no connection could be made, or one was lost
+    TIMEOUT = "timeout"  # connecting or a statement took longer than the store allows
+    POOL_EXHAUSTED = "pool_exhausted"  # every pooled connection stayed busy past the timeout
+    TOO_MANY_CONNECTIONS = "too_many_connections"  # the server has no connection left to give
+    REJECTED = "rejected"  # the server refuses the role, its password or the database name
+    READ_ONLY = "read_only"  # the server takes no writes (a standby, after a failover say)
+
+
 class StoreUnavailable(DomainError):
     """The store cannot be reached right now; the caller may retry later."""
 
-    def __init__(self) -> None:
+    def __init__(self, cause: OutageCause = OutageCause.UNREACHABLE) -> None:
         super().__init__("Store unavailable")
+        self.cause = cause
 
 
 class HashingOverloaded(DomainError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from operator import attrgetter
 
@@ -51,31 +50,33 @@ def _audit_log(metrics: PrometheusMetrics | None) -> LoggingAuditLog | MeteredAu
     return LoggingAuditLog() if metrics is None else MeteredAuditLog(LoggingAuditLog(), metrics)
 
 
-def _queue_depth_observer(metrics: PrometheusMetrics | None) -> Callable[[float], None] | None:
-    return None if metrics is None else metrics.hash_queue_depth.set
+def _hasher(settings: Settings, metrics: PrometheusMetrics | None) -> Argon2PasswordHasher:
+    hasher = Argon2PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_cost,
+        parallelism=settings.argon2_parallelism,
+        concurrency=settings.hash_concurrency,
+        queue_size=settings.hash_queue_size,
+        queue_timeout=settings.hash_queue_timeout,
+        on_queue_change=None if metrics is None else metrics.hash_queue_depth.set,
+        per_owner=settings.hash_share_per_address,
+    )
+    if metrics is not None:
+        metrics.watch_hashing(hasher)
+    return hasher
 
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
+    metrics = providers.Singleton(_metrics, settings)  # None when METRICS_ENABLED=false
     # Built from DATABASE_URL's row in entrypoints.stores; a Singleton so that only the chosen
     # store is ever built (and connects). Tests override it with a store of their own.
-    store = providers.Singleton(build_store, settings)
+    store = providers.Singleton(build_store, settings, metrics)
 
     clock = providers.Singleton(SystemClock)
     tokens = providers.Singleton(SecretsTokenGenerator)
-    metrics = providers.Singleton(_metrics, settings)  # None when METRICS_ENABLED=false
     audit = providers.Singleton(_audit_log, metrics)
-    hasher = providers.Singleton(
-        Argon2PasswordHasher,
-        time_cost=settings.provided.argon2_time_cost,
-        memory_cost=settings.provided.argon2_memory_cost,
-        parallelism=settings.provided.argon2_parallelism,
-        concurrency=settings.provided.hash_concurrency,
-        queue_size=settings.provided.hash_queue_size,
-        queue_timeout=settings.provided.hash_queue_timeout,
-        on_queue_change=providers.Callable(_queue_depth_observer, metrics),
-        per_owner=settings.provided.hash_share_per_address,
-    )
+    hasher = providers.Singleton(_hasher, settings, metrics)
     session_policy = providers.Singleton(attrgetter("session_policy"), settings)
     password_policy = providers.Singleton(PasswordPolicy)
     throttle_policy = providers.Singleton(_throttle_policy, settings)

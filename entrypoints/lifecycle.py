@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+from adapters.prometheus_metrics import PUBLISH_INTERVAL
 from domain.errors import DomainError, PurgeInProgress
 from entrypoints.container import Container
 
@@ -39,15 +41,18 @@ async def running(container: Container) -> AsyncIterator[None]:
     )
     calibrator = asyncio.create_task(_calibrate_periodically(container))
     schema = asyncio.create_task(_export_schema_periodically(container))
+    publisher = asyncio.create_task(_publish_metrics_periodically(container))
+    tasks = (purger, calibrator, schema, publisher)
     try:
         yield
     finally:
-        purger.cancel()
-        calibrator.cancel()
-        schema.cancel()
-        await asyncio.gather(purger, calibrator, schema, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await store.close()
         container.hasher().close()
+        if (metrics := container.metrics()) is not None:
+            metrics.publish()  # what this worker counted since the last copy
 
 
 async def _purge_periodically(container: Container, interval: int) -> None:
@@ -57,6 +62,7 @@ async def _purge_periodically(container: Container, interval: int) -> None:
     if interval <= 0:
         return
     purge = container.purge_expired_sessions()
+    metrics = container.metrics()
     while True:
         await asyncio.sleep(interval)
         try:
@@ -68,6 +74,8 @@ async def _purge_periodically(container: Container, interval: int) -> None:
                 "purge of expired sessions failed; will retry", extra={"interval": interval}
             )
             continue
+        if metrics is not None:
+            metrics.purge_completed(time.time())
         if purged:
             log.info("purged expired sessions", extra={"purged": purged})
 
@@ -88,6 +96,18 @@ async def _calibrate_periodically(container: Container) -> None:
             await asyncio.sleep(CALIBRATION_RETRY)
             continue
         await asyncio.sleep(CALIBRATION_INTERVAL)
+
+
+async def _publish_metrics_periodically(container: Container) -> None:
+    """In multiprocess mode (`serve --workers N`), copy the values the adapters keep in memory
+    (cache hits, hashing refusals, pool use...) into this worker's metrics files every
+    PUBLISH_INTERVAL seconds, where a scrape answered by any worker reads them."""
+    metrics = container.metrics()
+    if metrics is None or not metrics.multiprocess:
+        return
+    while True:
+        await asyncio.sleep(PUBLISH_INTERVAL)
+        metrics.publish()
 
 
 async def _export_schema_periodically(container: Container) -> None:

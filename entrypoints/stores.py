@@ -2,7 +2,8 @@
 
 Everything else (settings validation, the container, the command line, the lifecycle) asks this
 table or the store itself (domain.ports.Store), never which store it is: a third store is one
-adapter and one row here.
+adapter and one row here. A row also hands the metrics what its store can tell of itself (a
+connection pool, a session cache), when there are metrics.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from adapters.memory import InMemoryStore
 from adapters.postgres import PostgresStore
+from adapters.prometheus_metrics import PrometheusMetrics
 from domain.ports import Store
 
 if TYPE_CHECKING:  # settings.py reads SCHEMES from here
@@ -20,12 +22,12 @@ if TYPE_CHECKING:  # settings.py reads SCHEMES from here
 DEFAULT_SCHEME = "memory"  # DATABASE_URL unset or empty
 
 
-def _memory(url: str, settings: Settings) -> Store:
+def _memory(url: str, settings: Settings, metrics: PrometheusMetrics | None) -> Store:
     return InMemoryStore()
 
 
-def _postgres(url: str, settings: Settings) -> Store:
-    return PostgresStore(
+def _postgres(url: str, settings: Settings, metrics: PrometheusMetrics | None) -> Store:
+    store = PostgresStore(
         url,
         max_size=settings.database_pool_size,
         connect_timeout=settings.database_timeout,
@@ -33,11 +35,17 @@ def _postgres(url: str, settings: Settings) -> Store:
         session_cache_for=settings.session_policy.touch_interval
         if settings.session_cache
         else None,
+        on_acquire=metrics.pool_wait_observer() if metrics is not None else None,
     )
+    if metrics is not None:
+        metrics.watch_pool(store)
+        if store.session_cache is not None:
+            metrics.watch_session_cache(store.session_cache)
+    return store
 
 
-# scheme -> (DATABASE_URL, Settings) -> the store, not yet open
-STORES: Mapping[str, Callable[[str, Settings], Store]] = {
+# scheme -> (DATABASE_URL, Settings, the metrics or None) -> the store, not yet open
+STORES: Mapping[str, Callable[[str, Settings, PrometheusMetrics | None], Store]] = {
     "memory": _memory,  # `memory:`: the in-memory store, asked for explicitly
     "postgres": _postgres,
     "postgresql": _postgres,
@@ -53,7 +61,8 @@ def scheme(database_url: str | None) -> str:
     return name.lower() if colon else ""
 
 
-def build_store(settings: Settings) -> Store:
-    """The store DATABASE_URL names (Settings has refused a scheme that is not in STORES)."""
+def build_store(settings: Settings, metrics: PrometheusMetrics | None = None) -> Store:
+    """The store DATABASE_URL names (Settings has refused a scheme that is not in STORES), with
+    what it can tell of itself handed to `metrics`."""
     url = settings.database_url
-    return STORES[scheme(url)](url or "", settings)
+    return STORES[scheme(url)](url or "", settings, metrics)

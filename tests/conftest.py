@@ -7,6 +7,7 @@ says how to run a tier):
 - docker: under tests/docker/.
 - browser: under tests/browser/ (headless Chromium).
 - proxy: the module uses the nginx or Traefik runner.
+- prometheus: the module uses tests/prometheus_runner.py (Debian's promtool or prometheus).
 - e2e: under tests/e2e/, tests/browser/ or tests/docker/: real processes, started and waited for.
 """
 
@@ -26,7 +27,12 @@ DIRECTORY_MARKERS = {
     "browser": ("browser", "e2e"),
     "e2e": ("e2e",),
 }
-PROXY_RUNNERS = {"tests.e2e.nginx_runner", "tests.e2e.traefik_runner"}
+# A module that uses one of these (a name it imports from it) gets the marker.
+RUNNER_MARKERS = {
+    "tests.e2e.nginx_runner": "proxy",
+    "tests.e2e.traefik_runner": "proxy",
+    "tests.prometheus_runner": "prometheus",
+}
 
 
 def tier_markers(item: pytest.Item) -> set[str]:
@@ -40,10 +46,11 @@ def tier_markers(item: pytest.Item) -> set[str]:
     if callspec is not None and POSTGRES_CASE in callspec.params.values():
         markers.add("postgres")
     module = getattr(item, "module", None)
-    if module is not None and any(
-        getattr(value, "__module__", None) in PROXY_RUNNERS for value in vars(module).values()
-    ):
-        markers.add("proxy")
+    if module is not None:
+        for value in vars(module).values():
+            runner = getattr(value, "__module__", None)
+            if runner in RUNNER_MARKERS:
+                markers.add(RUNNER_MARKERS[runner])
     return markers
 
 

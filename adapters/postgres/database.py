@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from time import perf_counter
 from typing import NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -22,7 +23,7 @@ from adapters.postgres.repositories import (
 from adapters.postgres.revocations import RevocationListener
 from adapters.session_cache import CachedSessionRepository, CachedUserRepository
 from adapters.system import SystemClock
-from domain.errors import StoreUnavailable
+from domain.errors import OutageCause, StoreUnavailable
 from domain.ports import SessionRepository, Store, UserRepository
 from domain.schema import SchemaStatus
 
@@ -65,6 +66,28 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, UNAVAILABLE) and not isinstance(error, NOT_AN_OUTAGE)
 
 
+# A write refused because the server takes none (a standby that a failover left behind, or
+# default_transaction_read_only): to a request this is an outage too, a 503 rather than a 500,
+# and the pool's connections are replaced, so that a name that now points at the new primary is
+# followed. Only on the request paths (the pool's); migrations keep their own rules.
+READ_ONLY = asyncpg.ReadOnlySQLTransactionError
+
+# The cause of an outage by the error's type, first match; TimeoutError is told apart by where it
+# happened (see PostgresStore._cause), and anything else in UNAVAILABLE is UNREACHABLE.
+_CAUSES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], OutageCause], ...] = (
+    (READ_ONLY, OutageCause.READ_ONLY),
+    (asyncpg.TooManyConnectionsError, OutageCause.TOO_MANY_CONNECTIONS),
+    (
+        (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError),
+        OutageCause.REJECTED,
+    ),
+)
+
+
+def _ignore(seconds: float) -> None:
+    pass
+
+
 def redacted_dsn(dsn: str) -> str:
     """The URL without its password, for messages and logs. asyncpg also takes the password as a
     query parameter (`?password=...`), so that is hidden too; a URL that does not parse is not
@@ -105,25 +128,43 @@ class PostgresStore(Store):
         connect_timeout: float = 5.0,
         command_timeout: float = 5.0,
         session_cache_for: timedelta | None = None,
+        on_acquire: Callable[[float], None] | None = None,
     ) -> None:
         """`session_cache_for`: cache resolved sessions while their last use is that recent
-        (the session policy's touch interval); None: no cache, one query per resolve."""
+        (the session policy's touch interval); None: no cache, one query per resolve.
+        `on_acquire`: told how many seconds each request waited for a pooled connection (a new
+        connection's set-up included, a wait that failed too): the metrics' histogram, kept
+        without this adapter knowing about Prometheus."""
         self._dsn = dsn
         self._min_size = min_size
         self._max_size = max_size
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
+        self._acquired = on_acquire or _ignore
         self._pool: asyncpg.Pool | None = None
         self.users: UserRepository = PostgresUserRepository(self)
         self.sessions: SessionRepository = PostgresSessionRepository(self)
         self.attempts = PostgresAttemptCounter(self)
         self._listener: RevocationListener | None = None
+        self.session_cache: CachedSessionRepository | None = None
         if session_cache_for is not None:
-            self.sessions = cache = CachedSessionRepository(
+            self.sessions = self.session_cache = cache = CachedSessionRepository(
                 self.sessions, SystemClock(), session_cache_for
             )
             self.users = CachedUserRepository(self.users, cache)
-            self._listener = RevocationListener(dsn, self.sessions, connect_timeout)
+            self._listener = RevocationListener(dsn, cache, connect_timeout)
+
+    @property
+    def pool_size(self) -> int:
+        """The most connections the pool opens (DATABASE_POOL_SIZE)."""
+        return self._max_size
+
+    @property
+    def pool_in_use(self) -> int:
+        """Connections lent to a request now. Read by the metrics at scrape time, from another
+        thread: asyncpg's counts only read its connection holders, never change them."""
+        pool = self._pool
+        return 0 if pool is None else pool.get_size() - pool.get_idle_size()
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -138,8 +179,8 @@ class PostgresStore(Store):
                 max_inactive_connection_lifetime=60,
                 reset=_keep_session,
             )
-        except UNAVAILABLE:
-            raise StoreUnavailable() from None
+        except UNAVAILABLE as error:
+            raise StoreUnavailable(self._cause(error, acquiring=False)) from None
         if self._listener is not None:
             self._listener.start()
 
@@ -195,32 +236,57 @@ class PostgresStore(Store):
         """A pooled connection; any failure to reach Postgres, while acquiring or while using it,
         becomes StoreUnavailable (which names neither the server nor the SQL)."""
         if self._pool is None:
-            raise StoreUnavailable()
+            raise StoreUnavailable(OutageCause.NOT_OPEN)
+        started, acquiring = perf_counter(), True
         try:
             async with self._pool.acquire(timeout=self._connect_timeout) as connection:
+                acquiring = False
+                self._acquired(perf_counter() - started)
                 yield connection
-        except UNAVAILABLE as error:
-            if not is_outage(error):
+        except (*UNAVAILABLE, READ_ONLY) as error:
+            if not (is_outage(error) or isinstance(error, READ_ONLY)):
                 raise
-            await self._unavailable(error)
+            if acquiring:
+                self._acquired(perf_counter() - started)
+            await self._unavailable(error, acquiring)
 
     async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
         """One statement on a pooled connection: the hot path's shorter way to `connection()`."""
         if self._pool is None:
-            raise StoreUnavailable()
+            raise StoreUnavailable(OutageCause.NOT_OPEN)
+        started, acquiring = perf_counter(), True
         try:
             # Not Pool.fetchrow: it waits for a free connection without a time limit. Nor
             # acquire(timeout=...), which wraps every acquire in a task of its own: one timer for
             # the wait and the statement is far cheaper on the path every request takes.
             async with asyncio.timeout(self._connect_timeout + self._command_timeout):
                 async with self._pool.acquire() as connection:
+                    acquiring = False
+                    self._acquired(perf_counter() - started)
                     return await connection.fetchrow(query, *args)
-        except UNAVAILABLE as error:
-            if not is_outage(error):
+        except (*UNAVAILABLE, READ_ONLY) as error:
+            if not (is_outage(error) or isinstance(error, READ_ONLY)):
                 raise
-            await self._unavailable(error)
+            if acquiring:
+                self._acquired(perf_counter() - started)
+            await self._unavailable(error, acquiring)
 
-    async def _unavailable(self, error: BaseException) -> NoReturn:
+    def _cause(self, error: BaseException, acquiring: bool) -> OutageCause:
+        if isinstance(error, TimeoutError):
+            # While acquiring, a timeout is either the wait for a free connection (every one is
+            # lent out) or the set-up of a new one; once acquired, a statement's.
+            pool = self._pool
+            exhausted = (
+                pool is not None and pool.get_idle_size() == 0 and pool.get_size() >= self._max_size
+            )
+            return OutageCause.POOL_EXHAUSTED if acquiring and exhausted else OutageCause.TIMEOUT
+        for kinds, cause in _CAUSES:
+            if isinstance(error, kinds):
+                return cause
+        return OutageCause.UNREACHABLE
+
+    async def _unavailable(self, error: BaseException, acquiring: bool) -> NoReturn:
+        cause = self._cause(error, acquiring)
         log.warning("postgres unavailable", extra={"error": type(error).__name__})
         # A lost connection means its siblings most likely died with it (a restart, a cut):
         # replace them all on next use instead of failing once per connection. A timeout does
@@ -229,4 +295,4 @@ class PostgresStore(Store):
         # drops a connection whose statement timed out and could not be cancelled).
         if self._pool is not None and not isinstance(error, TimeoutError):
             await self._pool.expire_connections()
-        raise StoreUnavailable() from None
+        raise StoreUnavailable(cause) from None

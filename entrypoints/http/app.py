@@ -14,7 +14,7 @@ from entrypoints.container import Container, build_container
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cookies import SessionCookie
 from entrypoints.http.cross_site import CrossSiteDefence
-from entrypoints.http.errors import install_error_handlers
+from entrypoints.http.errors import install_error_handlers, unavailable_counter
 from entrypoints.http.fast_path import FastPath
 from entrypoints.http.metrics import RequestLatency, add_metrics_route
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
@@ -82,7 +82,10 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
     app.state.container = container
     app.state.readiness = Readiness()
     app.state.session_cookie = cookie = SessionCookie.from_settings(settings)
-    app.state.session_gate = gate = SessionGate(container.resolve_session, cookie)
+    app.state.count_unavailable = count_unavailable = unavailable_counter(container.metrics())
+    app.state.session_gate = gate = SessionGate(
+        container.resolve_session, cookie, count_unavailable
+    )
     app.state.client_address = addresses = ClientAddress(settings.proxies)
     routers = [build_router(settings.session_cookie_name), build_ui_router()]
     for router in routers:

@@ -35,7 +35,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cookies import SessionCookie
 from entrypoints.http.cross_site import CrossSiteDefence
-from entrypoints.http.errors import Refusal
+from entrypoints.http.errors import Refusal, unavailable_counter
 from entrypoints.http.session_gate import SessionGate
 from entrypoints.lifecycle import running
 from entrypoints.settings import Settings, load_settings
@@ -85,7 +85,9 @@ class SessionAuth:
         self._migrate = migrate
         self._running = False
         self._cookie = SessionCookie.from_settings(self.settings)
-        self._gate = SessionGate(container.resolve_session, self._cookie)
+        self._gate = SessionGate(
+            container.resolve_session, self._cookie, unavailable_counter(container.metrics())
+        )
         self._cross_site = CrossSiteDefence(
             _rules_only, self.settings.origins, ClientAddress(self.settings.proxies)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from adapters.prometheus_metrics import PrometheusMetrics
 from domain.errors import (
     DomainError,
     HashingOverloaded,
@@ -47,6 +48,20 @@ _STATUS: dict[type[DomainError], tuple[int, dict[str, str]]] = {
     StoreUnavailable: (503, {"Retry-After": STORE_RETRY_AFTER}),
     HashingOverloaded: (503, {"Retry-After": HASHING_RETRY_AFTER}),
 }
+
+
+# Told of every 503 answered because the store could not be used, once each: by SessionGate for
+# the paths that authenticate by cookie, by _domain_error for errors raised out of a route, and
+# by the browser pages' forms. The metrics count them by cause.
+UnavailableCounter = Callable[[StoreUnavailable], None]
+
+
+def unavailable_counter(metrics: PrometheusMetrics | None) -> UnavailableCounter:
+    return _uncounted if metrics is None else metrics.store_unavailable_answered
+
+
+def _uncounted(error: StoreUnavailable) -> None:
+    pass
 
 
 def status_of(error: DomainError) -> tuple[int, dict[str, str]]:
@@ -120,6 +135,7 @@ async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
         if cookie.token(request.scope) is not None:  # a cookie naming no valid session: expire it
             cookie.expire(response)
     if isinstance(error, StoreUnavailable):
+        request.app.state.count_unavailable(error)
         log.warning("store unavailable", extra={"path": request.url.path})
     return response
 

@@ -12,6 +12,7 @@ browser could act on different sessions.
 - A refusal's status and headers come from the error table (entrypoints/http/errors.py): 401
   (expiring a presented cookie) or 503 with `Retry-After`. Callers tell refusals apart by type
   (`refusal.error`), never by message text.
+- A 503 is counted here, by its cause (`on_unavailable`), once: every caller answers it.
 """
 
 from __future__ import annotations
@@ -23,15 +24,21 @@ from starlette.types import Scope
 from application import Authenticated, ResolveSession
 from domain.errors import NotAuthenticated, StoreUnavailable
 from entrypoints.http.cookies import SessionCookie, read_cookie
-from entrypoints.http.errors import Refusal
+from entrypoints.http.errors import Refusal, UnavailableCounter
 
 
 class SessionGate:
-    def __init__(self, resolve: Callable[[], ResolveSession], cookie: SessionCookie) -> None:
+    def __init__(
+        self,
+        resolve: Callable[[], ResolveSession],
+        cookie: SessionCookie,
+        on_unavailable: UnavailableCounter,
+    ) -> None:
         self._resolve = resolve
         self._name = cookie.name.encode("latin-1")
         self._expiring = cookie.expiring_header()
         self._absent = Refusal.of(NotAuthenticated(), expiring=None)
+        self._unavailable = on_unavailable
 
     async def check(self, scope: Scope) -> Authenticated | Refusal:
         token = read_cookie(scope["headers"], self._name)
@@ -39,5 +46,8 @@ class SessionGate:
             return self._absent
         try:
             return await self._resolve().execute(token=token)
-        except (NotAuthenticated, StoreUnavailable) as error:
+        except NotAuthenticated as error:
+            return Refusal.of(error, expiring=self._expiring)
+        except StoreUnavailable as error:
+            self._unavailable(error)
             return Refusal.of(error, expiring=self._expiring)

@@ -2,7 +2,7 @@
 
 import httpx
 
-from domain.errors import HashingOverloaded, StoreUnavailable
+from domain.errors import HashingOverloaded, OutageCause, StoreUnavailable
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import load_settings
@@ -10,11 +10,15 @@ from tests.constants import FAST_ARGON2
 
 
 class DownStore:
-    """Every repository call fails as a Postgres adapter does when the server is gone."""
+    """Every repository call fails as a Postgres adapter does when the server is gone (or for
+    `cause`)."""
+
+    def __init__(self, cause: OutageCause = OutageCause.UNREACHABLE):
+        self.cause = cause
 
     def __getattr__(self, name):
         async def unavailable(*args, **kwargs):
-            raise StoreUnavailable()
+            raise StoreUnavailable(self.cause)
 
         return unavailable
 

@@ -7,32 +7,14 @@ import threading
 from importlib.metadata import version
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.postgres.migrate import migrations
 from tests.api.client import log_in, running_client, sign_up
 from tests.api.responses import set_cookie_attributes
+from tests.api.scraping import Samples, moved, scrape
 from tests.constants import PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"
-Samples = dict[tuple[str, frozenset], float]
-
-
-async def scrape(client: httpx.AsyncClient) -> Samples:
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    key = (name, frozenset(labels.items()))
-    assert key in after, f"no series {name}{labels}"
-    return after[key] - before.get(key, 0.0)
 
 
 def as_cookie(login: httpx.Response) -> dict[str, str]:

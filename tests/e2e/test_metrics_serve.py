@@ -1,7 +1,9 @@
 """GET /metrics of a real `sessionauth serve --workers 2`: every scrape, whichever worker answers
-it, reports the totals of both workers; the workers' private metrics directory goes at exit."""
+it, reports the totals of both workers (the pool and hashing capacity too; the session cache's
+listener as the lowest of them); the workers' private metrics directory goes at exit."""
 
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -48,16 +50,26 @@ def scrape(url: str) -> dict[tuple, float]:
     }
 
 
+SIZES = {"DATABASE_POOL_SIZE": "3", "HASH_CONCURRENCY": "1", "HASH_QUEUE_SIZE": "3"}
+
+
 def test_every_scrape_reports_the_logins_of_both_workers(database_url):
-    with serving("--workers", "2", DATABASE_URL=database_url) as server:
+    with serving("--workers", "2", DATABASE_URL=database_url, **SIZES) as server:
         directory = metrics_directory(server)
         try:
             logins = log_in_on_both_workers(server, directory)
+            deadline = time.monotonic() + 30
+            while scrape(server.url)[("sessionauth_session_cache_listener_up", ())] != 1:
+                assert time.monotonic() < deadline, "a worker's listener never connected"
+                time.sleep(0.2)
             for _ in range(10):
                 seen = scrape(server.url)
                 assert seen[("sessionauth_logins_total", (("outcome", "success"),))] == logins
                 assert seen[("sessionauth_signups_total", (("outcome", "success"),))] == 1
                 assert seen[("sessionauth_hash_queue_depth", ())] == 0
+                assert seen[("sessionauth_hash_capacity", ())] == 2 * 4
+                assert seen[("sessionauth_database_pool_size", ())] == 2 * 3
+                assert seen[("sessionauth_session_cache_listener_up", ())] == 1
                 login_requests = ("method", "POST"), ("route", "/login"), ("status", "2xx")
                 assert (
                     seen[("sessionauth_http_request_duration_seconds_count", login_requests)]

@@ -87,6 +87,7 @@ async def test_a_full_queue_is_refused_at_once():
     assert await asyncio.to_thread(gate.entered.wait, 10)
     with pytest.raises(HashingOverloaded):
         await asyncio.wait_for(hasher.hash("one too many"), 10)
+    assert hasher.refusals == {"queue_full": 1, "address_share": 0, "deadline": 0}
     gate.release.set()
     assert await busy == await queued == "done"
     assert hasher.in_flight == 0
@@ -103,6 +104,7 @@ async def test_past_the_deadline_both_a_running_and_a_queued_hash_are_refused():
     for late in (running, queued):
         with pytest.raises(HashingOverloaded):
             await asyncio.wait_for(late, 10)
+    assert hasher.refusals == {"queue_full": 0, "address_share": 0, "deadline": 2}
     # the thread is still busy: its slot and the queued one stay taken until the work is done
     assert hasher.in_flight == 2
     gate.release.set()
@@ -112,6 +114,13 @@ async def test_past_the_deadline_both_a_running_and_a_queued_hash_are_refused():
         await asyncio.sleep(0.01)
     assert hasher.in_flight == 0
     assert await hasher.hash("room again")
+    hasher.close()
+
+
+def test_the_capacity_is_the_threads_and_the_queue():
+    hasher = Argon2PasswordHasher(**CHEAP, concurrency=3, queue_size=5)
+    assert (hasher.concurrency, hasher.capacity) == (3, 8)
+    assert hasher.refusals == {"queue_full": 0, "address_share": 0, "deadline": 0}
     hasher.close()
 
 
@@ -157,6 +166,7 @@ async def test_one_owner_holds_at_most_its_share_of_the_queue():
     results = await asyncio.gather(*flood, *others, *anonymous, return_exceptions=True)
     assert [isinstance(r, HashingOverloaded) for r in results[:10]] == [False] * 2 + [True] * 8
     assert not any(isinstance(r, BaseException) for r in results[10:])
+    assert hasher.refusals == {"queue_full": 0, "address_share": 8, "deadline": 0}
     assert hasher._admitted_by_owner == {} and hasher.in_flight == 0  # every slot given back
     again = await asyncio.gather(
         *(hasher.verify_dummy("guess", owner="203.0.113.66") for _ in range(2))

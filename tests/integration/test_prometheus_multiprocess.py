@@ -3,6 +3,7 @@ files in one directory, and a scrape in any of them sums every worker's counters
 depth of the live ones only. Each worker here is a real process (the mode is chosen when
 prometheus_client is imported, so it cannot be switched on inside the test process)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -17,8 +18,11 @@ from entrypoints.settings import load_settings
 from tests.fakes import RecordingAuditLog
 
 WORKER = """
+import json
 import sys
+from types import SimpleNamespace
 from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
+from domain.errors import OutageCause, StoreUnavailable
 from tests.fakes import RecordingAuditLog
 metrics = PrometheusMetrics(sys.argv[1])
 audit = MeteredAuditLog(RecordingAuditLog(), metrics)
@@ -26,6 +30,23 @@ for _ in range(int(sys.argv[2])):
     audit.record("login_succeeded", user_id="u", session_id="s")
 metrics.hash_queue_depth.set(int(sys.argv[3]))
 metrics.request_observer("/login", "POST", "2xx")(0.02)
+own = json.loads(sys.argv[5])
+if own:  # a worker on Postgres: what its hasher, pool and session cache hold in memory
+    hasher = SimpleNamespace(concurrency=1, capacity=own["capacity"], refusals={"queue_full": 0})
+    pool = SimpleNamespace(pool_size=own["pool_size"], pool_in_use=0)
+    cache = SimpleNamespace(hits=0, misses=0, enabled=True)
+    metrics.watch_hashing(hasher)
+    metrics.watch_pool(pool)
+    metrics.watch_session_cache(cache)
+    hasher.refusals["queue_full"] = own["refused"]
+    pool.pool_in_use = own["in_use"]
+    cache.hits, cache.misses, cache.enabled = own["hits"], own["misses"], own["listening"]
+    metrics.publish()
+    cache.hits += 1  # after a publication: copied by the next one, and only this one more
+    metrics.publish()
+    metrics.pool_wait_observer()(0.003)
+    metrics.store_unavailable_answered(StoreUnavailable(OutageCause.TIMEOUT))
+    metrics.purge_completed(own["purged_at"])
 if sys.argv[4] == "scrape":
     sys.stdout.write(metrics.exposition().decode())
 else:
@@ -34,10 +55,19 @@ else:
 """
 
 
-def worker(directory, logins: int, depth: int, then: str) -> subprocess.Popen:
+def worker(directory, logins: int, depth: int, then: str, own: dict | None) -> subprocess.Popen:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(directory), str(logins), str(depth), then],
+        [
+            sys.executable,
+            "-c",
+            WORKER,
+            str(directory),
+            str(logins),
+            str(depth),
+            then,
+            json.dumps(own or {}),
+        ],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -46,7 +76,7 @@ def worker(directory, logins: int, depth: int, then: str) -> subprocess.Popen:
 
 
 def scrape(directory, logins: int = 0, depth: int = 0) -> dict[tuple, float]:
-    process = worker(directory, logins, depth, "scrape")
+    process = worker(directory, logins, depth, "scrape", own=None)
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     return {
@@ -57,8 +87,8 @@ def scrape(directory, logins: int = 0, depth: int = 0) -> dict[tuple, float]:
 
 
 @contextmanager
-def live_worker(directory, logins: int, depth: int):
-    process = worker(directory, logins, depth, "wait")
+def live_worker(directory, logins: int, depth: int, own: dict | None = None):
+    process = worker(directory, logins, depth, "wait", own)
     try:
         assert process.stdout.readline().strip() == "ready"
         yield process
@@ -126,3 +156,64 @@ def test_an_operators_own_directory_is_used_and_left_in_place(monkeypatch, tmp_p
     with metrics_shared_by_workers(load_settings(), 2):
         assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path) and tmp_path.is_dir()
+
+
+def postgres_worker(**values) -> dict:
+    return {
+        "capacity": 18,
+        "pool_size": 10,
+        "refused": 0,
+        "in_use": 0,
+        "hits": 0,
+        "misses": 0,
+        "listening": True,
+        "purged_at": 0,
+    } | values
+
+
+def one(name: str, **labels: str) -> tuple:
+    return (name, tuple(sorted(labels.items())))
+
+
+def test_the_values_adapters_keep_in_memory_are_summed_over_the_workers(tmp_path):
+    first = postgres_worker(refused=3, in_use=2, hits=40, misses=5, purged_at=1_700_000_000)
+    second = postgres_worker(refused=1, in_use=7, hits=60, misses=2, listening=False)
+    with (
+        live_worker(tmp_path, logins=0, depth=0, own=first),
+        live_worker(tmp_path, logins=0, depth=0, own=second),
+    ):
+        seen = scrape(tmp_path)
+    assert seen[one("sessionauth_session_cache_hits_total")] == 41 + 61
+    assert seen[one("sessionauth_session_cache_misses_total")] == 7
+    assert seen[one("sessionauth_hash_refusals_total", reason="queue_full")] == 4
+    assert seen[one("sessionauth_hash_capacity")] == 36
+    assert seen[one("sessionauth_database_pool_size")] == 20
+    assert seen[one("sessionauth_database_pool_in_use")] == 9
+    # one worker's listener is down: the instance's is, whatever the others say
+    assert seen[one("sessionauth_session_cache_listener_up")] == 0
+    assert seen[one("sessionauth_database_pool_acquire_seconds_count")] == 2
+    assert seen[one("sessionauth_store_unavailable_total", cause="timeout")] == 2
+    assert seen[one("sessionauth_last_purge_timestamp_seconds")] == 1_700_000_000
+
+
+def test_a_dead_workers_pool_and_listener_go_and_its_counts_stay(tmp_path):
+    with live_worker(tmp_path, 0, 0, own=postgres_worker(hits=9, listening=False)):
+        pass
+    with live_worker(tmp_path, 0, 0, own=postgres_worker(hits=1, in_use=4)):
+        seen = scrape(tmp_path)
+    assert seen[one("sessionauth_session_cache_hits_total")] == 10 + 2
+    assert seen[one("sessionauth_database_pool_size")] == 10
+    assert seen[one("sessionauth_database_pool_in_use")] == 4
+    assert seen[one("sessionauth_session_cache_listener_up")] == 1
+
+
+def test_workers_without_a_pool_or_a_cache_export_none_of_their_series(tmp_path):
+    # The in-memory store: nothing watched, so no series, not even at zero (a listener "down"
+    # at zero would page someone).
+    with live_worker(tmp_path, logins=1, depth=0):
+        seen = scrape(tmp_path)
+    names = {name for name, _ in seen}
+    assert not any(
+        n.startswith(("sessionauth_database_pool", "sessionauth_session_cache")) for n in names
+    )
+    assert seen[one("sessionauth_store_unavailable_total", cause="unreachable")] == 0

@@ -1,6 +1,7 @@
 """The documentation stays true to the code: the configuration tables list exactly the settings
 `Settings` has, with its defaults; every link stays inside the repository and resolves; the HTTP
-reference lists exactly the routes the app serves."""
+reference lists exactly the routes the app serves; every alert of docs/alerts.yaml has what an
+alert needs and its section in the on-call document."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
@@ -19,6 +21,8 @@ from entrypoints.settings import Settings, load_settings, usable_cores
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 HTTP_API = ROOT / "docs" / "http-api.md"
+ALERTS = ROOT / "docs" / "alerts.yaml"
+OPERATIONS = ROOT / "docs" / "operations.md"
 
 CONFIG_HEADER = "| variable | meaning | default |"
 # Defaults computed at start rather than written in the code: what the table must say instead.
@@ -252,3 +256,22 @@ def test_where_each_rule_lives_names_modules_and_definitions_that_exist():
         sources = [p for p in paths if p.suffix == ".py"]
         for name in names:
             assert any(_defines(p, name) for p in sources), f"{rule}: {name} is not in {modules}"
+
+
+def _alert_rules() -> list[dict]:
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def test_every_alert_waits_has_a_severity_says_what_it_means_and_has_its_runbook_section():
+    rules = _alert_rules()
+    headings = re.findall(r"^### (\S+)$", OPERATIONS.read_text(), flags=re.M)
+    assert len(rules) >= 6
+    for rule in rules:
+        name = rule["alert"]
+        assert re.fullmatch(r"\d+[smh]", rule.get("for", "")), name
+        assert rule["labels"]["severity"] in {"warning", "critical"}, name
+        annotations = rule["annotations"]
+        assert annotations["summary"] and annotations["description"], name
+        assert annotations["runbook"] == f"docs/operations.md#{name.lower()}", name
+        assert name in headings, f"docs/operations.md has no section for {name}"

@@ -48,7 +48,9 @@ def without_created(exposition: bytes) -> list[str]:
 
 def test_the_latency_histogram_exposes_what_prometheus_clients_histogram_would():
     ours, theirs = CollectorRegistry(), CollectorRegistry()
-    latency = _LatencyHistogram(ours)
+    latency = _LatencyHistogram(
+        ours, REQUEST_DURATION, REQUEST_DURATION_HELP, REQUEST_LABELS, LATENCY_BUCKETS
+    )
     reference = Histogram(
         REQUEST_DURATION,
         REQUEST_DURATION_HELP,

@@ -60,6 +60,19 @@ async def test_a_fresh_session_is_served_from_the_cache(setup):
     assert backing.reads == 1
 
 
+async def test_lookups_are_counted_as_hits_from_memory_and_misses_from_the_store(setup):
+    cache, backing, clock, _, session = setup
+    for _ in range(3):  # read once, then served twice
+        await cache.get_with_user(session.token_hash)
+    clock.advance(seconds=60)  # stale: read again
+    await cache.get_with_user(session.token_hash)
+    await cache.get_with_user(b"unknown token hash")
+    cache.set_enabled(False)  # the listener is down: every lookup goes to the store
+    await cache.get_with_user(session.token_hash)
+    assert (cache.hits, cache.misses) == (2, 4)
+    assert cache.misses == backing.reads
+
+
 async def test_an_entry_is_read_again_once_its_last_use_is_a_touch_interval_old(setup):
     cache, backing, clock, _, session = setup
     await cache.get_with_user(session.token_hash)

@@ -78,7 +78,7 @@ class _ThirdStore(InMemoryStore):
 async def test_a_third_store_is_one_row_in_the_table(monkeypatch):
     # The row is the only change: settings accept the scheme, the container builds the store, and
     # the whole app signs up, logs in and resolves the session on it.
-    monkeypatch.setitem(STORES, "third", lambda url, settings: _ThirdStore())
+    monkeypatch.setitem(STORES, "third", lambda url, settings, metrics: _ThirdStore())
     async with running_client(database_url="third:") as client:
         assert type(client.app.state.container.store()) is _ThirdStore
         await sign_up(client)

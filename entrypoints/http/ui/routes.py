@@ -40,7 +40,12 @@ from entrypoints.http.dependencies import (
     RevokeSessionDep,
     SignUpDep,
 )
-from entrypoints.http.errors import HASHING_RETRY_AFTER, STORE_RETRY_AFTER, Refusal
+from entrypoints.http.errors import (
+    HASHING_RETRY_AFTER,
+    STORE_RETRY_AFTER,
+    Refusal,
+    SessionRefused,
+)
 from entrypoints.http.ui.forms import read_form
 from entrypoints.http.ui.pages import error_page, notice_text, render, ui_base, wait_text
 
@@ -175,12 +180,12 @@ def build_ui_router() -> APIRouter:
 async def _authenticate(request: Request) -> Authenticated | Response:
     """The session the cookie names (SessionGate's rule, as every path), or a redirect to the
     login form that also expires a cookie naming no valid session. A store that cannot be
-    reached propagates (503)."""
+    reached propagates as the refusal it is (503; the gate has counted it)."""
     outcome = await request.app.state.session_gate.check(request.scope)
     if not isinstance(outcome, Refusal):
         return outcome
     if isinstance(outcome.error, StoreUnavailable):
-        raise outcome.error
+        raise SessionRefused(outcome)
     if not outcome.presented:
         return _redirect(request, "/login")
     response = _redirect(
@@ -225,6 +230,7 @@ def _form_again(
         status, message = 503, "The service is busy. Try again in a moment."
         headers["Retry-After"] = HASHING_RETRY_AFTER
     else:
+        request.app.state.count_unavailable(error)
         log.warning("store unavailable", extra={"path": request.url.path})
         status, message = 503, "The service is unavailable right now. Try again in a few seconds."
         headers["Retry-After"] = STORE_RETRY_AFTER
