@@ -57,10 +57,19 @@ class PurgeInProgress(DomainError):
 
 
 class StoreUnavailable(DomainError):
-    """The store cannot be reached right now; the caller may retry later."""
+    """The store cannot be reached right now; the caller may retry later. `cause` says why, for
+    the operator's log (never a password); the message, which a client may see, does not."""
 
-    def __init__(self) -> None:
+    def __init__(self, cause: str = "") -> None:
         super().__init__("Store unavailable")
+        self.cause = cause or "no cause given"
+
+
+class StoreMisconfigured(StoreUnavailable):
+    """The store answers but will never accept this configuration (a wrong role or password, a
+    database that does not exist, a malformed URL, a role without the rights it needs): waiting
+    will not help. At start it is a configuration error; to a request it is an outage like any
+    other, hence the base class."""
 
 
 class HashingOverloaded(DomainError):
