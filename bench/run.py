@@ -76,9 +76,16 @@ class Server:
 
 @contextmanager
 def start(
-    name: str, command: list[str], port: int, env: dict[str, str], *, pin: bool = True
+    name: str,
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    *,
+    pin: bool = True,
+    ready_path: str = "/healthz",
 ) -> Iterator[Server]:
-    """Run a server until the block ends; `pin=False` leaves it on every core."""
+    """Run a server until the block ends, once `ready_path` answers 200; `pin=False` leaves it on
+    every core."""
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             pinned(SERVER_CPU, command) if pin else command,
@@ -95,13 +102,7 @@ def start(
                     log.seek(0)
                     raise SystemExit(f"{name} exited: {log.read().decode()[-2000:]}")
                 try:
-                    if (
-                        httpx.get(
-                            url + "/healthz" if "baseline" not in name else url + "/hello",
-                            timeout=1,
-                        ).status_code
-                        == 200
-                    ):
+                    if httpx.get(url + ready_path, timeout=1).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
@@ -119,12 +120,15 @@ def start(
 
 def sessionauth(name: str, env: dict[str, str], *args: str, pin: bool = True) -> Iterator[Server]:
     port = free_port()
-    return start(name, [SESSIONAUTH, "serve", "--port", str(port), *args], port, env, pin=pin)
+    # /readyz: serve opens its port before its store is up (migrated, on Postgres).
+    command = [SESSIONAUTH, "serve", "--port", str(port), *args]
+    return start(name, command, port, env, pin=pin, ready_path="/readyz")
 
 
 def baseline() -> Iterator[Server]:
     port = free_port()
-    return start("baseline", [PYTHON, "-m", "bench.baseline", "--port", str(port)], port, {})
+    command = [PYTHON, "-m", "bench.baseline", "--port", str(port)]
+    return start("baseline", command, port, {}, ready_path="/hello")
 
 
 def session_cookie(server: Server, username: str) -> str:

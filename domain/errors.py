@@ -72,11 +72,26 @@ class OutageCause(StrEnum):
 
 
 class StoreUnavailable(DomainError):
-    """The store cannot be reached right now; the caller may retry later."""
+    """The store cannot be reached right now; the caller may retry later. `cause` says why, for
+    the operator's log (never a password); the message, which a client may see, does not."""
 
-    def __init__(self, cause: OutageCause = OutageCause.UNREACHABLE) -> None:
+    def __init__(
+        self, cause: OutageCause = OutageCause.UNREACHABLE, detail: str = ""
+    ) -> None:
         super().__init__("Store unavailable")
         self.cause = cause
+        # In the operator's words: the server's own message where there is one.
+        self.detail = detail or cause.replace("_", " ")
+
+
+class StoreMisconfigured(StoreUnavailable):
+    """The store answers but will never accept this configuration (a wrong role or password, a
+    database that does not exist, a malformed URL, a role without the rights it needs): waiting
+    will not help. At start it is a configuration error; to a request it is an outage like any
+    other, hence the base class."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(OutageCause.REJECTED, detail)
 
 
 class HashingOverloaded(DomainError):

@@ -164,17 +164,21 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def ping(self) -> bool:
-        """True when the store answers now."""
+        """True when the store answers now and can take writes; never raises. A readiness probe
+        asks it: it answers well within a second, on a path of its own, however busy the
+        connections that serve requests are. False when the store is not open."""
 
     async def migrate(self) -> list[str]:
         """Bring the store's schema up to date, whether or not it is open; return the versions
-        applied (none for a store without a schema). StoreUnavailable when it cannot be reached;
-        MigrationChanged when an applied migration's file is not the one that was applied."""
+        applied (none for a store without a schema). StoreUnavailable when it cannot be reached
+        (StoreMisconfigured when it refuses this configuration); MigrationChanged when an
+        applied migration's file is not the one that was applied."""
 
     async def schema_status(self) -> SchemaStatus:
         """Each migration as applied, pending, unknown (in the store, not shipped with this
-        code) or changed, without changing anything; empty for a store without a schema.
-        StoreUnavailable when it cannot be reached."""
+        code) or changed, without changing anything, whether or not the store is open; empty
+        for a store without a schema. StoreUnavailable when it cannot be reached
+        (StoreMisconfigured when it refuses this configuration)."""
 
     def describe(self) -> str:
         """What the store is, for messages and logs: never a password."""

@@ -13,17 +13,24 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
 
-from domain.errors import MigrationChanged, PurgeInProgress, StoreUnavailable, UnknownUser
+from domain.errors import (
+    MigrationChanged,
+    PurgeInProgress,
+    StoreMisconfigured,
+    StoreUnavailable,
+    UnknownUser,
+)
 from domain.ports import Store
 from domain.schema import MigrationState
+from entrypoints.bring_up import warn_of_unknown_migrations
 from entrypoints.container import Container, build_container
 from entrypoints.logging_setup import logging_config
+from entrypoints.serve_stop import StopFile, stop_file
 from entrypoints.settings import (
     ConfigError,
     Settings,
@@ -36,7 +43,10 @@ from entrypoints.version import installed_version
 
 log = logging.getLogger("sessionauth")
 
-MIGRATION_WAIT = 30.0  # seconds `serve` waits for the store to accept connections at start
+# Seconds `serve` gives the store to answer before it opens its port: a server that answers
+# refuses a wrong password or database in milliseconds, and one that does not is left to the
+# workers, which serve meanwhile.
+FIRST_LOOK = 1.0
 
 
 class CommandError(Exception):
@@ -122,37 +132,31 @@ def _shared(store: Store) -> Store:
     return store
 
 
-async def _migrate(store: Store, wait: float = 0.0) -> int:
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            applied = await store.migrate()
-            status = await store.schema_status()
-            break
-        except StoreUnavailable:
-            if time.monotonic() >= deadline:
-                raise CommandError(f"cannot reach {store.describe()}") from None
-            await asyncio.sleep(1.0)
-        except MigrationChanged as error:
-            raise CommandError(str(error), status=2) from None
+def _store_error(store: Store, error: StoreUnavailable | MigrationChanged) -> CommandError:
+    """A configuration error (exit 2), or an outage (exit 1), named with its cause."""
+    if isinstance(error, MigrationChanged):
+        return CommandError(str(error), status=2)
+    if isinstance(error, StoreMisconfigured):
+        return CommandError(f"configuration error: {store.describe()}: {error.detail}", status=2)
+    return CommandError(f"cannot reach {store.describe()}: {error.detail}")
+
+
+async def _migrate(store: Store) -> int:
+    try:
+        applied = await store.migrate()
+        status = await store.schema_status()
+    except (StoreUnavailable, MigrationChanged) as error:
+        raise _store_error(store, error) from None
     log.info("migrations applied", extra={"applied": applied})
-    if unknown := status.having(MigrationState.UNKNOWN):
-        # Not a reason to stop: during a rolling upgrade, or after a roll-back, an older version
-        # runs on the newer schema, which only ever adds to what it uses.
-        log.warning(
-            "the database holds migrations this version does not know: a newer version applied "
-            "them; expected during a rolling upgrade or after a roll-back, otherwise deploy the "
-            "newer version",
-            extra={"unknown_migrations": list(unknown), "version": installed_version()},
-        )
+    warn_of_unknown_migrations(status)
     return 0
 
 
 async def _migration_status(store: Store) -> int:
     try:
         status = await store.schema_status()
-    except StoreUnavailable:
-        raise CommandError(f"cannot reach {store.describe()}") from None
+    except StoreUnavailable as error:
+        raise _store_error(store, error) from None
     for version, state in status.migrations:
         print(f"{state:<8} {version}")
     wrong = status.having(MigrationState.UNKNOWN) + status.having(MigrationState.CHANGED)
@@ -162,14 +166,17 @@ async def _migration_status(store: Store) -> int:
 async def _with_store(
     settings: Settings, command: Callable[..., Awaitable[int]], *args: str
 ) -> int:
-    """Run a command against the configured shared store, opened for that command only."""
+    """Run a command against the configured shared store, opened for that command only. The
+    schema is looked at first: its connection tells a configuration error from an outage, which
+    the pool's do not (to a request, both are 503)."""
     container = build_container(settings)
     store = _shared(container.store())
     try:
+        await store.schema_status()
         await store.open()
         return await command(container, *args)
-    except StoreUnavailable:
-        raise CommandError(f"cannot reach {store.describe()}") from None
+    except StoreUnavailable as error:
+        raise _store_error(store, error) from None
     finally:
         await store.close()
 
@@ -205,21 +212,58 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
             status=2,
         )
     _log_hash_concurrency(settings)
-    asyncio.run(_migrate(store, wait=MIGRATION_WAIT))
-    # Recent uvicorn re-raises the signal that stopped it after its graceful shutdown; these
-    # handlers turn that into the exit status 0 the contract asks for.
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, lambda *_: sys.exit(0))
-    with metrics_shared_by_workers(settings, workers):
-        uvicorn.run(
-            "entrypoints.http.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            **server_options(settings),
+    asyncio.run(_first_look(store))
+    # The store is brought up by each worker (entrypoints/bring_up.py), the port open meanwhile;
+    # a worker that finds a configuration error later stops serve through this file.
+    with stop_file() as stop:
+        # Recent uvicorn re-raises the signal that stopped it after its graceful shutdown; these
+        # handlers turn that into the exit status 0 the contract asks for (2 when a worker
+        # stopped serve for a configuration error).
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signal_number, lambda *_: sys.exit(_exit_status(stop)))
+        with metrics_shared_by_workers(settings, workers):
+            uvicorn.run(
+                "entrypoints.http.app:create_app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                **server_options(settings),
+            )
+        return _exit_status(stop)
+
+
+async def _first_look(store: Store) -> None:
+    """Stop at once, before the port opens, on a configuration error that the store shows now:
+    a wrong role or password, a database that does not exist, a malformed URL, an edited
+    migration. A store that does not answer within FIRST_LOOK seconds is only logged: serve
+    never exits because the store is down."""
+    try:
+        async with asyncio.timeout(FIRST_LOOK):
+            status = await store.schema_status()
+    except StoreMisconfigured as error:
+        raise _store_error(store, error) from None
+    except (StoreUnavailable, TimeoutError) as error:
+        cause = error.detail if isinstance(error, StoreUnavailable) else "no answer in time"
+        log.warning(
+            "%s does not answer at start (%s): serving all the same, /readyz answering 503 "
+            "until it is ready",
+            store.describe(),
+            cause,
+            extra={"cause": cause},
         )
-    return 0
+        return
+    if changed := status.having(MigrationState.CHANGED):
+        raise _store_error(store, MigrationChanged(f"{changed[0]}.sql"))
+
+
+def _exit_status(stop: StopFile) -> int:
+    """0, or the status a worker asked for, its message printed as the last line."""
+    if (request := stop.request()) is None:
+        return 0
+    status, message = request
+    print(f"sessionauth: configuration error: {message}", file=sys.stderr)
+    return status
 
 
 def _log_hash_concurrency(settings: Settings) -> None:

@@ -16,6 +16,7 @@ from domain.device import DeviceCookies
 from domain.ports import Store
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
+from entrypoints.readiness import Readiness
 from entrypoints.settings import Settings
 from entrypoints.stores import build_store
 from entrypoints.version import installed_version
@@ -72,6 +73,9 @@ class Container(containers.DeclarativeContainer):
     # Built from DATABASE_URL's row in entrypoints.stores; a Singleton so that only the chosen
     # store is ever built (and connects). Tests override it with a store of their own.
     store = providers.Singleton(build_store, settings, metrics)
+    # What /readyz answers: one per container, shared by the app that serves it and whatever
+    # runs the store (an embedding application's lifespan, for one, runs outside that app).
+    readiness = providers.Singleton(Readiness)
 
     clock = providers.Singleton(SystemClock)
     tokens = providers.Singleton(SecretsTokenGenerator)

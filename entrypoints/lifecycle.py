@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from adapters.prometheus_metrics import PUBLISH_INTERVAL
 from domain.errors import DomainError, PurgeInProgress
+from entrypoints.bring_up import StoreBringUp
 from entrypoints.container import Container
 
 log = logging.getLogger("sessionauth")
@@ -23,10 +24,24 @@ SCHEMA_INTERVAL = 60
 
 
 @asynccontextmanager
-async def running(container: Container) -> AsyncIterator[None]:
-    """Open the store, build the hasher (its dummy hash is made now, not on the first login),
-    keep the dummy verify at the stored hashes' costs, and purge expired sessions every
-    PURGE_INTERVAL seconds; undo all of it on the way out."""
+async def running(
+    container: Container,
+    *,
+    try_store_first: bool = True,
+    migrate: bool | None = None,
+    on_configuration_error: Callable[[str], None] | None = None,
+) -> AsyncIterator[None]:
+    """Bring the store up (entrypoints/bring_up.py: migrations unless `migrate` or
+    MIGRATE_ON_START says not to, the schema checked, the store opened) in the background until
+    it is ready, build the hasher (its dummy hash is made now, not on the first login), keep the
+    dummy verify at the stored hashes' costs, and purge expired sessions every PURGE_INTERVAL
+    seconds; undo all of it on the way out.
+
+    `try_store_first`: make the first attempt before yielding, so that a store that answers is
+    ready for the first request and a configuration error raises (StoreMisconfigured,
+    MigrationChanged) instead of starting; an outage does not hold the start. `serve` passes
+    False: its port opens at once, and /healthz answers while the store is migrated.
+    """
     store = container.store()
     if not store.shared:
         log.warning(
@@ -34,35 +49,45 @@ async def running(container: Container) -> AsyncIterator[None]:
             "use PostgreSQL",
             store.describe(),
         )
-    await store.open()
-    container.hasher()
-    purger = asyncio.create_task(
-        _purge_periodically(container, container.settings().purge_interval)
+    settings = container.settings()
+    bring_up = StoreBringUp(
+        store,
+        container.readiness(),
+        migrate=settings.migrate_on_start if migrate is None else migrate,
+        on_configuration_error=on_configuration_error,
     )
-    calibrator = asyncio.create_task(_calibrate_periodically(container))
-    schema = asyncio.create_task(_export_schema_periodically(container))
-    publisher = asyncio.create_task(_publish_metrics_periodically(container))
-    tasks = (purger, calibrator, schema, publisher)
+    if try_store_first:
+        await bring_up.first()
+    container.hasher()
+    tasks = [
+        asyncio.create_task(bring_up.run(), name="sessionauth-bring-up"),
+        asyncio.create_task(_purge_periodically(container, settings.purge_interval, bring_up.up)),
+        asyncio.create_task(_calibrate_periodically(container, bring_up.up)),
+        asyncio.create_task(_export_schema_periodically(container)),
+        asyncio.create_task(_publish_metrics_periodically(container)),
+    ]
     try:
         yield
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        container.readiness().store_ready = False
         await store.close()
         container.hasher().close()
         if (metrics := container.metrics()) is not None:
             metrics.publish()  # what this worker counted since the last copy
 
 
-async def _purge_periodically(container: Container, interval: int) -> None:
-    """Delete expired sessions every `interval` seconds (0: never). Runs beside the requests, one
-    statement at a time; on Postgres only one instance purges in a given round (the adapter takes
-    a try-lock), so instances do not fight over the same rows."""
+async def _purge_periodically(container: Container, interval: int, up: asyncio.Event) -> None:
+    """Delete expired sessions every `interval` seconds (0: never), once the store is up. Runs
+    beside the requests, one statement at a time; on Postgres only one instance purges in a
+    given round (the adapter takes a try-lock), so instances do not fight over the same rows."""
     if interval <= 0:
         return
     purge = container.purge_expired_sessions()
     metrics = container.metrics()
+    await up.wait()
     while True:
         await asyncio.sleep(interval)
         try:
@@ -80,11 +105,13 @@ async def _purge_periodically(container: Container, interval: int) -> None:
             log.info("purged expired sessions", extra={"purged": purged})
 
 
-async def _calibrate_periodically(container: Container) -> None:
-    """Look at the costs of the stored hashes at once (not before serving: a store that is down
-    at start must not delay it), then every CALIBRATION_INTERVAL seconds; hashes change cost
-    only as users log in after a change of ARGON2_*, so a few minutes late costs little."""
+async def _calibrate_periodically(container: Container, up: asyncio.Event) -> None:
+    """Look at the costs of the stored hashes as soon as the store is up (not before serving: a
+    store that is down at start must not delay it), then every CALIBRATION_INTERVAL seconds;
+    hashes change cost only as users log in after a change of ARGON2_*, so a few minutes late
+    costs little."""
     calibrate = container.calibrate_dummy_verify()
+    await up.wait()
     while True:
         try:
             await calibrate.execute()

@@ -1,8 +1,10 @@
 """Whether this process should be sent traffic: what `/readyz` answers.
 
-One instance per app (`app.state.readiness`). The start-up path marks the store ready once it
-answers and its schema is current; the shutdown path marks the process draining on SIGTERM, after
-which `/readyz` answers 503 while requests are still served."""
+One instance per app (`app.state.readiness`, the container's). The start-up path
+(entrypoints/bring_up.py) marks the store ready once it answers and its schema is current; the
+shutdown path marks the process draining on SIGTERM, after which `/readyz` answers 503 while
+requests are still served. Once ready, `/readyz` also asks the store itself, on a path of its
+own (Store.ping)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 class Readiness:
     store_ready: bool = False
     draining: bool = False
-    # Why the store is not ready yet, for the log and /readyz's body (never a secret).
+    # Why the store is not ready yet, for the log (never a secret). /readyz's body keeps to the
+    # spec's {"status": "unavailable"}: the reason is for the operator, not any client.
     reason: str = "starting"
 
     @property

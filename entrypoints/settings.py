@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=1000)
     database_timeout: float = Field(3.0, gt=0)
     session_cache: bool = True
+    # False: serve applies no migration (its role needs no right to change the schema) and stays
+    # unready until `sessionauth migrate` has brought the schema up to date.
+    migrate_on_start: bool = True
 
     session_cookie_name: str = "session_id"
     session_cookie_secure: bool = True

@@ -3,7 +3,9 @@
 `running` is the one way to do it: the process's output goes to a file (a chatty process never
 blocks on a full pipe, and a failure can show what it said), readiness is polled until a generous
 but bounded deadline, and the process is stopped with SIGTERM and killed only if it does not exit.
-`serving` is `running` for `sessionauth serve`.
+`serving` is `running` for `sessionauth serve`, ready once `/readyz` answers 200 (its store
+brought up: migrated, schema current), or only `/healthz` for a test that starts it with the
+store down.
 """
 
 from __future__ import annotations
@@ -175,19 +177,33 @@ class Server(Process):
         self.port = int(url.rsplit(":", 1)[1])
 
 
+READY = "/readyz"  # serve's port opens at once; this answers 200 once its store is up
+LIVE = "/healthz"  # answers 200 as soon as the port is open, the store up or not
+
+
 @contextmanager
 def serving(
-    *extra_args: str, ready_timeout: float = READY_TIMEOUT, **settings: str
+    *extra_args: str,
+    ready_timeout: float = READY_TIMEOUT,
+    ready_path: str = READY,
+    **settings: str,
 ) -> Iterator[Server]:
-    with serving_many(1, *extra_args, ready_timeout=ready_timeout, **settings) as (server,):
+    with serving_many(
+        1, *extra_args, ready_timeout=ready_timeout, ready_path=ready_path, **settings
+    ) as (server,):
         yield server
 
 
 @contextmanager
 def serving_many(
-    count: int, *extra_args: str, ready_timeout: float = READY_TIMEOUT, **settings: str
+    count: int,
+    *extra_args: str,
+    ready_timeout: float = READY_TIMEOUT,
+    ready_path: str = READY,
+    **settings: str,
 ) -> Iterator[list[Server]]:
-    """`count` serve processes started at the same moment, then waited for together."""
+    """`count` serve processes started at the same moment, then waited for together, until
+    `ready_path` answers 200."""
     servers: list[Server] = []
     try:
         for _ in range(count):
@@ -200,7 +216,7 @@ def serving_many(
             servers.append(Server(process, f"http://127.0.0.1:{port}"))
         deadline = time.monotonic() + ready_timeout
         for server in servers:
-            server.wait_ready(answers(server.url + "/healthz"), deadline)
+            server.wait_ready(answers(server.url + ready_path), deadline)
         yield servers
     finally:
         for server in servers:

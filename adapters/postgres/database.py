@@ -6,11 +6,11 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from time import perf_counter
 from typing import NoReturn
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -23,7 +23,7 @@ from adapters.postgres.repositories import (
 from adapters.postgres.revocations import RevocationListener
 from adapters.session_cache import CachedSessionRepository, CachedUserRepository
 from adapters.system import SystemClock
-from domain.errors import OutageCause, StoreUnavailable
+from domain.errors import OutageCause, StoreMisconfigured, StoreUnavailable
 from domain.ports import SessionRepository, Store, UserRepository
 from domain.schema import SchemaStatus
 
@@ -44,7 +44,18 @@ UNAVAILABLE = (
     # this is the same outage, and it must not turn into a 500.
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InvalidCatalogNameError,
+    # A write on a hot standby, or with default_transaction_read_only=on: during a fail-over the
+    # address may lead to a standby until it is promoted, so this is waited out like an outage.
+    asyncpg.ReadOnlySQLTransactionError,
 )
+
+# What the server answers to a login it will never accept as configured (InvalidPasswordError is
+# an InvalidAuthorizationSpecificationError): at start a configuration error, since waiting will
+# not help; to a request an outage like any other (UNAVAILABLE has them too).
+MISCONFIGURED = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
+# What asyncpg raises for a URL it cannot parse, before it tries to connect
+# (ClientConfigurationError, for an unknown sslmode say, is a ValueError).
+MALFORMED = (ValueError, TypeError, OverflowError)
 
 
 # What says our code is wrong, not that Postgres is away: retrying will not help, so it is not
@@ -84,6 +95,17 @@ _CAUSES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Outa
 )
 
 
+def outage_cause(error: BaseException) -> OutageCause:
+    """The cause by the error's type alone (a timeout is TIMEOUT here; the pool tells an
+    exhausted pool apart, see PostgresStore._cause)."""
+    if isinstance(error, TimeoutError):
+        return OutageCause.TIMEOUT
+    for kinds, cause in _CAUSES:
+        if isinstance(error, kinds):
+            return cause
+    return OutageCause.UNREACHABLE
+
+
 def _ignore(seconds: float) -> None:
     pass
 
@@ -91,11 +113,15 @@ def _ignore(seconds: float) -> None:
 def redacted_dsn(dsn: str) -> str:
     """The URL without its password, for messages and logs. asyncpg also takes the password as a
     query parameter (`?password=...`), so that is hidden too; a URL that does not parse is not
-    shown at all, since we cannot tell where its password is."""
+    shown at all, since we cannot tell where its password is. Nor is one with an `@` after its
+    host part: a password holding an unencoded `/`, `?` or `#` ends the host part early, and
+    the rest of it would be shown as the path, query or fragment."""
     try:
         parts = urlsplit(dsn)
         password = parts.password
     except ValueError:
+        return "<unparsable database URL>"
+    if "@" in dsn.partition(parts.netloc)[2]:
         return "<unparsable database URL>"
     if password is not None:
         host = parts.netloc.rpartition("@")[2]
@@ -105,6 +131,142 @@ def redacted_dsn(dsn: str) -> str:
         hidden = [(key, "***" if "password" in key.lower() else value) for key, value in query]
         parts = parts._replace(query=urlencode(hidden, safe="*"))
     return urlunsplit(parts)
+
+
+def _passwords(dsn: str) -> list[str]:
+    """Every string that may be the URL's password, as written and decoded, longest first: what
+    lies between the user's `:` and each `@` (a password may hold an unencoded `@`, `/`...,
+    which parsers read differently), and `password` query parameters."""
+    after_scheme = dsn.partition("//")[2]
+    written = [after_scheme[:at].partition(":")[2] for at, c in enumerate(after_scheme) if c == "@"]
+    with suppress(ValueError):  # a query that does not parse holds no parameter
+        written += [
+            v
+            for k, v in parse_qsl(urlsplit(dsn).query, keep_blank_values=True)
+            if "password" in k.lower()
+        ]
+    return sorted({form for w in written if w for form in (w, unquote(w))}, key=len, reverse=True)
+
+
+def hide_password(text: str, dsn: str) -> str:
+    for password in _passwords(dsn):
+        text = text.replace(password, "***")
+    return text
+
+
+def _malformed(dsn: str, error: BaseException) -> str:
+    """What is wrong with a URL asyncpg could not parse, without echoing any of it: a "port"
+    may well be the tail of a password with an unencoded `/` or `@` in it."""
+    if isinstance(error, asyncpg.ClientConfigurationError):  # an option's value, never the password
+        return hide_password(str(error), dsn)
+    try:
+        hosts = urlsplit(dsn).netloc.rpartition("@")[2]
+    except ValueError:
+        return "it is not a valid URL"
+    for host in hosts.split(","):
+        port = (
+            host.rpartition("]")[2].partition(":")[2]
+            if host.startswith("[")
+            else host.partition(":")[2]
+        )
+        if port and not port.isdigit():
+            return (
+                "a port is not a number (a password holding '/', '?', '#' or '@' must be "
+                "percent-encoded)"
+            )
+        if port and not 0 < int(port) < 65536:
+            return "a port is not between 1 and 65535"
+    return f"asyncpg cannot read it ({type(error).__name__})"
+
+
+def cause_of(error: BaseException, dsn: str) -> str:
+    """Why the store could not be used, for the operator's log: the server's own message where
+    there is one (never a password: the server does not know it, and the URL's is hidden)."""
+    if isinstance(error, MALFORMED) and not isinstance(error, asyncpg.PostgresError):
+        return f"the database URL is malformed: {_malformed(dsn, error)}"
+    if isinstance(error, asyncpg.InvalidAuthorizationSpecificationError):
+        cause = f"the server refused the role or password: {error}"
+    elif isinstance(error, asyncpg.InvalidCatalogNameError):
+        cause = f"no such database: {error}"
+    elif isinstance(error, asyncpg.ReadOnlySQLTransactionError):
+        cause = (
+            "the database is read-only (a hot standby, or default_transaction_read_only=on): "
+            f"{error}"
+        )
+    elif isinstance(error, asyncpg.InsufficientPrivilegeError):
+        cause = f"the role may not change the schema: {error}"
+    elif isinstance(error, TimeoutError):
+        cause = "no answer in time"
+    else:
+        cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return hide_password(cause, dsn)
+
+
+async def connect(dsn: str, connect_timeout: float) -> asyncpg.Connection:
+    """A connection of its own (not the pool's). A URL asyncpg cannot parse, a wrong role or
+    password and a database that does not exist raise StoreMisconfigured; an outage
+    StoreUnavailable; both with their cause."""
+    try:
+        return await asyncpg.connect(dsn, timeout=connect_timeout)
+    except (*MISCONFIGURED, *MALFORMED) as error:
+        raise StoreMisconfigured(cause_of(error, dsn)) from None
+    except UNAVAILABLE as error:
+        raise StoreUnavailable(outage_cause(error), cause_of(error, dsn)) from None
+
+
+# Readiness probes wait at most this long for the store (seconds): Kubernetes' default probe
+# timeout is one second, and a probe that times out counts as a failure anyway.
+READINESS_BUDGET = 0.5
+# Whether the server takes writes: false on a hot standby and with
+# default_transaction_read_only=on, where every login would fail.
+_WRITABLE = "SELECT current_setting('transaction_read_only') = 'off'"
+
+
+class ReadinessCheck:
+    """Whether the store answers and takes writes, asked on one connection of its own, so that
+    a probe never queues behind requests for the pool. Probes that arrive together share one
+    check; each waits for it at most READINESS_BUDGET seconds. A check that takes longer goes on
+    (a slow network still gets its connection made) and the next probe joins it."""
+
+    def __init__(self, dsn: str, timeout: float) -> None:
+        self._dsn = dsn
+        self._timeout = timeout
+        self._budget = min(READINESS_BUDGET, timeout)
+        self._connection: asyncpg.Connection | None = None
+        self._running: asyncio.Task[bool] | None = None
+
+    async def ask(self) -> bool:
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._check(), name="sessionauth-readiness")
+        check = self._running
+        await asyncio.wait({check}, timeout=self._budget)
+        return check.done() and not check.cancelled() and check.result()
+
+    async def _check(self) -> bool:
+        # A connection kept from an earlier check may have died since (a restart, a cut): then
+        # once more on a new one, which is what the next check would do anyway.
+        for _ in range(2):
+            kept = self._connection is not None
+            try:
+                if self._connection is None:
+                    self._connection = await asyncpg.connect(self._dsn, timeout=self._timeout)
+                return bool(await self._connection.fetchval(_WRITABLE, timeout=self._timeout))
+            except Exception:  # noqa: BLE001 - unreachable, refused, timed out: not ready either way
+                self._drop()
+                if not kept:
+                    return False
+        return False
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed():
+            connection.terminate()
+
+    async def close(self) -> None:
+        if self._running is not None:
+            self._running.cancel()
+            await asyncio.gather(self._running, return_exceptions=True)
+        self._drop()
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -142,6 +304,7 @@ class PostgresStore(Store):
         self._command_timeout = command_timeout
         self._acquired = on_acquire or _ignore
         self._pool: asyncpg.Pool | None = None
+        self._readiness = ReadinessCheck(dsn, connect_timeout)
         self.users: UserRepository = PostgresUserRepository(self)
         self.sessions: SessionRepository = PostgresSessionRepository(self)
         self.attempts = PostgresAttemptCounter(self)
@@ -180,13 +343,16 @@ class PostgresStore(Store):
                 reset=_keep_session,
             )
         except UNAVAILABLE as error:
-            raise StoreUnavailable(self._cause(error, acquiring=False)) from None
+            raise StoreUnavailable(
+                self._cause(error, acquiring=False), cause_of(error, self._dsn)
+            ) from None
         if self._listener is not None:
             self._listener.start()
 
     async def close(self) -> None:
         if self._listener is not None:
             await self._listener.stop()
+        await self._readiness.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -198,7 +364,7 @@ class PostgresStore(Store):
         # Imported here: the migrations module takes UNAVAILABLE from this one.
         from adapters.postgres.migrate import apply_migrations
 
-        return await apply_migrations(self._dsn)
+        return await apply_migrations(self._dsn, connect_timeout=self._connect_timeout)
 
     async def schema_status(self) -> SchemaStatus:
         from adapters.postgres.migrate import schema_status
@@ -209,15 +375,10 @@ class PostgresStore(Store):
         return f"PostgreSQL at {redacted_dsn(self._dsn)}"
 
     async def ping(self) -> bool:
-        """Never raises: readiness probes ask often and must get an answer, bounded in time."""
-        budget = min(2.0, self._command_timeout)
-        try:
-            async with asyncio.timeout(self._connect_timeout + budget):
-                async with self.connection() as connection:
-                    await connection.fetchval("SELECT 1", timeout=budget)
-        except Exception:  # noqa: BLE001 - StoreUnavailable, or anything unforeseen: not ready either way
+        """On a connection of its own, not the pool's (see ReadinessCheck)."""
+        if self._pool is None:
             return False
-        return True
+        return await self._readiness.ask()
 
     async def device_key(self) -> bytes:
         async with self.connection() as connection:
@@ -280,10 +441,7 @@ class PostgresStore(Store):
                 pool is not None and pool.get_idle_size() == 0 and pool.get_size() >= self._max_size
             )
             return OutageCause.POOL_EXHAUSTED if acquiring and exhausted else OutageCause.TIMEOUT
-        for kinds, cause in _CAUSES:
-            if isinstance(error, kinds):
-                return cause
-        return OutageCause.UNREACHABLE
+        return outage_cause(error)
 
     async def _unavailable(self, error: BaseException, acquiring: bool) -> NoReturn:
         cause = self._cause(error, acquiring)
@@ -295,4 +453,4 @@ class PostgresStore(Store):
         # drops a connection whose statement timed out and could not be cancelled).
         if self._pool is not None and not isinstance(error, TimeoutError):
             await self._pool.expire_connections()
-        raise StoreUnavailable(cause) from None
+        raise StoreUnavailable(cause, cause_of(error, self._dsn)) from None

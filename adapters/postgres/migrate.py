@@ -11,8 +11,8 @@ from importlib.resources.abc import Traversable
 
 import asyncpg
 
-from adapters.postgres.database import UNAVAILABLE, is_outage
-from domain.errors import MigrationChanged, StoreUnavailable
+from adapters.postgres.database import UNAVAILABLE, cause_of, connect, is_outage, outage_cause
+from domain.errors import MigrationChanged, StoreMisconfigured, StoreUnavailable
 from domain.schema import MigrationState, SchemaStatus
 
 MIGRATION_LOCK = 0x5E55_1017_0001  # every instance agrees on this key
@@ -59,17 +59,17 @@ def status_of(applied: dict[str, str | None], shipped: dict[str, str]) -> Schema
 
 @asynccontextmanager
 async def _connection(dsn: str, connect_timeout: float) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of its own (not the pool's), with an outage raised as StoreUnavailable."""
-    try:
-        connection = await asyncpg.connect(dsn, timeout=connect_timeout)
-    except UNAVAILABLE:
-        raise StoreUnavailable() from None
+    """A connection of its own (not the pool's), with an outage raised as StoreUnavailable and
+    a role that may not change the schema as StoreMisconfigured, each with its cause."""
+    connection = await connect(dsn, connect_timeout)
     try:
         yield connection
+    except asyncpg.InsufficientPrivilegeError as error:
+        raise StoreMisconfigured(cause_of(error, dsn)) from None
     except UNAVAILABLE as error:
         if not is_outage(error):
             raise
-        raise StoreUnavailable() from None
+        raise StoreUnavailable(outage_cause(error), cause_of(error, dsn)) from None
     finally:
         if not connection.is_closed():
             connection.terminate() if connection.is_in_transaction() else await connection.close(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,7 +24,7 @@ from entrypoints.http.routes import build_router
 from entrypoints.http.session_gate import SessionGate
 from entrypoints.http.ui import BrowserPages, build_ui_router
 from entrypoints.lifecycle import running
-from entrypoints.readiness import Readiness
+from entrypoints.serve_stop import stopper
 from entrypoints.settings import load_settings
 from entrypoints.version import installed_version
 
@@ -63,14 +64,25 @@ class SessionAuthAPI(FastAPI):
         return self.openapi_schema
 
 
-def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
+def create_app(
+    container: Container,
+    *,
+    fast_path: bool = True,
+    try_store_first: bool = True,
+    on_configuration_error: Callable[[str], None] | None = None,
+) -> FastAPI:
     """The HTTP API. `fast_path=False` leaves every request to FastAPI's routes (the fast path
-    answers a few hot GETs the same way, only cheaper)."""
+    answers a few hot GETs the same way, only cheaper). `try_store_first` and
+    `on_configuration_error`: see entrypoints.lifecycle.running."""
     settings = container.settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(container):
+        async with running(
+            container,
+            try_store_first=try_store_first,
+            on_configuration_error=on_configuration_error,
+        ):
             yield
 
     app = SessionAuthAPI(
@@ -80,7 +92,7 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
-    app.state.readiness = Readiness()
+    app.state.readiness = container.readiness()
     app.state.session_cookie = cookie = SessionCookie.from_settings(settings)
     app.state.count_unavailable = count_unavailable = unavailable_counter(container.metrics())
     app.state.session_gate = gate = SessionGate(
@@ -112,5 +124,11 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
 
 
 def create_app_from_env() -> FastAPI:
-    """For `uvicorn --factory` and `sessionauth serve --workers N`: each worker builds its own."""
-    return create_app(build_container(load_settings()))
+    """For `uvicorn --factory` and `sessionauth serve --workers N`: each worker builds its own,
+    opens its port before the store is up, and under serve stops it with exit status 2 on a
+    configuration error found later (entrypoints/serve_stop.py)."""
+    return create_app(
+        build_container(load_settings()),
+        try_store_first=False,
+        on_configuration_error=stopper(os.environ),
+    )

@@ -29,7 +29,7 @@ from fastapi.security import APIKeyCookie
 from starlette.types import Receive, Scope, Send
 
 from application import Authenticated
-from domain.errors import StoreUnavailable
+from domain.errors import MigrationChanged, StoreMisconfigured
 from entrypoints.container import Container, build_container
 from entrypoints.http.app import create_app
 from entrypoints.http.client_address import ClientAddress
@@ -76,10 +76,10 @@ class SessionAuth:
 
     `migrate`: on Postgres, apply pending schema migrations when the app starts (under the same
     advisory lock as `sessionauth serve`, so several workers may start at once); pass False when
-    your deployment runs `sessionauth migrate` itself.
+    your deployment runs `sessionauth migrate` itself. None (the default): MIGRATE_ON_START.
     """
 
-    def __init__(self, container: Container, *, migrate: bool = True) -> None:
+    def __init__(self, container: Container, *, migrate: bool | None = None) -> None:
         self.container = container
         self.settings: Settings = container.settings()
         self._migrate = migrate
@@ -94,19 +94,19 @@ class SessionAuth:
         self.current_user = self._current_user_dependency()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> "SessionAuth":
+    def from_settings(cls, settings: Settings, *, migrate: bool | None = None) -> "SessionAuth":
         """`Settings(database_url=..., ...)`: arguments first, then the environment, then the
         defaults. No `database_url` (and no DATABASE_URL), or `memory:`, is the in-memory store."""
         return cls(build_container(settings), migrate=migrate)
 
     @classmethod
-    def from_env(cls, *, migrate: bool = True) -> "SessionAuth":
+    def from_env(cls, *, migrate: bool | None = None) -> "SessionAuth":
         """The same environment variables as `sessionauth serve`; ConfigError names a bad one."""
         return cls(build_container(load_settings()), migrate=migrate)
 
     def install(self, app: FastAPI, prefix: str = "/auth") -> None:
-        """Mount the routes under `prefix`, and run sessionauth for as long as `app` runs: the
-        store opens before the app's own lifespan starts and closes after it ends."""
+        """Mount the routes under `prefix`, and run sessionauth for as long as `app` runs: it
+        starts before the app's own lifespan (see `running`) and stops after it ends."""
         if not prefix.startswith("/") or prefix.endswith("/"):
             raise ValueError("prefix must start with '/' and not end with it, e.g. '/auth'")
         app.mount(prefix, create_app(self.container, fast_path=False), name="sessionauth")
@@ -121,23 +121,36 @@ class SessionAuth:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator["SessionAuth"]:
-        """Migrate (see `migrate`), open the store, build the hasher and purge expired sessions in
-        the background; close it all on exit. `install` enters it for you; enter it yourself to
-        use `container`'s use-cases without an app."""
+        """Bring the store up (migrations, see `migrate`; the schema checked; the store opened),
+        build the hasher and purge expired sessions in the background; close it all on exit.
+        `install` enters it for you; enter it yourself to use `container`'s use-cases without
+        an app.
+
+        One attempt is made before it yields, so a store that answers is ready then. A store
+        that does not answer does not stop the start: requests that need it get 503 (and
+        `{prefix}/readyz` 503) while attempts go on in the background, until it is ready. A
+        configuration error found by that first attempt (a wrong role or password, a database
+        that does not exist, a malformed URL, an edited migration) raises RuntimeError; one
+        found later is logged as an error at each attempt."""
         if self._running:
             raise RuntimeError(
                 "this SessionAuth is already running (installed twice, or entered twice?)"
             )
         self._running = True
+        started = False
         try:
-            store = self.container.store()
-            if self._migrate:
-                try:
-                    await store.migrate()
-                except StoreUnavailable:
-                    raise RuntimeError(f"sessionauth: cannot reach {store.describe()}") from None
-            async with running(self.container):
+            async with running(self.container, migrate=self._migrate):
+                started = True
                 yield self
+        except StoreMisconfigured as error:
+            if started:
+                raise
+            store = self.container.store().describe()
+            raise RuntimeError(f"sessionauth: {store}: {error.detail}") from None
+        except MigrationChanged as error:
+            if started:
+                raise
+            raise RuntimeError(f"sessionauth: {error}") from None
         finally:
             self._running = False
 

@@ -22,7 +22,7 @@ from entrypoints.http.dependencies import (
     StoreDep,
     current_session_dependency,
 )
-from entrypoints.http.errors import BASIC_CHALLENGE
+from entrypoints.http.errors import BASIC_CHALLENGE, STORE_RETRY_AFTER
 from entrypoints.http.fast_path import forward_auth_headers
 from entrypoints.http.schemas import (
     Credentials,
@@ -257,9 +257,13 @@ def build_router(cookie_name: str) -> APIRouter:
         tags=["operations"],
         responses=_responses({503: {"model": StatusOut, "description": "Store unreachable"}}),
     )
-    async def readyz(store: StoreDep) -> Any:
-        if await store.ping():
+    async def readyz(request: Request, store: StoreDep) -> Any:
+        # Until the store has been brought up (entrypoints/bring_up.py), and while draining, no
+        # need to ask it; after that, the store answers on a path of its own, within a second.
+        if request.app.state.readiness.ready and await store.ping():
             return StatusOut(status="ok")
-        return JSONResponse({"status": "unavailable"}, 503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"status": "unavailable"}, 503, headers={"Retry-After": STORE_RETRY_AFTER}
+        )
 
     return router

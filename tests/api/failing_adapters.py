@@ -45,6 +45,9 @@ class DownStore:
     async def ping(self):
         return False
 
+    def describe(self):
+        return "a store that is down"
+
 
 class OverloadedHasher:
     async def hash(self, *args, **kwargs):

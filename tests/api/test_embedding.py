@@ -2,6 +2,7 @@
 lifespan, and `current_user`'s answers (the notes example's tests cover the whole flow)."""
 
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -206,17 +207,42 @@ async def test_install_migrates_a_fresh_database_at_start(database_url):
         assert (await client.get("/mine")).status_code == 200
 
 
-async def test_an_unreachable_database_at_start_is_named_without_its_password():
+async def test_an_unreachable_database_at_start_does_not_stop_the_host_app(caplog):
     auth = make_auth(database_url=f"postgresql://app:hunter2hunter2@127.0.0.1:{free_port()}/app")
+    async with serving(host_app(auth)) as client:
+        client.cookies.set("session_id", WELL_FORMED)
+        assert (await client.get("/mine")).status_code == 503
+        assert (
+            await client.post("/auth/signup", json={"username": "alice", "password": PASSWORD})
+        ).status_code == 503
+        assert (await client.get("/auth/readyz")).status_code == 503
+        assert (await client.get("/auth/healthz")).status_code == 200
+    not_ready = [r for r in caplog.records if r.getMessage().startswith("store not ready")]
+    assert not_ready, caplog.text
+    assert "postgresql://app:***@127.0.0.1:" in not_ready[0].store
+    assert "refused" in not_ready[0].cause.lower()
+    assert "hunter2hunter2" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("database", "cause"),
+    [("no_such_database", "no such database"), ("role", "refused the role or password")],
+)
+async def test_a_configuration_error_at_start_stops_the_host_app_naming_it(
+    postgres_server_url, database, cause
+):
+    server = urlsplit(postgres_server_url)
+    user = "no_such_role" if database == "role" else server.username
+    url = f"postgresql://{user}:hunter2hunter2@{server.hostname}:{server.port or 5432}/{database}"
     with pytest.raises(RuntimeError) as raised:
-        async with serving(host_app(auth)):
+        async with serving(host_app(make_auth(database_url=url))):
             pass
-    assert "cannot reach PostgreSQL at postgresql://app:***@127.0.0.1:" in str(raised.value)
+    assert cause in str(raised.value)
     assert "hunter2hunter2" not in str(raised.value)
 
 
 async def test_a_store_that_goes_away_is_503_with_retry_after_on_host_routes():
-    # migrate=False: the app starts without reaching the database, as `serve` does after migrating.
+    # Unreachable from the start, and migrate=False: the first attempt only looks at the schema.
     auth = SessionAuth.from_settings(
         load_settings(
             database_url=f"postgresql://app@127.0.0.1:{free_port()}/app",

@@ -127,15 +127,24 @@ class ComposeStack:
         print(f"\ncompose stack {self.project} up in {time.monotonic() - started:.1f} s")
 
     def _nginx_reaches_sessionauth(self) -> bool:
-        try:
-            response = httpx.get(f"{self.nginx_url}/getusers/me", timeout=2)
-        except httpx.HTTPError:
-            return False
-        # sessionauth's own JSON 401, not nginx's 502 for an upstream that is not there yet
-        return (
-            response.status_code == 401
-            and response.headers.get("content-type") == "application/json"
-        )
+        # A cookie that names no session makes sessionauth ask its store: its own JSON 401, not
+        # nginx's 502 for an upstream that is not there yet, nor the 503 of a replica whose store
+        # is not up yet (its port opens first). Asked a few times: nginx takes turns.
+        for _ in range(4):
+            try:
+                response = httpx.get(
+                    f"{self.nginx_url}/getusers/me",
+                    headers={"cookie": "session_id=" + "a" * 43},
+                    timeout=2,
+                )
+            except httpx.HTTPError:
+                return False
+            if not (
+                response.status_code == 401
+                and response.headers.get("content-type") == "application/json"
+            ):
+                return False
+        return True
 
 
 @pytest.fixture(scope="module")

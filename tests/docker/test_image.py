@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 
 POSTGRES_IMAGE = "postgres:16-alpine"
 POSTGRES_TIMEOUT = 60  # seconds for the database to accept connections
-START_TIMEOUT = 90  # seconds for /healthz after a start; serve itself waits up to 30 s for Postgres
+START_TIMEOUT = 90  # seconds for /readyz after a start (the port opens at once, then migrations)
 HEALTHY_TIMEOUT = 60  # seconds for Docker to report the image's HEALTHCHECK healthy
 STOP_TIMEOUT = 20  # seconds `docker stop` waits before it kills
 COOKIE = "session_id"
@@ -47,17 +47,17 @@ class App:
     def state(self) -> dict:
         return json.loads(docker("inspect", "--format", "{{json .State}}", self.container).stdout)
 
-    def answers_healthz(self) -> bool:
+    def answers_readyz(self) -> bool:
         try:
-            return httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200
+            return httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
-    def wait_for_healthz(self) -> None:
-        wait_until(lambda: not self.state()["Running"] or self.answers_healthz(), START_TIMEOUT)
-        if not (self.state()["Running"] and self.answers_healthz()):
+    def wait_for_readyz(self) -> None:
+        wait_until(lambda: not self.state()["Running"] or self.answers_readyz(), START_TIMEOUT)
+        if not (self.state()["Running"] and self.answers_readyz()):
             pytest.fail(
-                f"/healthz did not answer 200 within {START_TIMEOUT} s; container state "
+                f"/readyz did not answer 200 within {START_TIMEOUT} s; container state "
                 f"{self.state()}; logs:\n{self.logs()}",
                 pytrace=False,
             )
@@ -144,7 +144,7 @@ class Stack:
             IMAGE,
         )
         app = App(self.container)
-        app.wait_for_healthz()
+        app.wait_for_readyz()
         print(f"stack up in {time.monotonic() - started:.1f} s (build included)")
         return app
 
@@ -227,7 +227,7 @@ def test_sigterm_exits_zero_and_users_survive_a_restart(stack: Stack) -> None:
     assert app.state()["ExitCode"] == 0, app.logs()
 
     docker("start", app.container)
-    app.wait_for_healthz()
+    app.wait_for_readyz()
     login = httpx.post(f"{app.base_url}/login", auth=(username, password), timeout=30)
 
     assert login.status_code == 200, f"{login.text}\nlogs:\n{app.logs()}"
