@@ -17,13 +17,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
-import uvicorn
-
 from domain.errors import MigrationChanged, PurgeInProgress, StoreUnavailable, UnknownUser
 from domain.ports import Store
 from domain.schema import MigrationState
 from entrypoints.container import Container, build_container
 from entrypoints.logging_setup import logging_config
+from entrypoints.server import ServerConfig, serve
 from entrypoints.settings import (
     ConfigError,
     Settings,
@@ -206,19 +205,21 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         )
     _log_hash_concurrency(settings)
     asyncio.run(_migrate(store, wait=MIGRATION_WAIT))
-    # Recent uvicorn re-raises the signal that stopped it after its graceful shutdown; these
-    # handlers turn that into the exit status 0 the contract asks for.
+    # A signal before the server takes the signals over (while it loads the app) still ends serve
+    # with the exit status 0 the contract asks for; the server itself exits 0 after its shutdown.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda *_: sys.exit(0))
+    config = ServerConfig(
+        "entrypoints.http.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        shutdown_delay=settings.shutdown_delay,
+        **server_options(settings),
+    )
     with metrics_shared_by_workers(settings, workers):
-        uvicorn.run(
-            "entrypoints.http.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            **server_options(settings),
-        )
+        serve(config)
     return 0
 
 
@@ -261,7 +262,8 @@ def server_options(settings: Settings) -> dict:
         "proxy_headers": False,  # TRUSTED_PROXIES decides whom to believe, not uvicorn
         "server_header": False,
         "log_config": logging_config(settings.log_level, settings.log_format),
-        "timeout_graceful_shutdown": 10,
+        # Requests in flight when the server stops accepting get this long to finish.
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
     }
 
 

@@ -23,7 +23,7 @@ from entrypoints.http.routes import build_router
 from entrypoints.http.session_gate import SessionGate
 from entrypoints.http.ui import BrowserPages, build_ui_router
 from entrypoints.lifecycle import running
-from entrypoints.readiness import Readiness
+from entrypoints.readiness import LIFESPAN_KEY, Readiness
 from entrypoints.settings import load_settings
 from entrypoints.version import installed_version
 
@@ -69,9 +69,10 @@ def create_app(container: Container, *, fast_path: bool = True) -> FastAPI:
     settings = container.settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Readiness]]:
         async with running(container):
-            yield
+            # In the lifespan state, for the server that runs the app to mark it draining.
+            yield {LIFESPAN_KEY: app.state.readiness}
 
     app = SessionAuthAPI(
         title="sessionauth",

@@ -255,9 +255,13 @@ def build_router(cookie_name: str) -> APIRouter:
         "/readyz",
         response_model=StatusOut,
         tags=["operations"],
-        responses=_responses({503: {"model": StatusOut, "description": "Store unreachable"}}),
+        responses=_responses(
+            {503: {"model": StatusOut, "description": "Store unreachable, or shutting down"}}
+        ),
     )
-    async def readyz(store: StoreDep) -> Any:
+    async def readyz(request: Request, store: StoreDep) -> Any:
+        if request.app.state.readiness.draining:  # still serving, but send nothing new here
+            return JSONResponse({"status": "draining"}, 503)
         if await store.ping():
             return StatusOut(status="ok")
         return JSONResponse({"status": "unavailable"}, 503, headers={"Retry-After": "5"})
