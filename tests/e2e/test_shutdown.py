@@ -206,6 +206,7 @@ SURELY_WITHIN = DELAY - 2
 @dataclass(frozen=True)
 class Answer:
     sent: float  # time.monotonic()
+    answered: float
     status: int | None  # None: refused, or cut
     closes: bool  # the response said Connection: close
 
@@ -223,10 +224,10 @@ def keep_asking(url: str, stop: threading.Event, keep_alive: bool) -> list[Answe
                 else:
                     response = httpx.get(url + "/healthz", timeout=10)
             except httpx.TransportError:
-                answers.append(Answer(sent, None, False))
+                answers.append(Answer(sent, time.monotonic(), None, False))
             else:
                 closes = response.headers.get("connection") == "close"
-                answers.append(Answer(sent, response.status_code, closes))
+                answers.append(Answer(sent, time.monotonic(), response.status_code, closes))
             time.sleep(0.02)
     return answers
 
@@ -287,7 +288,7 @@ def test_after_sigterm_readyz_says_503_while_every_request_is_served_for_the_del
     assert [a for a in within if a.status != 200] == []  # none refused, none failed
     assert all(a.status == 200 for a in answers if a.sent < signalled)
     # Keep-alive connections are let go of while the server still accepts new ones.
-    assert not any(a.closes for a in keep_alive_answers if a.sent < signalled)
+    assert not any(a.closes for a in keep_alive_answers if a.answered < signalled)
     assert all(a.closes for a in keep_alive_answers if all_draining <= a.sent and a.status)
     assert len(stopped) == len(complete) == workers
     assert "Traceback" not in log
@@ -299,15 +300,13 @@ def test_a_worker_started_in_place_of_a_dead_one_drains_too(database_url):
         return [int(line["message"].rsplit("[", 1)[1].rstrip("]")) for line in lines]
 
     with serving("--workers", "2", DATABASE_URL=database_url, SHUTDOWN_DELAY="1") as server:
-        wait_until(lambda: len(worker_pids()) == 2, "two workers started")
+        started = "Application startup complete"
+        wait_until(lambda: len(log_lines(server, started)) == 2, "both workers serving")
         dead, survivor = worker_pids()
         os.kill(dead, signal.SIGKILL)
         wait_until(lambda: len(worker_pids()) == 3, "a worker started in place of the dead one")
         replacement = worker_pids()[2]
-        wait_until(
-            lambda: len(log_lines(server, "Application startup complete")) == 3,
-            "the new worker serving",
-        )
+        wait_until(lambda: len(log_lines(server, started)) == 3, "the new worker serving")
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(40) == 0
         draining = log_lines(server, "draining: /readyz answers 503")
