@@ -75,9 +75,7 @@ class StoreUnavailable(DomainError):
     """The store cannot be reached right now; the caller may retry later. `cause` says why, for
     the operator's log (never a password); the message, which a client may see, does not."""
 
-    def __init__(
-        self, cause: OutageCause = OutageCause.UNREACHABLE, detail: str = ""
-    ) -> None:
+    def __init__(self, cause: OutageCause = OutageCause.UNREACHABLE, detail: str = "") -> None:
         super().__init__("Store unavailable")
         self.cause = cause
         # In the operator's words: the server's own message where there is one.

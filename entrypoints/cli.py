@@ -16,8 +16,6 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
-import uvicorn
-
 from domain.errors import (
     MigrationChanged,
     PurgeInProgress,
@@ -31,6 +29,7 @@ from entrypoints.bring_up import warn_of_unknown_migrations
 from entrypoints.container import Container, build_container
 from entrypoints.logging_setup import logging_config
 from entrypoints.serve_stop import StopFile, stop_file
+from entrypoints.server import ServerConfig, serve
 from entrypoints.settings import (
     ConfigError,
     Settings,
@@ -216,20 +215,22 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # The store is brought up by each worker (entrypoints/bring_up.py), the port open meanwhile;
     # a worker that finds a configuration error later stops serve through this file.
     with stop_file() as stop:
-        # Recent uvicorn re-raises the signal that stopped it after its graceful shutdown; these
-        # handlers turn that into the exit status 0 the contract asks for (2 when a worker
-        # stopped serve for a configuration error).
+        # A signal before the server takes the signals over (while it loads the app) still ends
+        # serve with the exit status 0 the contract asks for (2 when a worker stopped serve for a
+        # configuration error); the server itself returns after its shutdown.
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signal_number, lambda *_: sys.exit(_exit_status(stop)))
+        config = ServerConfig(
+            "entrypoints.http.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            shutdown_delay=settings.shutdown_delay,
+            **server_options(settings),
+        )
         with metrics_shared_by_workers(settings, workers):
-            uvicorn.run(
-                "entrypoints.http.app:create_app_from_env",
-                factory=True,
-                host=host,
-                port=port,
-                workers=workers,
-                **server_options(settings),
-            )
+            serve(config)
         return _exit_status(stop)
 
 
@@ -305,7 +306,8 @@ def server_options(settings: Settings) -> dict:
         "proxy_headers": False,  # TRUSTED_PROXIES decides whom to believe, not uvicorn
         "server_header": False,
         "log_config": logging_config(settings.log_level, settings.log_format),
-        "timeout_graceful_shutdown": 10,
+        # Requests in flight when the server stops accepting get this long to finish.
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
     }
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The key under which the app's lifespan state holds its Readiness: the server that runs the app
+# (entrypoints/server.py) finds it there to mark it draining on SIGTERM.
+LIFESPAN_KEY = "readiness"
+
 
 @dataclass
 class Readiness:

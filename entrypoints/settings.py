@@ -150,6 +150,8 @@ class Settings(BaseSettings):
     device_cookie_ttl: int = Field(90 * 24 * 3600, ge=30 * 24 * 3600)
     device_cookie_key: str | None = None
     purge_interval: int = Field(3600, ge=0)
+    shutdown_delay: int = Field(0, ge=0)
+    shutdown_timeout: int = Field(10, ge=0)
 
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "json"

@@ -24,6 +24,7 @@ from entrypoints.http.routes import build_router
 from entrypoints.http.session_gate import SessionGate
 from entrypoints.http.ui import BrowserPages, build_ui_router
 from entrypoints.lifecycle import running
+from entrypoints.readiness import LIFESPAN_KEY, Readiness
 from entrypoints.serve_stop import stopper
 from entrypoints.settings import load_settings
 from entrypoints.version import installed_version
@@ -77,13 +78,14 @@ def create_app(
     settings = container.settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Readiness]]:
         async with running(
             container,
             try_store_first=try_store_first,
             on_configuration_error=on_configuration_error,
         ):
-            yield
+            # In the lifespan state, for the server that runs the app to mark it draining.
+            yield {LIFESPAN_KEY: app.state.readiness}
 
     app = SessionAuthAPI(
         title="sessionauth",

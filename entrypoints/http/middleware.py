@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,7 +19,9 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, TOO_LARGE)
 
 
-async def send_json(send: Send, status: int, body: dict) -> None:
+async def send_json(
+    send: Send, status: int, body: dict, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -27,6 +30,7 @@ async def send_json(send: Send, status: int, body: dict) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *headers,
             ],
         }
     )

@@ -255,12 +255,17 @@ def build_router(cookie_name: str) -> APIRouter:
         "/readyz",
         response_model=StatusOut,
         tags=["operations"],
-        responses=_responses({503: {"model": StatusOut, "description": "Store unreachable"}}),
+        responses=_responses(
+            {503: {"model": StatusOut, "description": "Store unreachable, or shutting down"}}
+        ),
     )
     async def readyz(request: Request, store: StoreDep) -> Any:
-        # Until the store has been brought up (entrypoints/bring_up.py), and while draining, no
-        # need to ask it; after that, the store answers on a path of its own, within a second.
-        if request.app.state.readiness.ready and await store.ping():
+        readiness = request.app.state.readiness
+        if readiness.draining:  # still serving, but send nothing new here
+            return JSONResponse({"status": "draining"}, 503)
+        # Until the store has been brought up (entrypoints/bring_up.py), no need to ask it; after
+        # that, the store answers on a path of its own, within a second.
+        if readiness.ready and await store.ping():
             return StatusOut(status="ok")
         return JSONResponse(
             {"status": "unavailable"}, 503, headers={"Retry-After": STORE_RETRY_AFTER}

@@ -87,6 +87,9 @@ BAD_SETTINGS = [
     ("DATABASE_TIMEOUT", "never"),
     ("SESSION_CACHE", "sometimes"),
     ("PURGE_INTERVAL", "-1"),
+    ("SHUTDOWN_DELAY", "-1"),
+    ("SHUTDOWN_DELAY", "soon"),
+    ("SHUTDOWN_TIMEOUT", "-1"),
     ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/hunter2"),
     ("PROMETHEUS_MULTIPROC_DIR", ""),
 ]

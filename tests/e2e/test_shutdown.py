@@ -1,12 +1,18 @@
-"""Graceful shutdown and crashes: nothing in flight is lost, nothing is left half made."""
+"""Graceful shutdown and crashes: nothing in flight is lost, nothing is left half made, and behind
+a load balancer no request is refused while the endpoint is being removed (SHUTDOWN_DELAY)."""
 
+import json
+import os
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 
 import argon2
 import asyncpg
 import httpx
+import pytest
 
 from tests.processes import serving
 
@@ -186,3 +192,153 @@ async def test_kill_9_amid_logins_and_password_changes_leaves_each_change_whole(
             assert verifier.verify(row["password_hash"], PASSWORD)
             assert row["sessions"] == 3, dict(row)
             assert changed[row["username"]] != 200, dict(row)  # never a success that was lost
+
+
+# Behind a load balancer: SHUTDOWN_DELAY and SHUTDOWN_TIMEOUT.
+
+DELAY = 5  # seconds: long enough for the checks below to happen within it on a busy machine
+# Requests sent this long after the signal must all be served: the server's delay starts when its
+# signal handler runs (a worker's, once the supervisor has passed the signal on), a little after
+# the test sent the signal, and a request must connect before the delay ends.
+SURELY_WITHIN = DELAY - 2
+
+
+@dataclass(frozen=True)
+class Answer:
+    sent: float  # time.monotonic()
+    answered: float
+    status: int | None  # None: refused, or cut
+    closes: bool  # the response said Connection: close
+
+
+def keep_asking(url: str, stop: threading.Event, keep_alive: bool) -> list[Answer]:
+    """GET /healthz again and again until `stop`: each on a new connection, or all on one
+    keep-alive client (which opens another when a response says Connection: close)."""
+    answers = []
+    with httpx.Client(timeout=10) as client:
+        while not stop.is_set():
+            sent = time.monotonic()
+            try:
+                if keep_alive:
+                    response = client.get(url + "/healthz")
+                else:
+                    response = httpx.get(url + "/healthz", timeout=10)
+            except httpx.TransportError:
+                answers.append(Answer(sent, time.monotonic(), None, False))
+            else:
+                closes = response.headers.get("connection") == "close"
+                answers.append(Answer(sent, time.monotonic(), response.status_code, closes))
+            time.sleep(0.02)
+    return answers
+
+
+def log_lines(server, message: str) -> list[dict]:
+    """The JSON log lines of `server` whose message starts with `message`."""
+    lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    return [line for line in lines if line["message"].startswith(message)]
+
+
+def wait_until(condition, what: str, timeout: float = 30) -> float:
+    """Polls `condition` until it holds, and returns the time.monotonic() it was seen at."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not {what} after {timeout} s"
+        time.sleep(0.05)
+    return time.monotonic()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_after_sigterm_readyz_says_503_while_every_request_is_served_for_the_delay(
+    database_url, workers
+):
+    with serving(
+        "--workers", str(workers), DATABASE_URL=database_url, SHUTDOWN_DELAY=str(DELAY)
+    ) as server:
+        stop = threading.Event()
+        with ThreadPoolExecutor(2) as pool:
+            fresh = pool.submit(keep_asking, server.url, stop, keep_alive=False)
+            kept = pool.submit(keep_asking, server.url, stop, keep_alive=True)
+            time.sleep(0.5)
+            signalled = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            # Every worker logs it once its readiness is marked.
+            all_draining = wait_until(
+                lambda: len(log_lines(server, "draining: /readyz answers 503")) == workers,
+                "every worker draining",
+            )
+            # New connections, spread over the workers: every /readyz says 503, while the
+            # rest is still served.
+            readyz = [httpx.get(server.url + "/readyz", timeout=10) for _ in range(10)]
+            still_served = httpx.get(server.url + "/healthz", timeout=10)
+            checked = time.monotonic()
+            assert server.process.wait(DELAY + 10 + 30) == 0  # the delay, SHUTDOWN_TIMEOUT, margin
+            stop.set()
+            answers = fresh.result() + kept.result()
+            keep_alive_answers = kept.result()
+        log = server.output()
+        stopped = log_lines(server, "stopped accepting")
+        complete = log_lines(server, "shutdown complete")
+
+    assert checked < signalled + SURELY_WITHIN, "too slow to check within the delay"
+    assert [r.status_code for r in readyz] == [503] * 10
+    assert all(r.json() == {"status": "draining"} for r in readyz)
+    assert still_served.status_code == 200
+    within = [a for a in answers if signalled <= a.sent <= signalled + SURELY_WITHIN]
+    assert len(within) > 20, len(within)  # both clients kept asking through the delay
+    assert [a for a in within if a.status != 200] == []  # none refused, none failed
+    assert all(a.status == 200 for a in answers if a.sent < signalled)
+    # Keep-alive connections are let go of while the server still accepts new ones.
+    assert not any(a.closes for a in keep_alive_answers if a.answered < signalled)
+    assert all(a.closes for a in keep_alive_answers if all_draining <= a.sent and a.status)
+    assert len(stopped) == len(complete) == workers
+    assert "Traceback" not in log
+
+
+def test_a_worker_started_in_place_of_a_dead_one_drains_too(database_url):
+    def worker_pids() -> list[int]:
+        lines = log_lines(server, "Started server process")
+        return [int(line["message"].rsplit("[", 1)[1].rstrip("]")) for line in lines]
+
+    with serving("--workers", "2", DATABASE_URL=database_url, SHUTDOWN_DELAY="1") as server:
+        started = "Application startup complete"
+        wait_until(lambda: len(log_lines(server, started)) == 2, "both workers serving")
+        dead, survivor = worker_pids()
+        os.kill(dead, signal.SIGKILL)
+        wait_until(lambda: len(worker_pids()) == 3, "a worker started in place of the dead one")
+        replacement = worker_pids()[2]
+        wait_until(lambda: len(log_lines(server, started)) == 3, "the new worker serving")
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(40) == 0
+        draining = log_lines(server, "draining: /readyz answers 503")
+    assert sorted(line["pid"] for line in draining) == sorted([survivor, replacement])
+
+
+async def test_a_request_still_running_at_the_shutdown_timeout_gets_503(database_url):
+    settings = {
+        "DATABASE_TIMEOUT": "120",  # the login below waits for the lock, not for a time-out
+        "SHUTDOWN_DELAY": "2",  # the request surely arrives before the server stops accepting
+        "SHUTDOWN_TIMEOUT": "1",
+    }
+    with (
+        serving(DATABASE_URL=database_url, **settings) as server,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        blocker = await asyncpg.connect(database_url)
+        try:
+            async with blocker.transaction():
+                # A login reads users: it waits behind this lock for as long as the test holds it.
+                await blocker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                stuck = pool.submit(
+                    httpx.post, server.url + "/login", auth=("someone", PASSWORD), timeout=120
+                )
+                server.process.send_signal(signal.SIGTERM)
+                response = stuck.result()
+        finally:
+            await blocker.close()
+        assert server.process.wait(60) == 0
+        log = server.output()
+    assert response.status_code == 503
+    assert response.json() == {"detail": "The server is shutting down; retry the request"}
+    assert response.headers["connection"] == "close"
+    assert response.headers["retry-after"].isdigit()
+    assert "Traceback" not in log
