@@ -87,14 +87,6 @@ async def test_a_database_without_the_schema_answers_503_not_500_until_migrated(
         await answers_503_to_all_that_needs_the_store(client)
 
 
-async def test_readyz_answers_503_while_draining_though_the_store_is_up(client):
-    assert (await client.get("/readyz")).status_code == 200
-    client.app.state.readiness.draining = True
-    ready = await client.get("/readyz")
-    assert ready.status_code == 503 and ready.json() == {"status": "unavailable"}
-    assert (await client.get("/healthz")).status_code == 200
-
-
 async def test_readyz_answers_503_until_the_store_is_marked_ready(client):
     client.app.state.readiness.store_ready = False
     assert (await client.get("/readyz")).status_code == 503

@@ -1,7 +1,6 @@
 """Throttling over HTTP: 429 with Retry-After, the device cookie, and client addresses."""
 
 import asyncio
-import statistics
 import time
 from collections import Counter
 
@@ -139,6 +138,7 @@ async def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_apart():
 async def test_an_unknown_user_and_a_wrong_password_take_about_the_same_time():
     # Real argon2id at a modest cost, so that a missing dummy verify would show as a gap of
     # two orders of magnitude; the bound is loose because the point is the order, not the speed.
+    # The fastest of each (not the median): other work on a busy machine only ever adds time.
     settings = {
         "argon2_time_cost": 2,
         "argon2_memory_cost": 16 * 1024,
@@ -155,7 +155,7 @@ async def test_an_unknown_user_and_a_wrong_password_take_about_the_same_time():
                 response = await client.post("/login", auth=(username, "wrong password"))
                 durations[username].append(time.perf_counter() - started)
                 assert response.status_code == 401
-    known, unknown = (statistics.median(durations[name]) for name in ("alice", "nobody"))
+    known, unknown = (min(durations[name]) for name in ("alice", "nobody"))
     assert 0.5 < unknown / known < 2.0, (known, unknown)
 
 
