@@ -131,6 +131,19 @@ def migrated_database_url(database_url: str) -> str:
     return database_url
 
 
+def sql(url: str, statement: str, *args: str) -> None:
+    """One statement on a connection of its own, from a test outside any event loop."""
+
+    async def run() -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute(statement, *args)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
 async def truncate_all(url: str) -> None:
     connection = await asyncpg.connect(url, timeout=10)
     try:

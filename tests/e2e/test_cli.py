@@ -1,16 +1,14 @@
 """The command line: exit statuses and messages as the spec says."""
 
-import asyncio
 import re
 import time
 from importlib.metadata import version
 
-import asyncpg
 import httpx
 import pytest
 
 from adapters.postgres.migrate import migrations
-from tests.postgres_provider import fresh_database
+from tests.postgres_provider import fresh_database, sql
 from tests.processes import run_cli, serving
 
 FUTURE = "9999_from_a_newer_version"
@@ -124,17 +122,6 @@ def test_version_prints_the_installed_distributions_version():
 def empty_database_url(postgres_server_url):
     with fresh_database(postgres_server_url) as url:
         yield url
-
-
-def sql(url: str, statement: str, *args: str) -> None:
-    async def run() -> None:
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute(statement, *args)
-        finally:
-            await connection.close()
-
-    asyncio.run(run())
 
 
 def status_lines(result) -> list[tuple[str, str]]:

@@ -15,7 +15,7 @@ import pytest
 from tests.constants import PASSWORD
 from tests.e2e.refusing_postgres import RefusingPostgres
 from tests.e2e.tcp_proxy import TcpProxy, through
-from tests.postgres_provider import fresh_database, with_database
+from tests.postgres_provider import fresh_database, sql, with_database
 from tests.processes import LIVE, run_cli, serving
 
 SECRET = "hunter2hunter2"  # a password in every URL here: the local server trusts, and ignores it
@@ -36,17 +36,6 @@ def with_password(url: str, user: str | None = None) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{user or parts.username}:{SECRET}@{host}"))
-
-
-def sql(url: str, statement: str, *args: str) -> None:
-    async def run() -> None:
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute(statement, *args)
-        finally:
-            await connection.close()
-
-    asyncio.run(run())
 
 
 def has_schema(url: str) -> bool:
