@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -114,6 +115,7 @@ class PostgresStore(Store):
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._unavailable_since: float | None = None  # time.monotonic() of an outage's start
         self.users: UserRepository = PostgresUserRepository(self)
         self.sessions: SessionRepository = PostgresSessionRepository(self)
         self.attempts = PostgresAttemptCounter(self)
@@ -199,6 +201,8 @@ class PostgresStore(Store):
         try:
             async with self._pool.acquire(timeout=self._connect_timeout) as connection:
                 yield connection
+            if self._unavailable_since is not None:
+                self._available()
         except UNAVAILABLE as error:
             if not is_outage(error):
                 raise
@@ -214,14 +218,21 @@ class PostgresStore(Store):
             # the wait and the statement is far cheaper on the path every request takes.
             async with asyncio.timeout(self._connect_timeout + self._command_timeout):
                 async with self._pool.acquire() as connection:
-                    return await connection.fetchrow(query, *args)
+                    row = await connection.fetchrow(query, *args)
+            if self._unavailable_since is not None:
+                self._available()
+            return row
         except UNAVAILABLE as error:
             if not is_outage(error):
                 raise
             await self._unavailable(error)
 
     async def _unavailable(self, error: BaseException) -> NoReturn:
-        log.warning("postgres unavailable", extra={"error": type(error).__name__})
+        # An outage is logged as two transitions, its start here and its end in _available, not
+        # once per request that meets it: hundreds a second would bury everything else.
+        if self._unavailable_since is None:
+            self._unavailable_since = time.monotonic()
+            log.warning("store unavailable", extra={"cause": type(error).__name__})
         # A lost connection means its siblings most likely died with it (a restart, a cut):
         # replace them all on next use instead of failing once per connection. A timeout does
         # not: a busy pool or a slow statement says nothing about the other connections, and
@@ -230,3 +241,13 @@ class PostgresStore(Store):
         if self._pool is not None and not isinstance(error, TimeoutError):
             await self._pool.expire_connections()
         raise StoreUnavailable() from None
+
+    def _available(self) -> None:
+        """Postgres answered again (a statement ran, a block of work ended without an error of
+        its): the outage's end, logged with how long it lasted."""
+        if self._unavailable_since is None:
+            return
+        lasted = time.monotonic() - self._unavailable_since
+        self._unavailable_since = None
+        # At warning, as its start: a LOG_LEVEL that shows the one shows the other.
+        log.warning("store available again", extra={"unavailable_seconds": round(lasted, 3)})

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import logging
 from importlib import resources
 from urllib.parse import urlencode
 
@@ -43,8 +42,6 @@ from entrypoints.http.dependencies import (
 from entrypoints.http.errors import HASHING_RETRY_AFTER, STORE_RETRY_AFTER, Refusal
 from entrypoints.http.ui.forms import read_form
 from entrypoints.http.ui.pages import error_page, notice_text, render, ui_base, wait_text
-
-log = logging.getLogger("sessionauth.http")
 
 _FORM_ERRORS = (
     PolicyViolation,
@@ -225,7 +222,6 @@ def _form_again(
         status, message = 503, "The service is busy. Try again in a moment."
         headers["Retry-After"] = HASHING_RETRY_AFTER
     else:
-        log.warning("store unavailable", extra={"path": request.url.path})
         status, message = 503, "The service is unavailable right now. Try again in a few seconds."
         headers["Retry-After"] = STORE_RETRY_AFTER
     base = ui_base(request.scope)
