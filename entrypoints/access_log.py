@@ -5,8 +5,9 @@ A line goes through `logging` (a LogRecord, a Formatter, a StreamHandler's write
 (logging_setup.ServiceHandler) the line is written here, in the formatter's format: its fixed
 part (logger, method, route template, status) is made once per combination, the time from the
 second's text made once per second, the client address escaped as any value would be. Lines wait
-in a queue that a thread writes out every FLUSH_INTERVAL seconds, in one write under the handler's
-lock (so they never interleave with other records), and on `close()`.
+in a queue that a thread writes out every FLUSH_INTERVAL seconds, under the handler's lock (so they
+never interleave with other records), in writes of whole lines that a pipe keeps whole (so they
+never interleave with another worker's either), and on `close()`.
 
 - A stream that stops taking lines blocks that thread, never the event loop; past MAX_PENDING lines
   waiting, further lines are dropped and counted, and a warning says how many once the stream
@@ -21,8 +22,10 @@ lock (so they never interleave with other records), and on `close()`.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
+import select
 import threading
 import time
 import weakref
@@ -30,7 +33,8 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import islice
-from json.encoder import encode_basestring
+from json.encoder import encode_basestring_ascii
+from typing import TextIO
 
 from entrypoints.logging_setup import JsonFormatter, ServiceHandler, text_value
 
@@ -38,6 +42,9 @@ LOGGER = "sessionauth.access"
 FLUSH_INTERVAL = 0.1  # seconds a line may wait before it is written
 MAX_PENDING = 10_000  # lines waiting at most (a few MB); a stream that takes none drops the rest
 CLOSE_TIMEOUT = 2.0  # seconds `close()` waits for the lines still waiting to be written
+# Bytes a write may hold to reach a pipe whole, never interleaved with another process's writes
+# (POSIX's PIPE_BUF is at least 512; Linux's is 4096).
+ATOMIC_WRITE = select.PIPE_BUF
 
 # (seconds the request took, the client's address or None, the request id): writes one line
 Write = Callable[[float, str | None, str], None]
@@ -56,8 +63,8 @@ class AccessLog:
         self._handler = _service_handler(self._logger)
         self._format: _Line | None = None
         if self._handler is not None:
-            json = isinstance(self._handler.formatter, JsonFormatter)
-            self._format = _JsonLine() if json else _TextLine()
+            in_json = isinstance(self._handler.formatter, JsonFormatter)
+            self._format = _JsonLine() if in_json else _TextLine()
         self._pending: deque[str] = deque()
         # Each counter has one writer: lines refused because MAX_PENDING were waiting (counted
         # by the event loop's thread), lines a failed write lost, and of both how many a warning
@@ -117,8 +124,7 @@ class AccessLog:
             lines = list(islice(iter(pending.popleft, None), len(pending)))
             if lines:
                 try:
-                    handler.stream.write("".join(lines))
-                    handler.stream.flush()
+                    _write_whole_lines(handler.stream, "".join(lines))
                 except (OSError, ValueError):  # a stream closed or broken: those lines are lost
                     self._lost += len(lines)
             missing = self._dropped + self._lost - self._reported
@@ -189,6 +195,22 @@ def _forget_threads() -> None:
 os.register_at_fork(after_in_child=_forget_threads)
 
 
+def _write_whole_lines(stream: TextIO, text: str) -> None:
+    """`text` in writes of at most ATOMIC_WRITE bytes, each ending at a line's end: the workers of
+    `serve --workers N` share one stderr, often a pipe (a container's), where a longer write may be
+    interleaved with another worker's. Lines are ASCII (see _Line), so characters are bytes."""
+    start, size = 0, len(text)
+    while start < size:
+        end = size
+        if size - start > ATOMIC_WRITE:
+            end = text.rfind("\n", start, start + ATOMIC_WRITE) + 1
+            if end <= start:  # a line longer than that (none is): whole all the same
+                end = text.find("\n", start) + 1 or size
+        stream.write(text[start:end])
+        stream.flush()
+        start = end
+
+
 def _service_handler(logger: logging.Logger) -> ServiceHandler | None:
     """The ServiceHandler that `logger`'s records reach, as `logging` would find it."""
     current: logging.Logger | None = logger
@@ -204,7 +226,9 @@ class _Line:
     """A line in the parts that `AccessLog.writer` puts together: the second's text (renewed once
     a second) and the milliseconds' (from a table: formatting numbers is what costs most), the
     fixed part, the duration, the client address field (escaped once per address and kept), the
-    request id (of [A-Za-z0-9._-] only, observer.py)."""
+    request id (of [A-Za-z0-9._-] only, observer.py). Every part is ASCII: a value that is not is
+    escaped as JSON does with ensure_ascii (the one difference from the formatters' lines, which
+    keep such characters as they are; a server gives an IP address, which never needs it)."""
 
     id_key: str
     end: str
@@ -254,7 +278,7 @@ class _JsonLine(_Line):
 
     def escape(self, value: str) -> str:
         # A server may give a peer that is not an IP address (a Unix socket's path).
-        escaped: str = encode_basestring(value)
+        escaped: str = encode_basestring_ascii(value)
         return escaped
 
     def fixed(self, method: str, route: str, status: int) -> str:
@@ -278,7 +302,7 @@ class _TextLine(_Line):
         return time.strftime("%Y-%m-%d %H:%M:%S,", time.localtime(second))
 
     def escape(self, value: str) -> str:
-        return text_value(value)
+        return text_value(value) if value.isascii() else json.dumps(value)
 
     def fixed(self, method: str, route: str, status: int) -> str:
         return (

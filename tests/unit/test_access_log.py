@@ -5,6 +5,7 @@ and nothing waiting is lost when it closes. Then the request observer around a f
 import io
 import json
 import logging
+import select
 import threading
 import time
 
@@ -57,6 +58,47 @@ def test_a_line_is_what_the_formatter_writes_for_a_record_with_the_same_fields(f
     else:
         assert line == expected
         assert text_fields(line)["client_address"] == FIELDS["client_address"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_lines_are_ascii_whatever_the_address_and_read_back_the_same(fmt):
+    peer = "/run/sé\u2028rvice.sock"  # what a Unix socket's peer might be named
+    with service_log(fmt=fmt) as stream:
+        access_log = AccessLog()
+        access_log.writer("GET", "/protected", 200)(0.0, peer, "r")
+        access_log.close()
+        line = stream.getvalue()
+    assert line.isascii() and line.count("\n") == 1
+    fields = json.loads(line) if fmt == "json" else text_fields(line)
+    assert fields["client_address"] == peer
+
+
+class Writes(io.StringIO):
+    """A stream that keeps what each write was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def test_many_lines_go_out_in_writes_a_pipe_keeps_whole():
+    # Workers sharing one stderr pipe: a write of at most PIPE_BUF bytes is never interleaved.
+    stream = Writes()
+    with service_log(stream=stream):
+        access_log = AccessLog()
+        write = access_log.writer("GET", "/sessions/{session_id}", 200)
+        for n in range(500):
+            write(0.000123, "2001:db8::1", f"r{n}")
+        access_log.close()
+    assert len(stream.writes) > 1
+    assert all(len(w.encode()) <= select.PIPE_BUF and w.endswith("\n") for w in stream.writes)
+    assert [json.loads(line)["request_id"] for line in "".join(stream.writes).splitlines()] == [
+        f"r{n}" for n in range(500)
+    ]
 
 
 def test_the_time_follows_the_clock_across_seconds_and_milliseconds():
