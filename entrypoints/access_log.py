@@ -6,8 +6,8 @@ A line goes through `logging` (a LogRecord, a Formatter, a StreamHandler's write
 part (logger, method, route template, status) is made once per combination, the time from the
 second's text made once per second, the client address escaped as any value would be. Lines wait
 in a queue that a thread writes out every FLUSH_INTERVAL seconds, under the handler's lock (so they
-never interleave with other records), in writes of whole lines that a pipe keeps whole (so they
-never interleave with another worker's either), and on `close()`.
+never interleave with other records), in one write, or to a pipe in writes of whole lines that it
+keeps whole (so they never interleave with another worker's either), and on `close()`.
 
 - A stream that stops taking lines blocks that thread, never the event loop; past MAX_PENDING lines
   waiting, further lines are dropped and counted, and a warning says how many once the stream
@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import select
+import stat
 import threading
 import time
 import weakref
@@ -124,7 +125,7 @@ class AccessLog:
             lines = list(islice(iter(pending.popleft, None), len(pending)))
             if lines:
                 try:
-                    _write_whole_lines(handler.stream, "".join(lines))
+                    _write_lines(handler.stream, "".join(lines))
                 except (OSError, ValueError):  # a stream closed or broken: those lines are lost
                     self._lost += len(lines)
             missing = self._dropped + self._lost - self._reported
@@ -195,11 +196,17 @@ def _forget_threads() -> None:
 os.register_at_fork(after_in_child=_forget_threads)
 
 
-def _write_whole_lines(stream: TextIO, text: str) -> None:
-    """`text` in writes of at most ATOMIC_WRITE bytes, each ending at a line's end: the workers of
-    `serve --workers N` share one stderr, often a pipe (a container's), where a longer write may be
-    interleaved with another worker's. Lines are ASCII (see _Line), so characters are bytes."""
-    start, size = 0, len(text)
+def _write_lines(stream: TextIO, text: str) -> None:
+    """`text` in one write, or, to a pipe or a socket, in writes of at most ATOMIC_WRITE bytes
+    each ending at a line's end: the workers of `serve --workers N` share one stderr, often a pipe
+    (a container's), where a longer write may be interleaved with another worker's. A regular
+    file takes one write whole. Lines are ASCII (see _Line), so characters are bytes."""
+    size = len(text)
+    if size <= ATOMIC_WRITE or not _is_pipe(stream):
+        stream.write(text)
+        stream.flush()
+        return
+    start = 0
     while start < size:
         end = size
         if size - start > ATOMIC_WRITE:
@@ -209,6 +216,14 @@ def _write_whole_lines(stream: TextIO, text: str) -> None:
         stream.write(text[start:end])
         stream.flush()
         start = end
+
+
+def _is_pipe(stream: TextIO) -> bool:
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError):  # no file descriptor (a StringIO): nobody else writes to it
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _service_handler(logger: logging.Logger) -> ServiceHandler | None:

@@ -5,6 +5,7 @@ and nothing waiting is lost when it closes. Then the request observer around a f
 import io
 import json
 import logging
+import os
 import select
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 from starlette.routing import Route
 
 import entrypoints.access_log as access_log_module
-from entrypoints.access_log import LOGGER, AccessLog
+from entrypoints.access_log import LOGGER, AccessLog, _write_lines
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.observer import RequestObserver
 from entrypoints.http.route_path import RouteTemplates
@@ -73,32 +74,44 @@ def test_lines_are_ascii_whatever_the_address_and_read_back_the_same(fmt):
     assert fields["client_address"] == peer
 
 
-class Writes(io.StringIO):
-    """A stream that keeps what each write was given."""
+class PipeWrites(io.StringIO):
+    """A stream that keeps what each write was given, and says it is a pipe."""
 
-    def __init__(self) -> None:
+    def __init__(self, pipe: int) -> None:
         super().__init__()
         self.writes: list[str] = []
+        self._pipe = pipe
 
     def write(self, text: str) -> int:
         self.writes.append(text)
         return super().write(text)
 
+    def fileno(self) -> int:
+        return self._pipe
 
-def test_many_lines_go_out_in_writes_a_pipe_keeps_whole():
+
+LINES = "".join(f'{{"request_id": "r{n}", "padding": "{"x" * 200}"}}\n' for n in range(500))
+
+
+def test_to_a_pipe_lines_go_out_in_writes_it_keeps_whole():
     # Workers sharing one stderr pipe: a write of at most PIPE_BUF bytes is never interleaved.
-    stream = Writes()
-    with service_log(stream=stream):
-        access_log = AccessLog()
-        write = access_log.writer("GET", "/sessions/{session_id}", 200)
-        for n in range(500):
-            write(0.000123, "2001:db8::1", f"r{n}")
-        access_log.close()
-    assert len(stream.writes) > 1
+    read_end, write_end = os.pipe()
+    try:
+        stream = PipeWrites(write_end)
+        _write_lines(stream, LINES)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert "".join(stream.writes) == LINES and len(stream.writes) > 1
     assert all(len(w.encode()) <= select.PIPE_BUF and w.endswith("\n") for w in stream.writes)
-    assert [json.loads(line)["request_id"] for line in "".join(stream.writes).splitlines()] == [
-        f"r{n}" for n in range(500)
-    ]
+
+
+def test_to_a_regular_file_or_a_string_the_lines_go_out_in_one_write(tmp_path):
+    with (tmp_path / "log").open("w") as file:
+        streams = [PipeWrites(file.fileno()), PipeWrites(-1)]  # -1: fstat fails, as a StringIO's
+        for stream in streams:
+            _write_lines(stream, LINES)
+    assert [stream.writes for stream in streams] == [[LINES], [LINES]]
 
 
 def test_the_time_follows_the_clock_across_seconds_and_milliseconds():
