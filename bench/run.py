@@ -564,11 +564,15 @@ def run_all(args: argparse.Namespace) -> None:
         pg_url = fresh_database(args.database_url)
         base = stack.enter_context(baseline())
         memory = stack.enter_context(sessionauth("memory", {}))
+        # The access log's cost: the same server without it, measured in the same rounds.
+        no_access_log = stack.enter_context(
+            sessionauth("memory-no-access-log", {"ACCESS_LOG": "false"})
+        )
         pg = stack.enter_context(sessionauth("postgres", {"DATABASE_URL": pg_url}))
         pg_nocache = stack.enter_context(
             sessionauth("postgres-nocache", {"DATABASE_URL": pg_url, "SESSION_CACHE": "false"})
         )
-        servers = [memory, pg, pg_nocache]
+        servers = [memory, no_access_log, pg, pg_nocache]
         cookies = {s.name: session_cookie(s, "bench") for s in servers}
 
         for _ in range(args.rounds):
@@ -624,11 +628,21 @@ def run_all(args: argparse.Namespace) -> None:
     hash_budget_mib = 64  # servers run on one core: one hashing thread x 64 MiB (argon2 default)
     results.row("baseline: bare FastAPI GET", "baseline", "1.00x")
     results.row("1. GET /protected, in-memory store", "/protected-memory", ">= 0.9x")
+    results.row(
+        "1. GET /protected, in-memory store, ACCESS_LOG=false",
+        "/protected-memory-no-access-log",
+        ">= 0.9x",
+    )
     results.row("1. GET /protected, Postgres, session cache on", "/protected-postgres", ">= 0.9x")
     results.row(
         "1. GET /protected, Postgres, session cache off", "/protected-postgres-nocache", ">= 0.6x"
     )
     results.row("2. GET /auth/verify, in-memory store", "/auth/verify-memory", ">= 1.5x")
+    results.row(
+        "2. GET /auth/verify, in-memory store, ACCESS_LOG=false",
+        "/auth/verify-memory-no-access-log",
+        ">= 1.5x",
+    )
     results.row(
         "2. GET /auth/verify, Postgres, session cache on", "/auth/verify-postgres", ">= 1.0x"
     )

@@ -304,6 +304,8 @@ def server_options(settings: Settings) -> dict:
     """uvicorn's settings for `serve` (the benchmark serves its baseline app with the same)."""
     return {
         "proxy_headers": False,  # TRUSTED_PROXIES decides whom to believe, not uvicorn
+        # Ours is entrypoints/access_log.py; uvicorn's prints each path with its query string.
+        "access_log": False,
         "server_header": False,
         "log_config": logging_config(settings.log_level, settings.log_format),
         # Requests in flight when the server stops accepting get this long to finish.

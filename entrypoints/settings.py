@@ -155,6 +155,7 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "json"
+    access_log: bool = True
     metrics_enabled: bool = True
     # prometheus_client's own variable (it reads it at import): set, each worker keeps its metrics
     # in files there and /metrics sums them. `serve --workers N` makes a private one itself.
@@ -302,9 +303,9 @@ FOREIGN_VARIABLES = frozenset({"SESSION_MANAGER"})
 _SERVICE_LINK = re.compile(
     r"[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)"
 )
-# Prefixes that many other programs use too (LOG_FILE, LOG_DIR...): a variable there is reported only
+# Prefixes that many other programs use too (LOG_FILE, LOG_DIR, ACCESS_TOKEN, ACCESS_KEY_ID...): a variable there is reported only
 # when it is close to one of ours, i.e. most likely a typo of it.
-GENERIC_PREFIXES = ("LOG_",)
+GENERIC_PREFIXES = ("LOG_", "ACCESS_")
 TYPO_CUTOFF = 0.6  # difflib's default similarity
 GENERIC_TYPO_CUTOFF = 0.8
 

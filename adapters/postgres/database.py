@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
@@ -305,6 +306,7 @@ class PostgresStore(Store):
         self._acquired = on_acquire or _ignore
         self._pool: asyncpg.Pool | None = None
         self._readiness = ReadinessCheck(dsn, connect_timeout)
+        self._unavailable_since: float | None = None  # time.monotonic() of an outage's start
         self.users: UserRepository = PostgresUserRepository(self)
         self.sessions: SessionRepository = PostgresSessionRepository(self)
         self.attempts = PostgresAttemptCounter(self)
@@ -404,6 +406,8 @@ class PostgresStore(Store):
                 acquiring = False
                 self._acquired(perf_counter() - started)
                 yield connection
+            if self._unavailable_since is not None:
+                self._available()
         except (*UNAVAILABLE, READ_ONLY) as error:
             if not (is_outage(error) or isinstance(error, READ_ONLY)):
                 raise
@@ -424,7 +428,10 @@ class PostgresStore(Store):
                 async with self._pool.acquire() as connection:
                     acquiring = False
                     self._acquired(perf_counter() - started)
-                    return await connection.fetchrow(query, *args)
+                    row = await connection.fetchrow(query, *args)
+            if self._unavailable_since is not None:
+                self._available()
+            return row
         except (*UNAVAILABLE, READ_ONLY) as error:
             if not (is_outage(error) or isinstance(error, READ_ONLY)):
                 raise
@@ -445,7 +452,12 @@ class PostgresStore(Store):
 
     async def _unavailable(self, error: BaseException, acquiring: bool) -> NoReturn:
         cause = self._cause(error, acquiring)
-        log.warning("postgres unavailable", extra={"error": type(error).__name__})
+        detail = cause_of(error, self._dsn)
+        # An outage is logged as two transitions, its start here and its end in _available, not
+        # once per request that meets it: hundreds a second would bury everything else.
+        if self._unavailable_since is None:
+            self._unavailable_since = time.monotonic()
+            log.warning("store unavailable", extra={"cause": cause.value, "detail": detail})
         # A lost connection means its siblings most likely died with it (a restart, a cut):
         # replace them all on next use instead of failing once per connection. A timeout does
         # not: a busy pool or a slow statement says nothing about the other connections, and
@@ -453,4 +465,14 @@ class PostgresStore(Store):
         # drops a connection whose statement timed out and could not be cancelled).
         if self._pool is not None and not isinstance(error, TimeoutError):
             await self._pool.expire_connections()
-        raise StoreUnavailable(cause, cause_of(error, self._dsn)) from None
+        raise StoreUnavailable(cause, detail) from None
+
+    def _available(self) -> None:
+        """Postgres answered again (a statement ran, a block of work ended without an error of
+        its): the outage's end, logged with how long it lasted."""
+        if self._unavailable_since is None:
+            return
+        lasted = time.monotonic() - self._unavailable_since
+        self._unavailable_since = None
+        # At warning, as its start: a LOG_LEVEL that shows the one shows the other.
+        log.warning("store available again", extra={"unavailable_seconds": round(lasted, 3)})

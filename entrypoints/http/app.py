@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from entrypoints.access_log import AccessLog
 from entrypoints.container import Container, build_container
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cookies import SessionCookie
@@ -19,7 +20,9 @@ from entrypoints.http.errors import install_error_handlers, unavailable_counter
 from entrypoints.http.fast_path import FastPath
 from entrypoints.http.metrics import RequestLatency, add_metrics_route
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
+from entrypoints.http.observer import RequestObserver
 from entrypoints.http.request_text import UnstorableText
+from entrypoints.http.route_path import RouteTemplates
 from entrypoints.http.routes import build_router
 from entrypoints.http.session_gate import SessionGate
 from entrypoints.http.ui import BrowserPages, build_ui_router
@@ -35,20 +38,20 @@ log = logging.getLogger("sessionauth")
 class SessionAuthAPI(FastAPI):
     """FastAPI, with the fast path for the hottest GETs in front of its whole middleware stack
     (Starlette's error and FastAPI's own middleware included): those requests then cost about
-    what a pure ASGI app costs. See entrypoints/http/fast_path.py. Request latency is measured
-    in front of both, when metrics are on."""
+    what a pure ASGI app costs. See entrypoints/http/fast_path.py. In front of both, the request
+    observer gives each request its id, its access line and its latency (observer.py)."""
 
     fast_path: FastPath | None = None
-    request_latency: RequestLatency | None = None
+    observer: RequestObserver | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         if self.fast_path is not None:
             self.fast_path.app = stack
             stack = self.fast_path
-        if self.request_latency is not None:
-            self.request_latency.app = stack
-            stack = self.request_latency
+        if self.observer is not None:
+            self.observer.app = stack
+            stack = self.observer
         return stack
 
     def openapi(self) -> dict[str, Any]:
@@ -76,16 +79,21 @@ def create_app(
     answers a few hot GETs the same way, only cheaper). `try_store_first` and
     `on_configuration_error`: see entrypoints.lifecycle.running."""
     settings = container.settings()
+    access_log = AccessLog() if settings.access_log else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Readiness]]:
-        async with running(
-            container,
-            try_store_first=try_store_first,
-            on_configuration_error=on_configuration_error,
-        ):
-            # In the lifespan state, for the server that runs the app to mark it draining.
-            yield {LIFESPAN_KEY: app.state.readiness}
+        try:
+            async with running(
+                container,
+                try_store_first=try_store_first,
+                on_configuration_error=on_configuration_error,
+            ):
+                # In the lifespan state, for the server that runs the app to mark it draining.
+                yield {LIFESPAN_KEY: app.state.readiness}
+        finally:
+            if access_log is not None:
+                access_log.close()  # the last requests' lines, written before the process ends
 
     app = SessionAuthAPI(
         title="sessionauth",
@@ -106,11 +114,14 @@ def create_app(
         app.include_router(router)
     if (metrics := container.metrics()) is not None:
         add_metrics_route(app, metrics)
-        # Recent FastAPI keeps an included router's routes behind a wrapper of its own, so the
-        # route templates are read from the routers themselves as well.
-        app.request_latency = RequestLatency(
-            metrics, [*app.routes, *(r for router in routers for r in router.routes)]
-        )
+    # Recent FastAPI keeps an included router's routes behind a wrapper of its own, so the route
+    # templates are read from the routers themselves as well.
+    app.observer = RequestObserver(
+        RouteTemplates([*app.routes, *(r for router in routers for r in router.routes)]),
+        addresses,
+        access_log,
+        RequestLatency(metrics) if metrics is not None else None,
+    )
     install_error_handlers(app)
     # Starlette runs the last added outermost: the browser pages' headers and HTML errors, the
     # security headers, cross-site checks, U+0000 in headers or query, then body size and

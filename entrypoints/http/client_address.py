@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from starlette.types import Scope
 
@@ -49,8 +50,9 @@ class ClientAddress:
         return client[0] if client else None
 
     def of(self, scope: Scope) -> str | None:
-        peer = self.peer(scope)
-        if not self.is_trusted(peer):
+        client = scope.get("client")
+        peer = client[0] if client else None
+        if not self._proxies or not self.is_trusted(peer):
             return _canonical(peer)
         hops = [
             hop
@@ -122,6 +124,7 @@ def _unmapped_network(network: Network) -> Network:
     return network
 
 
+@lru_cache(maxsize=4096)  # parsing costs microseconds, and the access log asks on every request
 def _canonical(address: str | None) -> str | None:
     """The peer as the hops are written (`::ffff:192.0.2.1` as `192.0.2.1`): one client, one
     throttle bucket, whether the listener is IPv4 or dual-stack. Left as it is when not an address."""

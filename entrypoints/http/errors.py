@@ -136,14 +136,11 @@ async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
             cookie.expire(response)
     if isinstance(error, StoreUnavailable):
         request.app.state.count_unavailable(error)
-        log.warning("store unavailable", extra={"path": request.url.path})
     return response
 
 
 async def _session_refused(request: Request, error: SessionRefused) -> JSONResponse:
     refusal = error.refusal
-    if isinstance(refusal.error, StoreUnavailable):
-        log.warning("store unavailable", extra={"path": request.url.path})
     return JSONResponse(
         {"detail": refusal.detail}, status_code=refusal.status, headers=dict(refusal.headers)
     )
@@ -167,7 +164,10 @@ async def _http_error(request: Request, error: HTTPException) -> Response:
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # Last resort: no stack trace or exception text reaches the client.
-    log.error("unhandled error", exc_info=error, extra={"path": request.url.path})
+    # The route's template, not the path: a path may carry an id or a token (request_id, which
+    # the logging filter adds, leads to the request's access line).
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.error("unhandled error", exc_info=error, extra={"route": route})
     return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
 

@@ -190,11 +190,12 @@ async def test_auth_verify_without_a_valid_session_is_401(client):
 
 def comparable(response):
     """Status, headers and body, without what differs between two apps by construction: the date,
-    the user id and creation time, and the expiry date of a cookie that is expired anyway."""
+    the user id and creation time, the request id, and the expiry date of a cookie that is
+    expired anyway."""
     headers = {
         k: re.sub(r"expires=[^;]*; ", "", v)
         for k, v in response.headers.items()
-        if k not in ("date", "x-auth-user-id")
+        if k not in ("date", "x-auth-user-id", "x-request-id")
     }
     body = re.sub(rb'"(user_id|created_at)":"[^"]*"', rb'"\1":"-"', response.content)
     return response.status_code, headers, body

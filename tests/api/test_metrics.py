@@ -205,7 +205,7 @@ async def test_metrics_disabled_answers_404_and_measures_nothing():
         assert response.status_code == 404
         assert response.json() == {"detail": "Not Found"}
         assert client.app.state.container.metrics() is None
-        assert client.app.request_latency is None
+        assert client.app.observer.latency is None
         await sign_up(client)
         await log_in(client)
         assert (await client.get("/protected")).status_code == 200

@@ -75,6 +75,7 @@ def test_prefixes_come_from_the_settings_own_names():
         ("HASH_CONCURENCY", "HASH_CONCURRENCY"),
         ("THROTTLE_WINDOWS", "THROTTLE_WINDOW"),
         ("LOG_LEVL", "LOG_LEVEL"),
+        ("ACCESS_LOGS", "ACCESS_LOG"),
         ("session_idle_timout", "SESSION_IDLE_TIMEOUT"),  # settings are read whatever the case
     ],
 )
@@ -107,6 +108,8 @@ def test_every_unknown_variable_is_named_at_once():
         "DATABASE_PORT_5432_TCP_ADDR",
         "LOG_DIR",  # LOG_ is everybody's: only a near miss of ours counts
         "LOG_FILE",
+        "ACCESS_TOKEN",  # ACCESS_ is everybody's too (cloud credentials, CI tokens)
+        "ACCESS_KEY_ID",
         "TEST_DATABASE_URL",  # the test suite's
         "POSTGRES_PASSWORD",  # the postgres image's
         "PGPASSWORD",

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import logging
 from importlib import resources
 from urllib.parse import urlencode
 
@@ -48,8 +47,6 @@ from entrypoints.http.errors import (
 )
 from entrypoints.http.ui.forms import read_form
 from entrypoints.http.ui.pages import error_page, notice_text, render, ui_base, wait_text
-
-log = logging.getLogger("sessionauth.http")
 
 _FORM_ERRORS = (
     PolicyViolation,
@@ -231,7 +228,6 @@ def _form_again(
         headers["Retry-After"] = HASHING_RETRY_AFTER
     else:
         request.app.state.count_unavailable(error)
-        log.warning("store unavailable", extra={"path": request.url.path})
         status, message = 503, "The service is unavailable right now. Try again in a few seconds."
         headers["Retry-After"] = STORE_RETRY_AFTER
     base = ui_base(request.scope)
