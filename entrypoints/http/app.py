@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.access_log import AccessLog
 from entrypoints.container import Container, build_container
@@ -43,6 +44,22 @@ class SessionAuthAPI(FastAPI):
 
     fast_path: FastPath | None = None
     observer: RequestObserver | None = None
+    # Whether FastAPI's own OpenTelemetry instrumentation had a provider when the app started;
+    # None until then. See __call__.
+    telemetry_enabled: bool | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI asks OpenTelemetry on every request whether a provider is configured (about
+        4 µs, an eighth of a hot GET). Providers are set up before an app serves (by the
+        `opentelemetry-instrument` wrapper, or by FastAPI's auto-configuration in its lifespan),
+        so the answer at start is kept: without a provider, HTTP requests go straight to the
+        middleware stack, as FastAPI itself sends them then; with one, FastAPI's path is kept."""
+        if self.telemetry_enabled is False and scope["type"] == "http":
+            if self.root_path:
+                scope["root_path"] = self.root_path
+            await Starlette.__call__(self, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
@@ -89,6 +106,8 @@ def create_app(
                 try_store_first=try_store_first,
                 on_configuration_error=on_configuration_error,
             ):
+                if isinstance(app, SessionAuthAPI):
+                    app.telemetry_enabled = _telemetry_enabled(app)
                 # In the lifespan state, for the server that runs the app to mark it draining.
                 yield {LIFESPAN_KEY: app.state.readiness}
         finally:
@@ -134,6 +153,12 @@ def create_app(
     if fast_path:
         app.fast_path = FastPath(gate)
     return app
+
+
+def _telemetry_enabled(app: FastAPI) -> bool:
+    # FastAPI from 0.16x on; an older one has no per-request check to spare.
+    native = getattr(app, "_native_telemetry", None)
+    return native is not None and bool(native.enabled())
 
 
 def create_app_from_env() -> FastAPI:
