@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from copy import copy
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from adapters.memory_attempts import DEFAULT_MAX_KEYS, InMemoryAttemptCounter
@@ -93,8 +94,7 @@ class InMemoryUserRepository(UserRepository):
             del sessions[token_hash]
         session = kept[0]
         del sessions[session.token_hash]
-        session.token_hash = new_token_hash
-        sessions[new_token_hash] = session
+        sessions[new_token_hash] = replace(session, token_hash=new_token_hash)
         self._by_id[user_id].password_hash = password_hash
         return len(others)
 
@@ -119,7 +119,7 @@ class InMemorySessionRepository(SessionRepository):
         user = self._users._by_id.get(session.user_id)
         if user is None or user.password_hash != password_hash:
             return False
-        self._by_hash[session.token_hash] = copy(session)
+        self._by_hash[session.token_hash] = session
         return True
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
@@ -127,18 +127,18 @@ class InMemorySessionRepository(SessionRepository):
         if session is None:
             return None
         user = self._users._get(session.user_id)
-        return None if user is None else (copy(session), user)
+        return None if user is None else (session, user)
 
     async def touch(self, token_hash: bytes, last_seen_at: datetime) -> None:
         session = self._by_hash.get(token_hash)
         if session is not None and last_seen_at > session.last_seen_at:
-            session.last_seen_at = last_seen_at
+            self._by_hash[token_hash] = replace(session, last_seen_at=last_seen_at)
 
     async def revoke(self, token_hash: bytes) -> bool:
         return self._by_hash.pop(token_hash, None) is not None
 
     async def list_for_user(self, user_id: str) -> list[Session]:
-        mine = [copy(s) for s in self._by_hash.values() if s.user_id == user_id]
+        mine = [s for s in self._by_hash.values() if s.user_id == user_id]
         return sorted(mine, key=lambda s: s.created_at, reverse=True)
 
     async def revoke_by_id(self, user_id: str, session_id: str) -> bool:

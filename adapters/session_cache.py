@@ -33,7 +33,7 @@ Rules that make it safe:
 from __future__ import annotations
 
 import math
-from copy import copy
+from dataclasses import replace
 from datetime import datetime, timedelta
 from time import monotonic
 
@@ -109,7 +109,7 @@ class CachedSessionRepository(SessionRepository):
             hit = self._entries.get(token_hash)
             if hit is not None and self._clock.now() - hit[0].last_seen_at < self._fresh_for:
                 self.hits += 1
-                return copy(hit[0]), hit[1]
+                return hit
         self.misses += 1
         generation = self._generation
         found = await self._inner.get_with_user(token_hash)
@@ -119,14 +119,14 @@ class CachedSessionRepository(SessionRepository):
             self._drop_stale()
             if len(self._entries) >= self._max_entries:
                 self._entries.pop(next(iter(self._entries)))
-            self._entries[token_hash] = (copy(found[0]), found[1])
+            self._entries[token_hash] = found
         return found
 
     async def touch(self, token_hash: bytes, last_seen_at: datetime) -> None:
         await self._inner.touch(token_hash, last_seen_at)
         hit = self._entries.get(token_hash)
         if hit is not None and last_seen_at > hit[0].last_seen_at:
-            hit[0].last_seen_at = last_seen_at
+            self._entries[token_hash] = (replace(hit[0], last_seen_at=last_seen_at), hit[1])
 
     async def add(self, session: Session, *, password_hash: str) -> bool:
         return await self._inner.add(session, password_hash=password_hash)

@@ -1,4 +1,4 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from domain.errors import NotAuthenticated, SessionExpired
 from domain.ports import Clock, SessionRepository
@@ -39,5 +39,5 @@ class ResolveSession:
             raise SessionExpired()
         if self._policy.needs_touch(session, now):
             await self._sessions.touch(token_hash, now)
-            session.last_seen_at = now
+            session = replace(session, last_seen_at=now)
         return Authenticated(user=user, session=session)

@@ -22,10 +22,12 @@ def is_well_formed_token(token: str) -> bool:
     return _TOKEN_SHAPE.fullmatch(token) is not None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Session:
     """A login. `id` is a public identifier (safe to list and show); the token that proves the
-    session is never kept, only `token_hash`."""
+    session is never kept, only `token_hash`. Immutable: a store hands out the object it holds,
+    with no copy on the path every authenticated request takes, and a change is a new object
+    (`dataclasses.replace`)."""
 
     id: str
     user_id: str

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def test_the_idle_deadline_never_passes_the_absolute_one():
     policy = SessionPolicy.from_seconds(idle=600, absolute=900)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     session = _session(t0, policy)
-    session.last_seen_at = t0 + timedelta(seconds=800)
+    session = replace(session, last_seen_at=t0 + timedelta(seconds=800))
     assert policy.ends_at(session) == t0 + timedelta(seconds=900)
     assert policy.is_expired(session, t0 + timedelta(seconds=900))
     assert not policy.is_expired(session, t0 + timedelta(seconds=899))

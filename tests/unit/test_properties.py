@@ -1,6 +1,7 @@
 """Property tests of the domain rules (hypothesis)."""
 
 import unicodedata
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,5 +106,5 @@ def test_no_sequence_of_uses_extends_a_session_past_its_absolute_deadline(idle, 
             break
         assert now < T0 + timedelta(seconds=absolute)
         if policy.needs_touch(session, now):
-            session.last_seen_at = now
+            session = replace(session, last_seen_at=now)
     assert policy.ends_at(session) <= T0 + timedelta(seconds=absolute)

@@ -1,6 +1,7 @@
 """The session cache's rules, with an in-memory store behind it and a fake clock."""
 
 import asyncio
+from dataclasses import FrozenInstanceError
 from datetime import timedelta
 from time import monotonic
 
@@ -90,10 +91,11 @@ async def test_a_touch_refreshes_the_cached_entry(setup):
     assert backing.reads == 1  # the touch made the cached entry fresh again
 
 
-async def test_returned_sessions_are_copies(setup):
+async def test_returned_sessions_cannot_be_changed(setup):
     cache, _, _, _, session = setup
     found, _ = await cache.get_with_user(session.token_hash)
-    found.last_seen_at = T0 + timedelta(days=1)
+    with pytest.raises(FrozenInstanceError):
+        found.last_seen_at = T0 + timedelta(days=1)
     assert (await cache.get_with_user(session.token_hash))[0].last_seen_at == T0
 
 
