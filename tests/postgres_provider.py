@@ -131,17 +131,38 @@ def migrated_database_url(database_url: str) -> str:
     return database_url
 
 
+# A password the tests look for in messages and logs, which must never show it: the secret role's.
+SECRET = "hunter2hunter2"
+SECRET_ROLE = "sessionauth_secret"
+_MAKE_SECRET_ROLE = f"""
+DO $$ BEGIN
+  CREATE ROLE {SECRET_ROLE} LOGIN SUPERUSER PASSWORD '{SECRET}';
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;  -- made already, maybe just now
+END $$"""
+
+
+def with_secret(url: str, user: str | None = None) -> str:
+    """`url` as the secret role (a superuser whose password is SECRET, made on first use), or as
+    `user` with SECRET as its password: a URL whose password the tests can look for, accepted by a
+    server that asks for passwords (a container) as by one that trusts every local connection."""
+    if user is None:
+        user = SECRET_ROLE
+        _run(_execute(with_database(url, "postgres"), _MAKE_SECRET_ROLE))
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}:{SECRET}@{parts.netloc.rpartition('@')[2]}"))
+
+
+async def _execute(url: str, statement: str, *args: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(statement, *args)
+    finally:
+        await connection.close()
+
+
 def sql(url: str, statement: str, *args: str) -> None:
     """One statement on a connection of its own, from a test outside any event loop."""
-
-    async def run() -> None:
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute(statement, *args)
-        finally:
-            await connection.close()
-
-    asyncio.run(run())
+    asyncio.run(_execute(url, statement, *args))
 
 
 async def truncate_all(url: str) -> None:

@@ -2,7 +2,6 @@
 lifespan, and `current_user`'s answers (the notes example's tests cover the whole flow)."""
 
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from entrypoints.http.embedding import CurrentUser, SessionAuth
 from entrypoints.settings import load_settings
 from tests.api.host_app import host_app, make_auth, serving
 from tests.constants import FAST_ARGON2, PASSWORD
+from tests.postgres_provider import SECRET, with_database, with_secret
 from tests.processes import free_port
 
 TRUSTED = "https://front.example"
@@ -208,7 +208,7 @@ async def test_install_migrates_a_fresh_database_at_start(database_url):
 
 
 async def test_an_unreachable_database_at_start_does_not_stop_the_host_app(caplog):
-    auth = make_auth(database_url=f"postgresql://app:hunter2hunter2@127.0.0.1:{free_port()}/app")
+    auth = make_auth(database_url=f"postgresql://app:{SECRET}@127.0.0.1:{free_port()}/app")
     async with serving(host_app(auth)) as client:
         client.cookies.set("session_id", WELL_FORMED)
         assert (await client.get("/mine")).status_code == 503
@@ -221,7 +221,7 @@ async def test_an_unreachable_database_at_start_does_not_stop_the_host_app(caplo
     assert not_ready, caplog.text
     assert "postgresql://app:***@127.0.0.1:" in not_ready[0].store
     assert "refused" in not_ready[0].cause.lower()
-    assert "hunter2hunter2" not in caplog.text
+    assert SECRET not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -231,14 +231,13 @@ async def test_an_unreachable_database_at_start_does_not_stop_the_host_app(caplo
 async def test_a_configuration_error_at_start_stops_the_host_app_naming_it(
     postgres_server_url, database, cause
 ):
-    server = urlsplit(postgres_server_url)
-    user = "no_such_role" if database == "role" else server.username
-    url = f"postgresql://{user}:hunter2hunter2@{server.hostname}:{server.port or 5432}/{database}"
+    server = with_database(postgres_server_url, database)
+    url = with_secret(server, "no_such_role") if database == "role" else with_secret(server)
     with pytest.raises(RuntimeError) as raised:
         async with serving(host_app(make_auth(database_url=url))):
             pass
     assert cause in str(raised.value)
-    assert "hunter2hunter2" not in str(raised.value)
+    assert SECRET not in str(raised.value)
 
 
 async def test_a_store_that_goes_away_is_503_with_retry_after_on_host_routes():

@@ -4,14 +4,13 @@
 
 import asyncio
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from adapters.postgres import PostgresStore, apply_migrations
 from domain.errors import OutageCause, StoreUnavailable
-from tests.postgres_provider import fresh_database, with_database
+from tests.postgres_provider import SECRET, fresh_database, with_database, with_secret
 
 NOWHERE = "postgresql://app:hunter2@127.0.0.1:9/nowhere"
 # One call per path of the adapter: the users repository goes through `connection()`, the
@@ -118,10 +117,12 @@ async def test_an_unknown_database_is_rejected(postgres_server_url, path):
 async def test_a_server_with_no_connection_left_is_too_many_connections(postgres_server_url):
     # A role allowed no connection gets the answer a server at max_connections gives (53300).
     role = f"sessionauth_full_{uuid.uuid4().hex[:8]}"
-    await admin(postgres_server_url, f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0')
+    # With a password: a server that asks for one (a container) refuses the role before its limit.
+    await admin(
+        postgres_server_url, f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{SECRET}' CONNECTION LIMIT 0"
+    )
     try:
-        server = urlsplit(postgres_server_url)
-        as_role = urlunsplit(server._replace(netloc=f"{role}@{server.netloc.rpartition('@')[2]}"))
+        as_role = with_secret(postgres_server_url, role)
         store = PostgresStore(as_role, connect_timeout=5)
         await store.open()
         try:
