@@ -11,6 +11,7 @@ store down.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -215,12 +216,31 @@ def serving_many(
             )
             servers.append(Server(process, f"http://127.0.0.1:{port}"))
         deadline = time.monotonic() + ready_timeout
+        workers = (
+            int(extra_args[extra_args.index("--workers") + 1]) if "--workers" in extra_args else 1
+        )
         for server in servers:
             server.wait_ready(answers(server.url + ready_path), deadline)
+            if workers > 1 and ready_path == READY and _logs_info(settings):
+                # /readyz answered by one worker says nothing of the others: each logs its own.
+                server.wait_ready(lambda server=server: _stores_ready(server) >= workers, deadline)
         yield servers
     finally:
         for server in servers:
             server.close()
+
+
+# The bring-up's line, in LOG_FORMAT=json and text.
+_STORE_READY = re.compile(r'(?:"message": "|: )store ready(?:"|\s|$)', re.MULTILINE)
+
+
+def _logs_info(settings: dict[str, str]) -> bool:
+    return settings.get("LOG_LEVEL", "info").lower() in ("debug", "info")
+
+
+def _stores_ready(server: Server) -> int:
+    """How many workers of `server` have logged that their store is up."""
+    return len(_STORE_READY.findall(server.output()))
 
 
 @contextmanager
