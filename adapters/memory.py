@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from adapters.memory_attempts import DEFAULT_MAX_KEYS, InMemoryAttemptCounter
+from adapters.memory_outbox import InMemoryOutbox
 from domain.errors import NotAuthenticated, UsernameTaken
 from domain.ports import SessionRepository, Store, UserRepository
 from domain.schema import SchemaStatus
@@ -28,6 +29,7 @@ class InMemoryStore(Store):
         self.sessions = InMemorySessionRepository(self.users)
         self.users.sessions = self.sessions
         self.attempts = InMemoryAttemptCounter(max_counter_keys)
+        self.outbox = InMemoryOutbox()
         self._device_key = secrets.token_bytes(32)
 
     async def open(self) -> None:

@@ -27,6 +27,11 @@ class InvalidPassword(PolicyViolation):
         super().__init__(field, code, message)
 
 
+class InvalidEmail(PolicyViolation):
+    def __init__(self, message: str, field: str = "email") -> None:
+        super().__init__(field, "email", message)
+
+
 class UsernameTaken(DomainError):
     def __init__(self) -> None:
         super().__init__("Username already taken")

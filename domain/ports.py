@@ -9,6 +9,7 @@ from typing import Protocol
 
 from domain.audit import AuditEvent
 from domain.client import Client
+from domain.mail import MailMessage
 from domain.schema import SchemaStatus
 from domain.session import Session
 from domain.user import User
@@ -148,6 +149,29 @@ class TokenGenerator(Protocol):
         """A fresh random identifier that is safe to show (user ids, session ids)."""
 
 
+class Outbox(Protocol):
+    """Mail waiting to be sent, kept in the store. A change that reports itself by mail passes its
+    messages to the repository method that makes the change, which queues them in the same
+    transaction; `add` queues messages on their own."""
+
+    async def add(self, messages: Sequence[MailMessage]) -> None: ...
+
+
+class Mailer(Protocol):
+    """Hands one message to a mail server (or prints it, in development)."""
+
+    async def send(self, message: MailMessage) -> None:
+        """Deliver it, or raise domain.mail.MailDeliveryError (`permanent` when the server
+        refused it for good)."""
+
+
+class EmailAddresses(Protocol):
+    """Checks and normalises an email address (a maintained parser, no network look-up)."""
+
+    def normalize(self, raw: str) -> str:
+        """The normalised address, or domain.errors.InvalidEmail."""
+
+
 class Store(Protocol):
     """A storage backend: its repositories, and what the service needs to run it (open, close,
     readiness, schema), so that nothing outside the adapter asks which store it is."""
@@ -155,6 +179,7 @@ class Store(Protocol):
     users: UserRepository
     sessions: SessionRepository
     attempts: AttemptCounter
+    outbox: Outbox
     # True when every instance (process) using the same store sees the same data, and a command
     # run from another process sees it too; False for a store private to one process.
     shared: bool

@@ -177,10 +177,21 @@ class PasswordPolicy:
 
 @dataclass(slots=True)
 class User:
+    """An account. `email` is used for nothing (no reset, no notice) until `email_verified`; a
+    `disabled` account cannot log in and holds no session."""
+
     id: str
     username: Username
     password_hash: str = field(repr=False)
     created_at: datetime
+    email: str | None = None
+    email_verified: bool = False
+    disabled: bool = False
+
+    @property
+    def verified_email(self) -> str | None:
+        """The address mail may go to, or None."""
+        return self.email if self.email_verified else None
 
 
 def hash_parameters(password_hash: str) -> str:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from adapters.postgres.outbox import PostgresOutbox
 from adapters.postgres.repositories import (
     PostgresAttemptCounter,
     PostgresSessionRepository,
@@ -310,6 +311,7 @@ class PostgresStore(Store):
         self.users: UserRepository = PostgresUserRepository(self)
         self.sessions: SessionRepository = PostgresSessionRepository(self)
         self.attempts = PostgresAttemptCounter(self)
+        self.outbox = PostgresOutbox(self)
         self._listener: RevocationListener | None = None
         self.session_cache: CachedSessionRepository | None = None
         if session_cache_for is not None:

@@ -22,15 +22,16 @@ PURGE_TIMEOUT = 600.0  # seconds
 
 # Whole statements, not fragments formatted into queries: only $n parameters vary.
 _USER_INSERT = (
-    "INSERT INTO users (id, username, username_canonical, password_hash, created_at)"
-    " VALUES ($1, $2, $3, $4, $5)"
+    "INSERT INTO users (id, username, username_canonical, password_hash, created_at, email,"
+    " email_verified, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 )
 _USER_BY_ID = (
-    "SELECT id, username, username_canonical, password_hash, created_at FROM users WHERE id = $1"
+    "SELECT id, username, username_canonical, password_hash, created_at, email, email_verified,"
+    " disabled FROM users WHERE id = $1"
 )
 _USER_BY_CANONICAL = (
-    "SELECT id, username, username_canonical, password_hash, created_at FROM users"
-    " WHERE username_canonical = $1"
+    "SELECT id, username, username_canonical, password_hash, created_at, email, email_verified,"
+    " disabled FROM users WHERE username_canonical = $1"
 )
 # Read through user_agents (each user agent is stored once; see migration 0004).
 _SESSION_SELECT = (
@@ -42,7 +43,8 @@ _RESOLVE = (
     "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
     " a.user_agent, host(s.ip) AS ip, u.id AS u_id, u.username AS u_username,"
     " u.username_canonical AS u_username_canonical, u.password_hash AS u_password_hash,"
-    " u.created_at AS u_created_at"
+    " u.created_at AS u_created_at, u.email AS u_email, u.email_verified AS u_email_verified,"
+    " u.disabled AS u_disabled"
     " FROM sessions s JOIN users u ON u.id = s.user_id"
     " LEFT JOIN user_agents a ON a.id = s.user_agent_id WHERE s.token_hash = $1"
 )
@@ -75,6 +77,9 @@ def _user_from_row(row: asyncpg.Record, prefix: str = "") -> User:
         ),
         password_hash=row[f"{prefix}password_hash"],
         created_at=row[f"{prefix}created_at"],
+        email=row[f"{prefix}email"],
+        email_verified=row[f"{prefix}email_verified"],
+        disabled=row[f"{prefix}disabled"],
     )
 
 
@@ -123,6 +128,9 @@ class PostgresUserRepository(UserRepository):
                     user.username.canonical,
                     user.password_hash,
                     user.created_at,
+                    user.email,
+                    user.email_verified,
+                    user.disabled,
                 )
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name == "users_username_canonical_key":

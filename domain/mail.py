@@ -1,0 +1,47 @@
+"""Mail the service sends: what a message is, and the kinds it sends.
+
+A message is composed when the change it reports is made, and stored in the store's outbox in
+the same transaction as that change; a background sender delivers it later (adapters/mail_*).
+So a change is never made without its message, and an SMTP outage loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class MailKind(StrEnum):
+    VERIFY_EMAIL = "verify_email"  # a link that confirms an address
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a kind, not a password): a reset link
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a kind): notice
+    PASSWORD_WAS_RESET = "password_was_reset"  # noqa: S105 (a kind): notice, after a reset
+    EMAIL_CHANGED = "email_changed"  # notice, to the old address
+    NEW_DEVICE = "new_device"  # notice: a login from a device never seen for the account
+
+
+@dataclass(frozen=True, slots=True)
+class MailMessage:
+    """One message, whole. `text` and `html` may hold a link with a token (verification and
+    reset): they are never logged, and the outbox keeps them only until the message is sent."""
+
+    id: str  # a public id (TokenGenerator.public_id); also the Message-ID's left part
+    kind: MailKind
+    to: str
+    subject: str
+    text: str = field(repr=False)
+    html: str = field(repr=False)
+    user_id: str | None
+    created_at: datetime
+
+
+class MailDeliveryError(Exception):
+    """The mail server did not take a message. `permanent`: it refused it for good (a 5xx
+    answer, an address it will never accept); otherwise it may take it later (down, 4xx).
+    The message is the server's answer or the connection error, never the message's content."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
