@@ -8,6 +8,7 @@ that changes an object it got does not change the store behind its back.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from copy import copy
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from adapters.memory_attempts import DEFAULT_MAX_KEYS, InMemoryAttemptCounter
 from adapters.memory_outbox import InMemoryOutbox
 from domain.errors import NotAuthenticated, UsernameTaken
+from domain.mail import MailMessage
 from domain.ports import SessionRepository, Store, UserRepository
 from domain.schema import SchemaStatus
 from domain.session import Session
@@ -25,11 +27,11 @@ class InMemoryStore(Store):
     shared = False  # this process's own: another instance or a command sees none of it
 
     def __init__(self, max_counter_keys: int = DEFAULT_MAX_KEYS) -> None:
-        self.users = InMemoryUserRepository()
+        self.outbox = InMemoryOutbox()
+        self.users = InMemoryUserRepository(self.outbox)
         self.sessions = InMemorySessionRepository(self.users)
         self.users.sessions = self.sessions
         self.attempts = InMemoryAttemptCounter(max_counter_keys)
-        self.outbox = InMemoryOutbox()
         self._device_key = secrets.token_bytes(32)
 
     async def open(self) -> None:
@@ -58,7 +60,8 @@ class InMemoryStore(Store):
 
 
 class InMemoryUserRepository(UserRepository):
-    def __init__(self) -> None:
+    def __init__(self, outbox: InMemoryOutbox | None = None) -> None:
+        self.outbox = outbox or InMemoryOutbox()
         self._by_id: dict[str, User] = {}
         self._id_by_canonical: dict[str, str] = {}
         self.sessions: InMemorySessionRepository | None = None
@@ -81,7 +84,13 @@ class InMemoryUserRepository(UserRepository):
             self._by_id[user_id].password_hash = password_hash
 
     async def change_password(
-        self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
+        self,
+        user_id: str,
+        password_hash: str,
+        *,
+        keep_session_id: str,
+        new_token_hash: bytes,
+        mail: Sequence[MailMessage] = (),
     ) -> int:
         if self.sessions is None:  # a repository built alone, outside InMemoryStore
             raise RuntimeError("InMemoryUserRepository.change_password needs its store's sessions")
@@ -98,6 +107,7 @@ class InMemoryUserRepository(UserRepository):
         del sessions[session.token_hash]
         sessions[new_token_hash] = replace(session, token_hash=new_token_hash)
         self._by_id[user_id].password_hash = password_hash
+        self.outbox.queue(mail)
         return len(others)
 
     async def password_hash_parameters(self) -> dict[str, int]:
@@ -115,13 +125,17 @@ class InMemoryUserRepository(UserRepository):
 class InMemorySessionRepository(SessionRepository):
     def __init__(self, users: InMemoryUserRepository) -> None:
         self._users = users
+        self.outbox = users.outbox
         self._by_hash: dict[bytes, Session] = {}
 
-    async def add(self, session: Session, *, password_hash: str) -> bool:
+    async def add(
+        self, session: Session, *, password_hash: str, mail: Sequence[MailMessage] = ()
+    ) -> bool:
         user = self._users._by_id.get(session.user_id)
         if user is None or user.password_hash != password_hash:
             return False
         self._by_hash[session.token_hash] = session
+        self.outbox.queue(mail)
         return True
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:

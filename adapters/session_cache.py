@@ -33,10 +33,12 @@ Rules that make it safe:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from time import monotonic
 
+from domain.mail import MailMessage
 from domain.ports import Clock, SessionRepository, UserRepository
 from domain.session import Session
 from domain.user import User
@@ -128,8 +130,10 @@ class CachedSessionRepository(SessionRepository):
         if hit is not None and last_seen_at > hit[0].last_seen_at:
             self._entries[token_hash] = (replace(hit[0], last_seen_at=last_seen_at), hit[1])
 
-    async def add(self, session: Session, *, password_hash: str) -> bool:
-        return await self._inner.add(session, password_hash=password_hash)
+    async def add(
+        self, session: Session, *, password_hash: str, mail: Sequence[MailMessage] = ()
+    ) -> bool:
+        return await self._inner.add(session, password_hash=password_hash, mail=mail)
 
     async def revoke(self, token_hash: bytes) -> bool:
         # This instance before and after the commit (see the module's rules); the others by notification.
@@ -197,7 +201,13 @@ class CachedUserRepository(UserRepository):
         return await self._inner.password_hash_parameters()
 
     async def change_password(
-        self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
+        self,
+        user_id: str,
+        password_hash: str,
+        *,
+        keep_session_id: str,
+        new_token_hash: bytes,
+        mail: Sequence[MailMessage] = (),
     ) -> int:
         self._cache.forget_user(user_id)
         try:
@@ -206,6 +216,7 @@ class CachedUserRepository(UserRepository):
                 password_hash,
                 keep_session_id=keep_session_id,
                 new_token_hash=new_token_hash,
+                mail=mail,
             )
         finally:
             self._cache.forget_user(user_id)

@@ -27,10 +27,16 @@ class UserRepository(Protocol):
         """Replace the stored hash of the same password (a rehash); sessions are not touched."""
 
     async def change_password(
-        self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
+        self,
+        user_id: str,
+        password_hash: str,
+        *,
+        keep_session_id: str,
+        new_token_hash: bytes,
+        mail: Sequence[MailMessage] = (),
     ) -> int:
-        """All or nothing: store the new hash, end every other session of the user, and re-key
-        the kept session with `new_token_hash`. Returns how many sessions ended."""
+        """All or nothing: store the new hash, end every other session of the user, re-key the
+        kept session with `new_token_hash`, and queue `mail`. Returns how many sessions ended."""
 
     async def password_hash_parameters(self) -> dict[str, int]:
         """How many users have each `hash_parameters()` of their password hash (domain.user):
@@ -38,10 +44,13 @@ class UserRepository(Protocol):
 
 
 class SessionRepository(Protocol):
-    async def add(self, session: Session, *, password_hash: str) -> bool:
-        """Store the session if its user's password hash is still `password_hash`, atomically
-        with respect to a password change: a login that verified the old password while the
-        password was being changed must not leave a session behind. False when it was not stored."""
+    async def add(
+        self, session: Session, *, password_hash: str, mail: Sequence[MailMessage] = ()
+    ) -> bool:
+        """Store the session, and queue `mail` with it, if its user's password hash is still
+        `password_hash`, atomically with respect to a password change: a login that verified the
+        old password while the password was being changed must not leave a session behind.
+        False when it was not stored (and nothing was queued)."""
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
         """The session with that token hash and its user, in one lookup (the hot path)."""

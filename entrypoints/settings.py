@@ -153,6 +153,18 @@ class Settings(BaseSettings):
     shutdown_delay: int = Field(0, ge=0)
     shutdown_timeout: int = Field(10, ge=0)
 
+    # Accounts: email, recovery and lifecycle (docs/configuration.md).
+    # MAIL_URL unset or empty: mail is off, and the endpoints that send mail answer 404.
+    mail_url: str | None = None
+    mail_from: str | None = None
+    public_url: str | None = None  # scheme://host[:port][/prefix]: where links in mail point
+    product_name: str = "sessionauth"  # how mail names the service
+    email_verify_ttl: int = Field(86400, gt=0)
+    password_reset_ttl: int = Field(900, gt=0)
+    mail_per_account: int = Field(3, ge=0)  # messages of one kind per account per THROTTLE_WINDOW
+    notify_new_device: bool = True
+    session_limit_per_user: int = Field(20, ge=0)  # 0: no limit
+
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "json"
     access_log: bool = True
@@ -168,6 +180,9 @@ class Settings(BaseSettings):
 
     @field_validator(
         "database_url",
+        "mail_url",
+        "mail_from",
+        "public_url",
         "session_cookie_domain",
         "device_cookie_key",
         "hash_share_per_address",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from adapters.postgres.repositories import Connections
 from domain.mail import MailMessage
 from domain.ports import Outbox
+
+if TYPE_CHECKING:  # repositories.py imports enqueue from here
+    from adapters.postgres.repositories import Connections
 
 _INSERT = (
     "INSERT INTO mail_outbox (id, kind, recipient, subject, body_text, body_html, user_id,"

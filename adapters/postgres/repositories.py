@@ -5,14 +5,16 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from adapters.postgres.outbox import enqueue
 from domain.errors import NotAuthenticated, PurgeInProgress, UsernameTaken
+from domain.mail import MailMessage
 from domain.ports import AttemptCounter, Count, SessionRepository, UserRepository
 from domain.session import Session
 from domain.user import User, Username
@@ -158,7 +160,13 @@ class PostgresUserRepository(UserRepository):
             await c.execute("UPDATE users SET password_hash = $2 WHERE id = $1", key, password_hash)
 
     async def change_password(
-        self, user_id: str, password_hash: str, *, keep_session_id: str, new_token_hash: bytes
+        self,
+        user_id: str,
+        password_hash: str,
+        *,
+        keep_session_id: str,
+        new_token_hash: bytes,
+        mail: Sequence[MailMessage] = (),
     ) -> int:
         user, kept = _uuid_or_none(user_id), _uuid_or_none(keep_session_id)
         if user is None or kept is None:
@@ -186,6 +194,7 @@ class PostgresUserRepository(UserRepository):
                 new_token_hash,
                 *row.values(),
             )
+            await enqueue(c, mail)
         return int(ended.split()[-1])
 
     async def password_hash_parameters(self) -> dict[str, int]:
@@ -204,11 +213,14 @@ class PostgresSessionRepository(SessionRepository):
     def __init__(self, db: Connections) -> None:
         self._db = db
 
-    async def add(self, session: Session, *, password_hash: str) -> bool:
+    async def add(
+        self, session: Session, *, password_hash: str, mail: Sequence[MailMessage] = ()
+    ) -> bool:
         user = _uuid_or_none(session.user_id)
         if user is None:
             return False  # no such user
-        async with self._db.connection() as c:
+        # A transaction only when there is mail to queue with the session: one round trip less.
+        async with self._db.connection() as c, c.transaction() if mail else nullcontext():
             done = await c.execute(
                 _SESSION_INSERT,
                 session.token_hash,
@@ -221,7 +233,10 @@ class PostgresSessionRepository(SessionRepository):
                 _inet_or_none(session.ip),
                 password_hash,
             )
-        return done != "INSERT 0 0"
+            if done == "INSERT 0 0":
+                return False
+            await enqueue(c, mail)
+        return True
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
         # The hot path: one statement, no explicit transaction.
