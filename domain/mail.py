@@ -22,6 +22,30 @@ class MailKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class MailContent:
+    """What a message says, composed from a template: a subject, a plain-text and an HTML body."""
+
+    subject: str
+    text: str = field(repr=False)
+    html: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MailFacts:
+    """What a message tells. `token` makes the link of a verification or reset message (never
+    logged); the others describe the event a notice reports: when, on which device (a name such
+    as "Chrome 156 on Linux", from UserAgents) and from which address."""
+
+    username: str
+    token: str | None = field(default=None, repr=False)
+    when: datetime | None = None
+    device: str | None = None
+    ip: str | None = None
+    expires_at: datetime | None = None  # when the link stops working
+    new_email: str | None = None  # an address-changed notice names the new address
+
+
+@dataclass(frozen=True, slots=True)
 class MailMessage:
     """One message, whole. `text` and `html` may hold a link with a token (verification and
     reset): they are never logged, and the outbox keeps them only until the message is sent."""

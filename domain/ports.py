@@ -9,7 +9,7 @@ from typing import Protocol
 
 from domain.audit import AuditEvent
 from domain.client import Client
-from domain.mail import MailMessage
+from domain.mail import MailContent, MailFacts, MailKind, MailMessage
 from domain.schema import SchemaStatus
 from domain.session import Session
 from domain.user import User
@@ -172,6 +172,20 @@ class Mailer(Protocol):
     async def send(self, message: MailMessage) -> None:
         """Deliver it, or raise domain.mail.MailDeliveryError (`permanent` when the server
         refused it for good)."""
+
+
+class MailComposer(Protocol):
+    """Turns a kind of message and its facts into a subject and two bodies, from templates, with
+    the product name and the public URL (links) from the settings."""
+
+    def compose(self, kind: MailKind, facts: MailFacts) -> MailContent: ...
+
+
+class UserAgents(Protocol):
+    """Names a browser and system from a User-Agent header, for people to read."""
+
+    def describe(self, user_agent: str | None) -> str:
+        """ "Chrome 156 on Linux", or a plain "Unknown browser" when it tells nothing."""
 
 
 class EmailAddresses(Protocol):
