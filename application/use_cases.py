@@ -13,6 +13,7 @@ from application.change_password import ChangePassword
 from application.list_sessions import ListSessions
 from application.login import Login
 from application.logout import Logout
+from application.mail_quota import MailQuota
 from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resolve_session import ResolveSession
 from application.revoke_other_sessions import RevokeOtherSessions
@@ -20,8 +21,18 @@ from application.revoke_session import RevokeSession
 from application.revoke_user_sessions import RevokeUserSessions
 from application.sign_up import SignUp
 from application.throttle import Throttle
+from domain.account_policy import AccountPolicy
 from domain.device import DeviceCookies
-from domain.ports import AuditLog, Clock, PasswordHasher, Store, TokenGenerator
+from domain.ports import (
+    AuditLog,
+    Clock,
+    EmailAddresses,
+    MailComposer,
+    PasswordHasher,
+    Store,
+    TokenGenerator,
+    UserAgents,
+)
 from domain.session import SessionPolicy
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
@@ -41,6 +52,7 @@ class UseCases:
     calibrate_dummy_verify: CalibrateDummyVerify
     purge_expired_sessions: PurgeExpiredSessions
     throttle: Throttle  # shared by sign_up, login and change_password: one set of counters
+    mail_quota: MailQuota  # shared by every use-case that mails an account
 
 
 def build_use_cases(
@@ -54,11 +66,21 @@ def build_use_cases(
     session_policy: SessionPolicy,
     password_policy: PasswordPolicy,
     throttle_policy: ThrottlePolicy,
+    email_addresses: EmailAddresses,
+    user_agents: UserAgents,
+    composer: MailComposer | None = None,
+    account_policy: AccountPolicy = AccountPolicy(),
 ) -> UseCases:
     """The use-cases over `store`'s repositories (a port the store provides needs no new
-    argument here) and the other ports given."""
+    argument here) and the other ports given. `composer` None: mail is off."""
     users, sessions = store.users, store.sessions
     throttle = Throttle(counter=store.attempts, clock=clock, policy=throttle_policy)
+    mail_quota = MailQuota(
+        counter=store.attempts,
+        clock=clock,
+        per_account=account_policy.mail_per_account,
+        window=throttle_policy.window,
+    )
     list_sessions = ListSessions(sessions=sessions, clock=clock, policy=session_policy)
     return UseCases(
         sign_up=SignUp(
@@ -104,4 +126,5 @@ def build_use_cases(
             sessions=sessions, attempts=store.attempts, clock=clock, policy=session_policy
         ),
         throttle=throttle,
+        mail_quota=mail_quota,
     )

@@ -9,9 +9,13 @@ from dependency_injector import containers, providers
 
 from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.audit_log import LoggingAuditLog
+from adapters.email_addresses import EmailValidatorAddresses
+from adapters.mail_composer import TemplateMailComposer
 from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
 from adapters.system import SecretsTokenGenerator, StaticDeviceKeys, SystemClock
+from adapters.user_agents import UaParserUserAgents
 from application import build_use_cases
+from domain.account_policy import AccountPolicy
 from domain.device import DeviceCookies
 from domain.ports import Store
 from domain.throttle import ThrottlePolicy
@@ -67,6 +71,23 @@ def _hasher(settings: Settings, metrics: PrometheusMetrics | None) -> Argon2Pass
     return hasher
 
 
+def _account_policy(settings: Settings) -> AccountPolicy:
+    return AccountPolicy(
+        email_verify_ttl=timedelta(seconds=settings.email_verify_ttl),
+        password_reset_ttl=timedelta(seconds=settings.password_reset_ttl),
+        mail_per_account=settings.mail_per_account,
+        notify_new_device=settings.notify_new_device,
+        session_limit=settings.session_limit_per_user,
+    )
+
+
+def _mail_composer(settings: Settings) -> TemplateMailComposer | None:
+    # Mail off (MAIL_URL unset): nothing to compose. Settings require PUBLIC_URL when it is on.
+    if settings.mail_url is None or settings.public_url is None:
+        return None
+    return TemplateMailComposer(product_name=settings.product_name, public_url=settings.public_url)
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     metrics = providers.Singleton(_metrics, settings)  # None when METRICS_ENABLED=false
@@ -85,6 +106,10 @@ class Container(containers.DeclarativeContainer):
     password_policy = providers.Singleton(PasswordPolicy)
     throttle_policy = providers.Singleton(_throttle_policy, settings)
     devices = providers.Singleton(_device_cookies, settings, store)
+    email_addresses = providers.Singleton(EmailValidatorAddresses)
+    user_agents = providers.Singleton(UaParserUserAgents)
+    mail_composer = providers.Singleton(_mail_composer, settings)  # None when mail is off
+    account_policy = providers.Singleton(_account_policy, settings)
 
     use_cases = providers.Singleton(
         build_use_cases,
@@ -97,6 +122,10 @@ class Container(containers.DeclarativeContainer):
         session_policy=session_policy,
         password_policy=password_policy,
         throttle_policy=throttle_policy,
+        email_addresses=email_addresses,
+        user_agents=user_agents,
+        composer=mail_composer,
+        account_policy=account_policy,
     )
     # Each use-case by name as well (`container.login()`), as the HTTP layer and embedders ask: a
     # Singleton each, so that a call (one per request on the hot GETs) is the provider's cached

@@ -21,8 +21,10 @@ import argon2
 
 from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.audit_log import LoggingAuditLog
+from adapters.email_addresses import EmailValidatorAddresses
 from adapters.postgres import PostgresStore, apply_migrations, redacted_dsn
 from adapters.system import SecretsTokenGenerator, SystemClock
+from adapters.user_agents import UaParserUserAgents
 from application import build_use_cases
 from domain.device import DeviceCookies
 from domain.session import SessionPolicy
@@ -68,6 +70,9 @@ async def sign_up_and_log_in(dsn: str, username: str, password: str) -> None:
             signup_per_address=20,
             failures_per_address=100,
         ),
+        email_addresses=EmailValidatorAddresses(),  # checks addresses given at sign-up
+        user_agents=UaParserUserAgents(),  # names browsers in notices and session lists
+        # no `composer`: mail is off here (MAIL_URL unset); sign-up still accepts an address
     )
     sign_up, login = use_cases.sign_up, use_cases.login
     resolve, logout = use_cases.resolve_session, use_cases.logout

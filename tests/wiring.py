@@ -8,10 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from adapters.email_addresses import EmailValidatorAddresses
+from adapters.mail_composer import TemplateMailComposer
 from adapters.system import SecretsTokenGenerator
+from adapters.user_agents import UaParserUserAgents
 from application import UseCases, build_use_cases
+from domain.account_policy import AccountPolicy
 from domain.device import DeviceCookies
-from domain.ports import AuditLog, Clock, PasswordHasher, Store, TokenGenerator
+from domain.ports import AuditLog, Clock, MailComposer, PasswordHasher, Store, TokenGenerator
 from domain.session import SessionPolicy
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
@@ -43,6 +47,13 @@ class Wired:
     throttle_policy: ThrottlePolicy = field(
         default_factory=lambda: ThrottlePolicy(window=timedelta(minutes=15), **NO_LIMITS)
     )
+    # Mail is on, with links under this URL; None turns it off.
+    composer: MailComposer | None = field(
+        default_factory=lambda: TemplateMailComposer(
+            product_name="sessionauth", public_url="https://auth.example"
+        )
+    )
+    account_policy: AccountPolicy = field(default_factory=AccountPolicy)
     devices: DeviceCookies = field(init=False)
     use_cases: UseCases = field(init=False)
 
@@ -58,6 +69,10 @@ class Wired:
             session_policy=self.session_policy,
             password_policy=self.password_policy,
             throttle_policy=self.throttle_policy,
+            email_addresses=EmailValidatorAddresses(),
+            user_agents=UaParserUserAgents(),
+            composer=self.composer,
+            account_policy=self.account_policy,
         )
 
 
