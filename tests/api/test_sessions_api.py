@@ -55,6 +55,7 @@ async def test_sessions_lists_public_ids_newest_first_with_the_current_marked(cl
             "expires_at",
             "idle_expires_at",
             "user_agent",
+            "device",
             "ip",
             "current",
         }
