@@ -13,6 +13,7 @@ from application.change_password import ChangePassword
 from application.list_sessions import ListSessions
 from application.login import Login
 from application.logout import Logout
+from application.mail_messages import Messages
 from application.mail_quota import MailQuota
 from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resolve_session import ResolveSession
@@ -53,6 +54,7 @@ class UseCases:
     purge_expired_sessions: PurgeExpiredSessions
     throttle: Throttle  # shared by sign_up, login and change_password: one set of counters
     mail_quota: MailQuota  # shared by every use-case that mails an account
+    messages: Messages  # how every use-case that mails builds its messages
 
 
 def build_use_cases(
@@ -81,7 +83,10 @@ def build_use_cases(
         per_account=account_policy.mail_per_account,
         window=throttle_policy.window,
     )
-    list_sessions = ListSessions(sessions=sessions, clock=clock, policy=session_policy)
+    messages = Messages(composer=composer, tokens=tokens, clock=clock, user_agents=user_agents)
+    list_sessions = ListSessions(
+        sessions=sessions, clock=clock, policy=session_policy, user_agents=user_agents
+    )
     return UseCases(
         sign_up=SignUp(
             users=users,
@@ -102,6 +107,9 @@ def build_use_cases(
             throttle=throttle,
             devices=devices,
             audit=audit,
+            messages=messages,
+            mail_quota=mail_quota,
+            notify_new_device=account_policy.notify_new_device,
         ),
         resolve_session=ResolveSession(sessions=sessions, clock=clock, policy=session_policy),
         logout=Logout(sessions=sessions, audit=audit),
@@ -119,6 +127,7 @@ def build_use_cases(
             throttle=throttle,
             devices=devices,
             audit=audit,
+            messages=messages,
         ),
         revoke_user_sessions=RevokeUserSessions(users=users, sessions=sessions, audit=audit),
         calibrate_dummy_verify=CalibrateDummyVerify(users=users, store=store, hasher=hasher),
@@ -127,4 +136,5 @@ def build_use_cases(
         ),
         throttle=throttle,
         mail_quota=mail_quota,
+        messages=messages,
     )

@@ -13,3 +13,5 @@ class AuditEvent(StrEnum):
     PASSWORD_REHASHED = "password_rehashed"  # noqa: S105 (an event name, not a password)
     LOGOUT = "logout"
     SESSION_REVOKED = "session_revoked"  # qualified by scope: single, others or all
+    NOTICE_QUEUED = "notice_queued"  # qualified by kind (domain.mail.NOTICE_KINDS)
+    NOTICE_DROPPED = "notice_dropped"  # qualified by kind: over the account's mail quota
