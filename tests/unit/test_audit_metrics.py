@@ -12,6 +12,8 @@ from tests.fakes import RecordingAuditLog
 # The qualifiers the use-cases pass with an event (see tests/unit/test_audit_events.py).
 QUALIFIERS = [{}] + [{"action": a} for a in ("signup", "login", "password_change")]
 QUALIFIERS += [{"scope": s} for s in ("single", "others", "all")]
+QUALIFIERS += [{"action": a} for a in ("email_change", "verification_resend", "password_forgot")]
+QUALIFIERS += [{"purpose": p} for p in ("verify_email", "reset_password")]
 
 
 def counter_totals(metrics: PrometheusMetrics) -> dict[tuple, float]:
