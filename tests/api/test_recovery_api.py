@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from dependency_injector import providers
 
 from domain.mail import MailKind
 from tests.api.client import AppClient, log_in, running_client
+from tests.api.failing_adapters import DownStore, client_for
 from tests.constants import PASSWORD
 from tests.mail_links import last_token, link_token, queued
 from tests.service_log import service_log
@@ -366,3 +368,21 @@ async def test_no_token_in_any_response_or_log_line():
         assert token not in written
         for response in responses:
             assert token not in response.text and token not in str(response.headers)
+
+
+async def test_a_down_store_answers_503_to_the_mail_endpoints():
+    app, client = await client_for(
+        lambda c: c.store.override(providers.Singleton(DownStore)), **MAIL_ON
+    )
+    async with app.router.lifespan_context(app), client:
+        token = "a" * 43
+        for path, body in (
+            ("/password/forgot", {"username": "alice"}),
+            ("/password/forgot", {"email": "alice@example.com"}),
+            ("/email/verify", {"token": token}),
+            ("/password/reset", {"token": token, "new_password": NEW}),
+        ):
+            response = await client.post(path, json=body)
+            assert response.status_code == 503, path
+            assert response.json() == {"detail": "Store unavailable"}
+            assert response.headers["retry-after"].isdigit()
