@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 
 from adapters.memory_attempts import DEFAULT_MAX_KEYS, InMemoryAttemptCounter
 from adapters.memory_outbox import InMemoryOutbox
-from domain.errors import NotAuthenticated, UsernameTaken
+from adapters.memory_tokens import InMemoryAccountTokenRepository
+from domain.account_token import AccountToken, TokenPurpose
+from domain.errors import EmailTaken, NotAuthenticated, UsernameTaken
 from domain.mail import MailMessage
 from domain.ports import SessionRepository, Store, UserRepository
 from domain.schema import SchemaStatus
@@ -31,6 +33,7 @@ class InMemoryStore(Store):
         self.users = InMemoryUserRepository(self.outbox)
         self.sessions = InMemorySessionRepository(self.users)
         self.users.sessions = self.sessions
+        self.tokens = self.users.tokens
         self.attempts = InMemoryAttemptCounter(max_counter_keys)
         self._device_key = secrets.token_bytes(32)
 
@@ -65,12 +68,20 @@ class InMemoryUserRepository(UserRepository):
         self._by_id: dict[str, User] = {}
         self._id_by_canonical: dict[str, str] = {}
         self.sessions: InMemorySessionRepository | None = None
+        self.tokens = InMemoryAccountTokenRepository(self.outbox)
 
-    async def add(self, user: User) -> None:
+    async def add(
+        self, user: User, *, token: AccountToken | None = None, mail: Sequence[MailMessage] = ()
+    ) -> None:
         if user.username.canonical in self._id_by_canonical:
             raise UsernameTaken()
+        if user.email_verified and self._verified_by_other(user.id, user.email):
+            raise EmailTaken()
         self._by_id[user.id] = copy(user)
         self._id_by_canonical[user.username.canonical] = user.id
+        if token is not None:
+            self.tokens.by_hash[token.token_hash] = token
+        self.outbox.queue(mail)
 
     async def get(self, user_id: str) -> User | None:
         return self._get(user_id)
@@ -107,6 +118,7 @@ class InMemoryUserRepository(UserRepository):
         del sessions[session.token_hash]
         sessions[new_token_hash] = replace(session, token_hash=new_token_hash)
         self._by_id[user_id].password_hash = password_hash
+        self.tokens.delete_for_user(user_id, TokenPurpose.RESET_PASSWORD)
         self.outbox.queue(mail)
         return len(others)
 
@@ -116,6 +128,69 @@ class InMemoryUserRepository(UserRepository):
             parameters = hash_parameters(user.password_hash)
             counts[parameters] = counts.get(parameters, 0) + 1
         return counts
+
+    async def get_by_verified_email(self, email: str) -> User | None:
+        wanted = email.lower()
+        for user in self._by_id.values():
+            if user.email_verified and user.email is not None and user.email.lower() == wanted:
+                return copy(user)
+        return None
+
+    async def set_email(
+        self, user_id: str, email: str, *, token: AccountToken, mail: Sequence[MailMessage] = ()
+    ) -> User | None:
+        user = self._by_id.get(user_id)
+        if user is None:
+            return None
+        user.email, user.email_verified = email, False
+        self.tokens.delete_for_user(user_id, TokenPurpose.VERIFY_EMAIL)
+        self.tokens.by_hash[token.token_hash] = token
+        self.outbox.queue(mail)
+        return copy(user)
+
+    async def verify_email(self, token_hash: bytes, now: datetime) -> User | None:
+        token = self.tokens.usable(token_hash, TokenPurpose.VERIFY_EMAIL, now)
+        user = None if token is None else self._by_id.get(token.user_id)
+        if token is None or user is None or user.email is None or user.email != token.email:
+            return None
+        if self._verified_by_other(user.id, user.email):
+            raise EmailTaken()
+        user.email_verified = True
+        self.tokens.delete_for_user(user.id, TokenPurpose.VERIFY_EMAIL)
+        return copy(user)
+
+    async def reset_password(
+        self,
+        token_hash: bytes,
+        password_hash: str,
+        now: datetime,
+        *,
+        mail: Sequence[MailMessage] = (),
+    ) -> int | None:
+        if self.sessions is None:  # a repository built alone, outside InMemoryStore
+            raise RuntimeError("InMemoryUserRepository.reset_password needs its store's sessions")
+        token = self.tokens.usable(token_hash, TokenPurpose.RESET_PASSWORD, now)
+        user = None if token is None else self._by_id.get(token.user_id)
+        if token is None or user is None:
+            return None
+        sessions = self.sessions._by_hash
+        ended = [h for h, s in sessions.items() if s.user_id == user.id]
+        for session_hash in ended:
+            del sessions[session_hash]
+        user.password_hash = password_hash
+        self.tokens.delete_for_user(user.id, TokenPurpose.RESET_PASSWORD)
+        self.outbox.queue(mail)
+        return len(ended)
+
+    def _verified_by_other(self, user_id: str, email: str | None) -> bool:
+        wanted = (email or "").lower()
+        return any(
+            other.id != user_id
+            and other.email_verified
+            and other.email is not None
+            and other.email.lower() == wanted
+            for other in self._by_id.values()
+        )
 
     def _get(self, user_id: str) -> User | None:
         user = self._by_id.get(user_id)

@@ -34,7 +34,10 @@ from domain.schema import MigrationState, SchemaStatus
 
 OUTCOMES = ("success", "invalid", "throttled")
 SIGNUP_OUTCOMES = ("success", "throttled")
-REVOCATION_SCOPES = ("single", "others", "all", "password_change")
+REVOCATION_SCOPES = ("single", "others", "all", "password_change", "password_reset")
+# Links in mail (account tokens): asked for, refused a mail by a throttle, used, or refused.
+LINK_PURPOSES = ("verify_email", "reset_password")
+LINK_OUTCOMES = ("requested", "throttled", "used", "refused")
 NOTICE_OUTCOMES = ("queued", "dropped")
 # From a cached session check (well under a millisecond) to a login that waits for its hash
 # (HASH_QUEUE_TIMEOUT, 3 s by default).
@@ -396,6 +399,21 @@ class PrometheusMetrics:
             ["kind", "outcome"],
             registry=own,
         )
+        self.email_changes = Counter(
+            "sessionauth_email_changes",
+            "Email address changes (PUT /email) by outcome (invalid: wrong current password; "
+            "throttled: the login throttle or the account's quota of verification links).",
+            ["outcome"],
+            registry=own,
+        )
+        self.account_links = Counter(
+            "sessionauth_account_links",
+            "Links in mail by purpose (verify_email, reset_password) and outcome: requested "
+            "(a reset request past the address throttle, whether or not it names a mailable "
+            "account), throttled, used, refused (unknown, used, expired or malformed token).",
+            ["purpose", "outcome"],
+            registry=own,
+        )
         self.hash_queue_depth = Gauge(
             "sessionauth_hash_queue_depth",
             "Password hashes admitted and not finished (running or waiting for a thread).",
@@ -439,6 +457,11 @@ class PrometheusMetrics:
             self.password_changes.labels(outcome)
         for scope in REVOCATION_SCOPES:
             self.sessions_revoked.labels(scope)
+        for outcome in OUTCOMES:
+            self.email_changes.labels(outcome)
+        for purpose in LINK_PURPOSES:
+            for outcome in LINK_OUTCOMES:
+                self.account_links.labels(purpose, outcome)
         for cause in OutageCause:
             self.store_unavailable.labels(cause)
         for kind in NOTICE_KINDS:
@@ -537,13 +560,15 @@ def _alive(pid: int) -> bool:
 
 class MeteredAuditLog(AuditLog):
     """Records every event with the wrapped log, and counts the ones the metrics name. Only the
-    event's name and its fixed qualifier (`action`, `scope` or a notice's `kind`) choose a
-    counter; the user, session and client fields are passed on and never looked at."""
+    event's name and its fixed qualifier (`action`, `scope`, a link's `purpose` or a notice's
+    `kind`) choose a counter; the user, session and client fields are passed on and never looked
+    at."""
 
     def __init__(self, inner: AuditLog, metrics: PrometheusMetrics) -> None:
         self._inner = inner
         m = metrics
         revoked = m.sessions_revoked.labels
+        link = m.account_links.labels
         # (event, action or scope) -> the counters it moves, each by one or by a count in the event
         self._counts: dict[tuple[AuditEvent, object], tuple[tuple[Counter, str | None], ...]] = {
             (AuditEvent.SIGNUP, None): ((m.signups.labels("success"), None),),
@@ -566,6 +591,30 @@ class MeteredAuditLog(AuditLog):
             (AuditEvent.SESSION_REVOKED, "single"): ((revoked("single"), None),),
             (AuditEvent.SESSION_REVOKED, "others"): ((revoked("others"), None),),
             (AuditEvent.SESSION_REVOKED, "all"): ((revoked("all"), "revoked_sessions"),),
+            (AuditEvent.EMAIL_CHANGED, None): ((m.email_changes.labels("success"), None),),
+            (AuditEvent.LOGIN_FAILED, "email_change"): ((m.email_changes.labels("invalid"), None),),
+            (AuditEvent.THROTTLED, "email_change"): ((m.email_changes.labels("throttled"), None),),
+            (AuditEvent.EMAIL_VERIFICATION_REQUESTED, None): (
+                (link("verify_email", "requested"), None),
+            ),
+            (AuditEvent.THROTTLED, "verification_resend"): (
+                (link("verify_email", "throttled"), None),
+            ),
+            (AuditEvent.EMAIL_VERIFIED, None): ((link("verify_email", "used"), None),),
+            (AuditEvent.TOKEN_REFUSED, "verify_email"): ((link("verify_email", "refused"), None),),
+            (AuditEvent.PASSWORD_RESET_REQUESTED, None): (
+                (link("reset_password", "requested"), None),
+            ),
+            (AuditEvent.THROTTLED, "password_forgot"): (
+                (link("reset_password", "throttled"), None),
+            ),
+            (AuditEvent.PASSWORD_RESET, None): (
+                (link("reset_password", "used"), None),
+                (revoked("password_reset"), "revoked_sessions"),
+            ),
+            (AuditEvent.TOKEN_REFUSED, "reset_password"): (
+                (link("reset_password", "refused"), None),
+            ),
         }
         for kind in NOTICE_KINDS:
             self._counts[(AuditEvent.NOTICE_QUEUED, kind)] = (
@@ -585,7 +634,9 @@ class MeteredAuditLog(AuditLog):
         **details: object,
     ) -> None:
         self._inner.record(event, user_id=user_id, session_id=session_id, client=client, **details)
-        qualifier = details.get("action", details.get("scope", details.get("kind")))
+        qualifier = details.get(
+            "action", details.get("scope", details.get("purpose", details.get("kind")))
+        )
         for counter, amount in self._counts.get((event, qualifier), ()):
             counter.inc(_count(details.get(amount)) if amount else 1)
 

@@ -38,6 +38,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from time import monotonic
 
+from domain.account_token import AccountToken
 from domain.mail import MailMessage
 from domain.ports import Clock, SessionRepository, UserRepository
 from domain.session import Session
@@ -185,8 +186,10 @@ class CachedUserRepository(UserRepository):
         self._inner = inner
         self._cache = cache
 
-    async def add(self, user: User) -> None:
-        await self._inner.add(user)
+    async def add(
+        self, user: User, *, token: AccountToken | None = None, mail: Sequence[MailMessage] = ()
+    ) -> None:
+        await self._inner.add(user, token=token, mail=mail)
 
     async def get(self, user_id: str) -> User | None:
         return await self._inner.get(user_id)
@@ -199,6 +202,47 @@ class CachedUserRepository(UserRepository):
 
     async def password_hash_parameters(self) -> dict[str, int]:
         return await self._inner.password_hash_parameters()
+
+    async def get_by_verified_email(self, email: str) -> User | None:
+        return await self._inner.get_by_verified_email(email)
+
+    # The cache serves the user with each session: a change of the address or of its standing
+    # forgets the user's entries here (before and after, as for a password change). Another
+    # instance serves the old address for at most the cache's `fresh_for`; sessions ended by a
+    # reset reach every instance by the revocation feed.
+
+    async def set_email(
+        self, user_id: str, email: str, *, token: AccountToken, mail: Sequence[MailMessage] = ()
+    ) -> User | None:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.set_email(user_id, email, token=token, mail=mail)
+        finally:
+            self._cache.forget_user(user_id)
+
+    async def verify_email(self, token_hash: bytes, now: datetime) -> User | None:
+        # The user is known only once the token is consumed: forgetting after the commit is
+        # enough, since it moves the generation and a read in flight then caches nothing.
+        user = await self._inner.verify_email(token_hash, now)
+        if user is not None:
+            self._cache.forget_user(user.id)
+        return user
+
+    async def reset_password(
+        self,
+        token_hash: bytes,
+        password_hash: str,
+        now: datetime,
+        *,
+        mail: Sequence[MailMessage] = (),
+    ) -> int | None:
+        # Whose sessions end is known only from the token: every entry is forgotten (a reset is
+        # rare), and the deletion's notification reaches the other instances.
+        self._cache.forget_all()
+        try:
+            return await self._inner.reset_password(token_hash, password_hash, now, mail=mail)
+        finally:
+            self._cache.forget_all()
 
     async def change_password(
         self,

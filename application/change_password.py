@@ -39,7 +39,7 @@ class ChangePassword:
         throttle: Throttle,
         devices: DeviceCookies,
         audit: AuditLog,
-        messages: Messages,
+        messages: Messages | None,
     ) -> None:
         self._users = users
         self._hasher = hasher
@@ -93,7 +93,11 @@ class ChangePassword:
 
         new_hash = await self._hasher.hash(new, owner=address_group(client.address))
         token = self._tokens.session_token()
-        notice = self._messages.notice(MailKind.PASSWORD_CHANGED, user, client)
+        notice = (
+            self._messages.notice(MailKind.PASSWORD_CHANGED, user, client)
+            if self._messages is not None
+            else None
+        )
         revoked = await self._users.change_password(
             user.id,
             new_hash,

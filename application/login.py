@@ -69,7 +69,7 @@ class Login:
         throttle: Throttle,
         devices: DeviceCookies,
         audit: AuditLog,
-        messages: Messages,
+        messages: Messages | None,
         mail_quota: MailQuota,
         notify_new_device: bool,
     ) -> None:
@@ -181,7 +181,7 @@ class Login:
         if (
             device_id is not None
             or not self._notify_new_device
-            or not self._messages.on
+            or self._messages is None
             or user.verified_email is None
         ):
             return []

@@ -8,18 +8,20 @@ from domain.user import User
 
 class Messages:
     """Mail as every use-case builds it: composed from the templates, addressed and stamped in
-    one place, ready to hand to the repository method whose change it reports.
+    one place, ready to hand to the repository method whose change it reports (the use-cases get
+    None instead of this when mail is off).
 
-    - With mail off (no composer) there is no message: None.
-    - A notice goes only to a verified address; an account without one gets none (None).
+    - A notice goes only to a verified address: `notice` gives None for an account without one;
+      `notice_to` names the address (the old one, when the address itself changed).
     - A notice names the device (a browser and system name, never the raw header), the client
       address and the time.
+    - Every message gets a fresh public id (also its Message-ID).
     """
 
     def __init__(
         self,
         *,
-        composer: MailComposer | None,
+        composer: MailComposer,
         tokens: TokenGenerator,
         clock: Clock,
         user_agents: UserAgents,
@@ -29,21 +31,17 @@ class Messages:
         self._clock = clock
         self._user_agents = user_agents
 
-    @property
-    def on(self) -> bool:
-        """Whether mail is on at all: a use-case can skip work (a quota check) when it is not."""
-        return self._composer is not None
-
-    def notice(
-        self, kind: MailKind, user: User, client: Client, *, new_email: str | None = None
-    ) -> MailMessage | None:
+    def notice(self, kind: MailKind, user: User, client: Client) -> MailMessage | None:
         """A notice of `kind` about what `client` just did to `user`'s account, to the account's
-        verified address; None when mail is off or there is no verified address."""
-        if kind not in NOTICE_KINDS:
-            raise ValueError(f"{kind} is not a notice")
+        verified address; None when there is none."""
+        _check_notice(kind)
         to = user.verified_email
-        if to is None:
-            return None
+        return None if to is None else self.notice_to(kind, user, client, to=to)
+
+    def notice_to(
+        self, kind: MailKind, user: User, client: Client, *, to: str, new_email: str | None = None
+    ) -> MailMessage:
+        _check_notice(kind)
         facts = MailFacts(
             username=user.username.display,
             when=self._clock.now(),
@@ -55,16 +53,13 @@ class Messages:
 
     def link(
         self, kind: MailKind, user: User, *, to: str, token: str, expires_at: datetime
-    ) -> MailMessage | None:
+    ) -> MailMessage:
         """A message with a link carrying `token` (verification, reset) to `to`, which need not
-        be verified yet (a verification link goes to the address it verifies); None when mail
-        is off."""
+        be verified yet (a verification link goes to the address it verifies)."""
         facts = MailFacts(username=user.username.display, token=token, expires_at=expires_at)
         return self._message(kind, user, to, facts)
 
-    def _message(self, kind: MailKind, user: User, to: str, facts: MailFacts) -> MailMessage | None:
-        if self._composer is None:
-            return None
+    def _message(self, kind: MailKind, user: User, to: str, facts: MailFacts) -> MailMessage:
         content = self._composer.compose(kind, facts)
         return MailMessage(
             id=self._tokens.public_id(),
@@ -76,3 +71,8 @@ class Messages:
             user_id=user.id,
             created_at=self._clock.now(),
         )
+
+
+def _check_notice(kind: MailKind) -> None:
+    if kind not in NOTICE_KINDS:
+        raise ValueError(f"{kind} is not a notice")

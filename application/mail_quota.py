@@ -1,5 +1,7 @@
+import math
 from datetime import timedelta
 
+from domain.errors import Throttled
 from domain.mail import MailKind
 from domain.ports import AttemptCounter, Clock
 
@@ -30,3 +32,15 @@ class MailQuota:
             f"mail:{kind}:{user_id}", self._per_account, self._clock.now(), self._window
         )
         return taken
+
+    async def take_or_refuse(self, kind: MailKind, user_id: str) -> None:
+        """As `take`, for a request made by the account itself (it learns nothing it does not
+        know): over the quota is Throttled, with the seconds until the window ends."""
+        if self._per_account == 0:
+            return
+        now = self._clock.now()
+        taken, count = await self._counter.acquire(
+            f"mail:{kind}:{user_id}", self._per_account, now, self._window
+        )
+        if not taken:
+            raise Throttled(retry_after=math.ceil((count.resets_at - now).total_seconds()))

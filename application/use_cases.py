@@ -7,21 +7,27 @@ that needs another port is changed here and in its own module, not at each place
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from application.calibrate_dummy_verify import CalibrateDummyVerify
 from application.change_password import ChangePassword
+from application.forgot_password import ForgotPassword
 from application.list_sessions import ListSessions
 from application.login import Login
 from application.logout import Logout
 from application.mail_messages import Messages
 from application.mail_quota import MailQuota
 from application.purge_expired_sessions import PurgeExpiredSessions
+from application.resend_verification import ResendVerification
+from application.reset_password import ResetPassword
 from application.resolve_session import ResolveSession
 from application.revoke_other_sessions import RevokeOtherSessions
 from application.revoke_session import RevokeSession
 from application.revoke_user_sessions import RevokeUserSessions
+from application.set_email import SetEmail
 from application.sign_up import SignUp
 from application.throttle import Throttle
+from application.verify_email import VerifyEmail
 from domain.account_policy import AccountPolicy
 from domain.device import DeviceCookies
 from domain.ports import (
@@ -54,7 +60,13 @@ class UseCases:
     purge_expired_sessions: PurgeExpiredSessions
     throttle: Throttle  # shared by sign_up, login and change_password: one set of counters
     mail_quota: MailQuota  # shared by every use-case that mails an account
-    messages: Messages  # how every use-case that mails builds its messages
+    messages: Messages | None  # how every use-case that mails builds its messages; None: off
+    # Email addresses and recovery: None when mail is off (the HTTP API then has no such routes).
+    set_email: SetEmail | None = None
+    verify_email: VerifyEmail | None = None
+    resend_verification: ResendVerification | None = None
+    forgot_password: ForgotPassword | None = None
+    reset_password: ResetPassword | None = None
 
 
 def build_use_cases(
@@ -83,9 +95,27 @@ def build_use_cases(
         per_account=account_policy.mail_per_account,
         window=throttle_policy.window,
     )
-    messages = Messages(composer=composer, tokens=tokens, clock=clock, user_agents=user_agents)
+    messages = (
+        None
+        if composer is None
+        else Messages(composer=composer, tokens=tokens, clock=clock, user_agents=user_agents)
+    )
     list_sessions = ListSessions(
         sessions=sessions, clock=clock, policy=session_policy, user_agents=user_agents
+    )
+    recovery = _recovery(
+        store=store,
+        hasher=hasher,
+        clock=clock,
+        tokens=tokens,
+        audit=audit,
+        devices=devices,
+        password_policy=password_policy,
+        email_addresses=email_addresses,
+        messages=messages,
+        account_policy=account_policy,
+        throttle=throttle,
+        mail_quota=mail_quota,
     )
     return UseCases(
         sign_up=SignUp(
@@ -96,6 +126,10 @@ def build_use_cases(
             policy=password_policy,
             throttle=throttle,
             audit=audit,
+            emails=email_addresses,
+            mail=messages,
+            mail_quota=mail_quota,
+            verify_ttl=account_policy.email_verify_ttl,
         ),
         login=Login(
             users=users,
@@ -132,9 +166,91 @@ def build_use_cases(
         revoke_user_sessions=RevokeUserSessions(users=users, sessions=sessions, audit=audit),
         calibrate_dummy_verify=CalibrateDummyVerify(users=users, store=store, hasher=hasher),
         purge_expired_sessions=PurgeExpiredSessions(
-            sessions=sessions, attempts=store.attempts, clock=clock, policy=session_policy
+            sessions=sessions,
+            attempts=store.attempts,
+            tokens=store.tokens,
+            clock=clock,
+            policy=session_policy,
         ),
         throttle=throttle,
         mail_quota=mail_quota,
         messages=messages,
+        **recovery,
     )
+
+
+class _Recovery(TypedDict, total=False):
+    set_email: SetEmail
+    verify_email: VerifyEmail
+    resend_verification: ResendVerification
+    forgot_password: ForgotPassword
+    reset_password: ResetPassword
+
+
+def _recovery(
+    *,
+    store: Store,
+    hasher: PasswordHasher,
+    clock: Clock,
+    tokens: TokenGenerator,
+    audit: AuditLog,
+    devices: DeviceCookies,
+    password_policy: PasswordPolicy,
+    email_addresses: EmailAddresses,
+    messages: Messages | None,
+    account_policy: AccountPolicy,
+    throttle: Throttle,
+    mail_quota: MailQuota,
+) -> _Recovery:
+    """The use-cases that mail links (email verification, password reset), when mail is on."""
+    mail = messages
+    if mail is None:
+        return {}
+    users = store.users
+    return {
+        "set_email": SetEmail(
+            users=users,
+            hasher=hasher,
+            clock=clock,
+            tokens=tokens,
+            emails=email_addresses,
+            throttle=throttle,
+            devices=devices,
+            mail=mail,
+            mail_quota=mail_quota,
+            verify_ttl=account_policy.email_verify_ttl,
+            audit=audit,
+        ),
+        "verify_email": VerifyEmail(users=users, tokens=store.tokens, clock=clock, audit=audit),
+        "resend_verification": ResendVerification(
+            users=users,
+            tokens=store.tokens,
+            clock=clock,
+            ids=tokens,
+            mail=mail,
+            mail_quota=mail_quota,
+            verify_ttl=account_policy.email_verify_ttl,
+            audit=audit,
+        ),
+        "forgot_password": ForgotPassword(
+            users=users,
+            tokens=store.tokens,
+            clock=clock,
+            ids=tokens,
+            emails=email_addresses,
+            throttle=throttle,
+            mail=mail,
+            mail_quota=mail_quota,
+            reset_ttl=account_policy.password_reset_ttl,
+            audit=audit,
+        ),
+        "reset_password": ResetPassword(
+            users=users,
+            tokens=store.tokens,
+            hasher=hasher,
+            clock=clock,
+            policy=password_policy,
+            mail=mail,
+            audit=audit,
+        ),
+    }

@@ -15,3 +15,11 @@ class AuditEvent(StrEnum):
     SESSION_REVOKED = "session_revoked"  # qualified by scope: single, others or all
     NOTICE_QUEUED = "notice_queued"  # qualified by kind (domain.mail.NOTICE_KINDS)
     NOTICE_DROPPED = "notice_dropped"  # qualified by kind: over the account's mail quota
+    # Accounts: email addresses and recovery. Qualified by `purpose` (verify_email or
+    # reset_password) where a token is concerned, and `reason` where one is refused.
+    EMAIL_CHANGED = "email_changed"
+    EMAIL_VERIFICATION_REQUESTED = "email_verification_requested"
+    EMAIL_VERIFIED = "email_verified"
+    PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 (an event name)
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (an event name)
+    TOKEN_REFUSED = "token_refused"  # noqa: S105 (an event name)

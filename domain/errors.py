@@ -124,6 +124,33 @@ class UnknownUser(DomainError):
         super().__init__("No such user")
 
 
+class InvalidToken(DomainError):
+    """A link's token is unknown, used, expired, malformed or no longer applies: one answer for
+    all, so that a token tells nothing about the account it was for."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid or expired token")
+
+
+class EmailTaken(DomainError):
+    """Another account holds that address verified (one account at a time may)."""
+
+    def __init__(self) -> None:
+        super().__init__("Another account has verified this email address")
+
+
+class EmailAlreadyVerified(DomainError):
+    def __init__(self) -> None:
+        super().__init__("Email address already verified")
+
+
+class NoEmailAddress(DomainError):
+    """The account names no address to verify (set one with PUT /email)."""
+
+    def __init__(self) -> None:
+        super().__init__("No email address to verify")
+
+
 class Throttled(DomainError):
     """Too many failures (or sign-ups) in the window; `retry_after` is in whole seconds."""
 

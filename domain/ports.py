@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from domain.account_token import AccountToken
 from domain.audit import AuditEvent
 from domain.client import Client
 from domain.mail import MailContent, MailFacts, MailKind, MailMessage
@@ -16,8 +17,11 @@ from domain.user import User
 
 
 class UserRepository(Protocol):
-    async def add(self, user: User) -> None:
-        """Store a new user; raise UsernameTaken when the canonical username exists."""
+    async def add(
+        self, user: User, *, token: AccountToken | None = None, mail: Sequence[MailMessage] = ()
+    ) -> None:
+        """Store a new user, with its first `token` (a link to confirm its address) and `mail`,
+        all or nothing; raise UsernameTaken when the canonical username exists."""
 
     async def get(self, user_id: str) -> User | None: ...
 
@@ -36,11 +40,42 @@ class UserRepository(Protocol):
         mail: Sequence[MailMessage] = (),
     ) -> int:
         """All or nothing: store the new hash, end every other session of the user, re-key the
-        kept session with `new_token_hash`, and queue `mail`. Returns how many sessions ended."""
+        kept session with `new_token_hash`, delete the user's reset tokens (a link mailed before
+        the change must not undo it), and queue `mail`. Returns how many sessions ended."""
 
     async def password_hash_parameters(self) -> dict[str, int]:
         """How many users have each `hash_parameters()` of their password hash (domain.user):
         the costs that the stored hashes take to verify."""
+
+    async def get_by_verified_email(self, email: str) -> User | None:
+        """The account that holds `email` verified (compared case-insensitively), if one does."""
+
+    async def set_email(
+        self, user_id: str, email: str, *, token: AccountToken, mail: Sequence[MailMessage] = ()
+    ) -> User | None:
+        """All or nothing: make `email` the user's address, unverified; delete the user's other
+        verification tokens; store `token` (which confirms `email`) and queue `mail`. The user
+        as it is now, or None when there is no such user."""
+
+    async def verify_email(self, token_hash: bytes, now: datetime) -> User | None:
+        """All or nothing: consume the verification token with that hash if it has not expired
+        at `now` and confirms the address the user names now; mark the address verified and
+        delete the user's other verification tokens. The user as it is now, or None (nothing
+        changed, the token stays as it was). EmailTaken when another account holds the address
+        verified: then too nothing changes and the token stays. Two uses at once: one wins."""
+
+    async def reset_password(
+        self,
+        token_hash: bytes,
+        password_hash: str,
+        now: datetime,
+        *,
+        mail: Sequence[MailMessage] = (),
+    ) -> int | None:
+        """All or nothing: consume the reset token with that hash if it has not expired at `now`,
+        store `password_hash`, end every session of its user, delete the user's other reset
+        tokens and queue `mail`. How many sessions ended, or None when no token was consumed
+        (unknown, used, expired). Two uses at once: exactly one wins."""
 
 
 class SessionRepository(Protocol):
@@ -74,6 +109,21 @@ class SessionRepository(Protocol):
         """Delete sessions past either deadline, and what the store kept only for them (Postgres:
         the user agents no session uses any more); return how many sessions. A store shared by
         several instances may raise PurgeInProgress when another one is purging."""
+
+
+class AccountTokenRepository(Protocol):
+    """Tokens of links in mail (domain.account_token), kept by hash only. They are consumed by
+    the user operations they authorise (UserRepository.verify_email, reset_password), in the
+    same transaction."""
+
+    async def add(self, token: AccountToken, *, mail: Sequence[MailMessage] = ()) -> None:
+        """Store the token and queue `mail` (its link), all or nothing."""
+
+    async def find(self, token_hash: bytes) -> AccountToken | None:
+        """The stored token, expired or not, without consuming it."""
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete the tokens expired at `now`; return how many."""
 
 
 class PasswordHasher(Protocol):
@@ -203,6 +253,7 @@ class Store(Protocol):
     sessions: SessionRepository
     attempts: AttemptCounter
     outbox: Outbox
+    tokens: AccountTokenRepository
     # True when every instance (process) using the same store sees the same data, and a command
     # run from another process sees it too; False for a store private to one process.
     shared: bool

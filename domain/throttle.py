@@ -51,11 +51,12 @@ class ThrottlePolicy:
       address, and has no per-account one, so that made-up names cannot mint counters.
     - A client without an address (an embedding application that gives none) is not limited
       across accounts: it would be one counter for every such client, a lockout.
-    - Sign-ups are limited per address. Every counter uses the same fixed window.
-    - The limits that count an address across accounts (failures, unusable names, sign-ups)
-      count an IPv6 address's /64 (address_group): one subscriber cannot escape them, nor mint
-      counters, by rotating through its own addresses. The per-(account, address) limit, which
-      a success clears, keeps the address itself.
+    - Sign-ups are limited per address, and so are password reset requests (each request
+      counts, whatever account it names). Every counter uses the same fixed window.
+    - The limits that count an address across accounts (failures, unusable names, sign-ups,
+      reset requests) count an IPv6 address's /64 (address_group): one subscriber cannot
+      escape them, nor mint counters, by rotating through its own addresses. The
+      per-(account, address) limit, which a success clears, keeps the address itself.
     - Limits come in the order they are taken: the per-address ones first, so that an address
       that is over its limit is refused having touched one counter, not the account's.
     """
@@ -66,6 +67,7 @@ class ThrottlePolicy:
     login_per_device: int
     signup_per_address: int
     failures_per_address: int = 0
+    reset_per_address: int = 0  # password reset requests (POST /password/forgot)
 
     def login_limits(
         self, account: str | None, address: str | None, device_id: str | None
@@ -95,3 +97,6 @@ class ThrottlePolicy:
 
     def signup_limits(self, address: str | None) -> list[Limit]:
         return [Limit(f"signup:address:{address_group(address) or '-'}", self.signup_per_address)]
+
+    def reset_limits(self, address: str | None) -> list[Limit]:
+        return [Limit(f"reset:address:{address_group(address) or '-'}", self.reset_per_address)]

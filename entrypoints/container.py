@@ -34,6 +34,7 @@ def _throttle_policy(settings: Settings) -> ThrottlePolicy:
         login_per_device=settings.throttle_login_per_device,
         signup_per_address=settings.throttle_signup_per_address,
         failures_per_address=settings.throttle_failures_per_address,
+        reset_per_address=settings.throttle_reset_per_address,
     )
 
 
@@ -141,6 +142,12 @@ class Container(containers.DeclarativeContainer):
     revoke_user_sessions = providers.Singleton(attrgetter("revoke_user_sessions"), use_cases)
     calibrate_dummy_verify = providers.Singleton(attrgetter("calibrate_dummy_verify"), use_cases)
     purge_expired_sessions = providers.Singleton(attrgetter("purge_expired_sessions"), use_cases)
+    # None when mail is off.
+    set_email = providers.Singleton(attrgetter("set_email"), use_cases)
+    verify_email = providers.Singleton(attrgetter("verify_email"), use_cases)
+    resend_verification = providers.Singleton(attrgetter("resend_verification"), use_cases)
+    forgot_password = providers.Singleton(attrgetter("forgot_password"), use_cases)
+    reset_password = providers.Singleton(attrgetter("reset_password"), use_cases)
 
 
 def build_container(settings: Settings) -> Container:

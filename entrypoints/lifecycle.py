@@ -72,6 +72,9 @@ async def running(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Reset requests answered already and still being handled finish before the store closes.
+        if (forgot := container.forgot_password()) is not None:
+            await forgot.settle()
         container.readiness().store_ready = False
         await store.close()
         container.hasher().close()

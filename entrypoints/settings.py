@@ -147,6 +147,7 @@ class Settings(BaseSettings):
     throttle_login_per_device: int = Field(10, ge=0)
     throttle_signup_per_address: int = Field(20, ge=0)
     throttle_failures_per_address: int = Field(100, ge=0)
+    throttle_reset_per_address: int = Field(10, ge=0)  # POST /password/forgot per window
     device_cookie_ttl: int = Field(90 * 24 * 3600, ge=30 * 24 * 3600)
     device_cookie_key: str | None = None
     purge_interval: int = Field(3600, ge=0)

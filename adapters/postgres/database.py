@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from adapters.postgres.account_tokens import PostgresAccountTokenRepository
 from adapters.postgres.outbox import PostgresOutbox
 from adapters.postgres.repositories import (
     PostgresAttemptCounter,
@@ -312,6 +313,7 @@ class PostgresStore(Store):
         self.sessions: SessionRepository = PostgresSessionRepository(self)
         self.attempts = PostgresAttemptCounter(self)
         self.outbox = PostgresOutbox(self)
+        self.tokens = PostgresAccountTokenRepository(self)
         self._listener: RevocationListener | None = None
         self.session_cache: CachedSessionRepository | None = None
         if session_cache_for is not None:

@@ -12,8 +12,10 @@ from typing import Protocol
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from adapters.postgres.account_tokens import DELETE_FOR_USER, insert_token
 from adapters.postgres.outbox import enqueue
-from domain.errors import NotAuthenticated, PurgeInProgress, UsernameTaken
+from domain.account_token import AccountToken, TokenPurpose
+from domain.errors import EmailTaken, NotAuthenticated, PurgeInProgress, UsernameTaken
 from domain.mail import MailMessage
 from domain.ports import AttemptCounter, Count, SessionRepository, UserRepository
 from domain.session import Session
@@ -34,6 +36,30 @@ _USER_BY_ID = (
 _USER_BY_CANONICAL = (
     "SELECT id, username, username_canonical, password_hash, created_at, email, email_verified,"
     " disabled FROM users WHERE username_canonical = $1"
+)
+_USER_BY_VERIFIED_EMAIL = (
+    "SELECT id, username, username_canonical, password_hash, created_at, email, email_verified,"
+    " disabled FROM users WHERE lower(email) = lower($1) AND email_verified"
+)
+_USER_SET_EMAIL = (
+    "UPDATE users SET email = $2, email_verified = false WHERE id = $1"
+    " RETURNING id, username, username_canonical, password_hash, created_at, email,"
+    " email_verified, disabled"
+)
+# A verification token is consumed only while it confirms the address its user names now.
+_CONSUME_VERIFY_LINK = (
+    "DELETE FROM account_tokens t USING users u"
+    " WHERE t.token_hash = $1 AND t.purpose = 'verify_email' AND t.expires_at > $2"
+    " AND u.id = t.user_id AND u.email = t.email RETURNING t.user_id"
+)
+_USER_VERIFY_EMAIL = (
+    "UPDATE users SET email_verified = true WHERE id = $1"
+    " RETURNING id, username, username_canonical, password_hash, created_at, email,"
+    " email_verified, disabled"
+)
+_CONSUME_RESET_LINK = (
+    "DELETE FROM account_tokens"
+    " WHERE token_hash = $1 AND purpose = 'reset_password' AND expires_at > $2 RETURNING user_id"
 )
 # Read through user_agents (each user agent is stored once; see migration 0004).
 _SESSION_SELECT = (
@@ -120,8 +146,12 @@ class PostgresUserRepository(UserRepository):
     def __init__(self, db: Connections) -> None:
         self._db = db
 
-    async def add(self, user: User) -> None:
-        async with self._db.connection() as c:
+    async def add(
+        self, user: User, *, token: AccountToken | None = None, mail: Sequence[MailMessage] = ()
+    ) -> None:
+        # A transaction only when a token or mail goes with the user.
+        together = token is not None or bool(mail)
+        async with self._db.connection() as c, c.transaction() if together else nullcontext():
             try:
                 await c.execute(
                     _USER_INSERT,
@@ -137,7 +167,12 @@ class PostgresUserRepository(UserRepository):
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name == "users_username_canonical_key":
                     raise UsernameTaken() from None
+                if error.constraint_name == "users_verified_email_key":
+                    raise EmailTaken() from None
                 raise
+            if token is not None:
+                await insert_token(c, token)
+            await enqueue(c, mail)
 
     async def get(self, user_id: str) -> User | None:
         key = _uuid_or_none(user_id)
@@ -194,6 +229,7 @@ class PostgresUserRepository(UserRepository):
                 new_token_hash,
                 *row.values(),
             )
+            await c.execute(DELETE_FOR_USER, user, str(TokenPurpose.RESET_PASSWORD))
             await enqueue(c, mail)
         return int(ended.split()[-1])
 
@@ -207,6 +243,66 @@ class PostgresUserRepository(UserRepository):
                 timeout=PURGE_TIMEOUT,
             )
         return {row["parameters"]: row["n"] for row in rows}
+
+    async def get_by_verified_email(self, email: str) -> User | None:
+        async with self._db.connection() as c:
+            row = await c.fetchrow(_USER_BY_VERIFIED_EMAIL, email)
+        return None if row is None else _user_from_row(row)
+
+    async def set_email(
+        self, user_id: str, email: str, *, token: AccountToken, mail: Sequence[MailMessage] = ()
+    ) -> User | None:
+        key = _uuid_or_none(user_id)
+        if key is None:
+            return None
+        async with self._db.connection() as c, c.transaction():
+            row = await c.fetchrow(_USER_SET_EMAIL, key, email)
+            if row is None:
+                return None
+            await c.execute(DELETE_FOR_USER, key, str(TokenPurpose.VERIFY_EMAIL))
+            await insert_token(c, token)
+            await enqueue(c, mail)
+        return _user_from_row(row)
+
+    async def verify_email(self, token_hash: bytes, now: datetime) -> User | None:
+        try:
+            async with self._db.connection() as c, c.transaction():
+                user = await c.fetchval(_CONSUME_VERIFY_LINK, token_hash, now)
+                if user is None:
+                    return None
+                # The unique index users_verified_email_key refuses a second verified holder;
+                # the transaction then rolls back and the token stays.
+                row = await c.fetchrow(_USER_VERIFY_EMAIL, user)
+                await c.execute(DELETE_FOR_USER, user, str(TokenPurpose.VERIFY_EMAIL))
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name == "users_verified_email_key":
+                raise EmailTaken() from None
+            raise
+        return None if row is None else _user_from_row(row)
+
+    async def reset_password(
+        self,
+        token_hash: bytes,
+        password_hash: str,
+        now: datetime,
+        *,
+        mail: Sequence[MailMessage] = (),
+    ) -> int | None:
+        async with self._db.connection() as c, c.transaction():
+            # The token's row lock makes a second use wait, then find it gone.
+            user = await c.fetchval(_CONSUME_RESET_LINK, token_hash, now)
+            if user is None:
+                return None
+            # The user row before the sessions, as in change_password: a racing login's session
+            # insert waits for this outcome (see _SESSION_INSERT) and then stores nothing.
+            await c.execute(
+                "UPDATE users SET password_hash = $2 WHERE id = $1", user, password_hash
+            )
+            # Through DELETE on sessions: the trigger tells every instance's cache.
+            ended = await c.execute("DELETE FROM sessions WHERE user_id = $1", user)
+            await c.execute(DELETE_FOR_USER, user, str(TokenPurpose.RESET_PASSWORD))
+            await enqueue(c, mail)
+        return int(ended.split()[-1])
 
 
 class PostgresSessionRepository(SessionRepository):

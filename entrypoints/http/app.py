@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from entrypoints.access_log import AccessLog
 from entrypoints.container import Container, build_container
+from entrypoints.http.account_routes import build_account_router
 from entrypoints.http.client_address import ClientAddress
 from entrypoints.http.cookies import SessionCookie
 from entrypoints.http.cross_site import CrossSiteDefence
@@ -129,6 +130,8 @@ def create_app(
     )
     app.state.client_address = addresses = ClientAddress(settings.proxies)
     routers = [build_router(settings.session_cookie_name), build_ui_router()]
+    if container.mail_composer() is not None:  # mail off: these routes do not exist (404)
+        routers.append(build_account_router(settings.session_cookie_name))
     for router in routers:
         app.include_router(router)
     if (metrics := container.metrics()) is not None:

@@ -10,12 +10,17 @@ from fastapi.security import APIKeyCookie
 from application import (
     Authenticated,
     ChangePassword,
+    ForgotPassword,
     ListSessions,
     Login,
     Logout,
+    ResendVerification,
+    ResetPassword,
     RevokeOtherSessions,
     RevokeSession,
+    SetEmail,
     SignUp,
+    VerifyEmail,
 )
 from domain.client import Client
 from domain.ports import Store
@@ -40,6 +45,12 @@ ListSessionsDep = Annotated[ListSessions, _use_case("list_sessions")]
 RevokeSessionDep = Annotated[RevokeSession, _use_case("revoke_session")]
 RevokeOtherSessionsDep = Annotated[RevokeOtherSessions, _use_case("revoke_other_sessions")]
 ChangePasswordDep = Annotated[ChangePassword, _use_case("change_password")]
+# Built only with mail on; their routes exist only then (entrypoints/http/account_routes.py).
+SetEmailDep = Annotated[SetEmail, _use_case("set_email")]
+VerifyEmailDep = Annotated[VerifyEmail, _use_case("verify_email")]
+ResendVerificationDep = Annotated[ResendVerification, _use_case("resend_verification")]
+ForgotPasswordDep = Annotated[ForgotPassword, _use_case("forgot_password")]
+ResetPasswordDep = Annotated[ResetPassword, _use_case("reset_password")]
 
 
 async def get_store(request: Request) -> Store:

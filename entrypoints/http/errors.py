@@ -18,8 +18,12 @@ from starlette.responses import JSONResponse, Response
 from adapters.prometheus_metrics import PrometheusMetrics
 from domain.errors import (
     DomainError,
+    EmailAlreadyVerified,
+    EmailTaken,
     HashingOverloaded,
     InvalidCredentials,
+    InvalidToken,
+    NoEmailAddress,
     NotAuthenticated,
     PolicyViolation,
     SessionNotFound,
@@ -47,6 +51,10 @@ _STATUS: dict[type[DomainError], tuple[int, dict[str, str]]] = {
     UnknownUser: (404, {}),
     StoreUnavailable: (503, {"Retry-After": STORE_RETRY_AFTER}),
     HashingOverloaded: (503, {"Retry-After": HASHING_RETRY_AFTER}),
+    InvalidToken: (400, {}),
+    EmailTaken: (409, {}),
+    EmailAlreadyVerified: (409, {}),
+    NoEmailAddress: (409, {}),
 }
 
 

@@ -33,6 +33,7 @@ from entrypoints.http.schemas import (
     ProtectedOut,
     RevokedOut,
     SessionOut,
+    SignUpIn,
     SignUpOut,
     StatusOut,
     UserOut,
@@ -79,8 +80,10 @@ def build_router(cookie_name: str) -> APIRouter:
             _THROTTLED,
         ),
     )
-    async def signup(body: Credentials, sign_up: SignUpDep, client: ClientDep) -> SignUpOut:
-        user = await sign_up.execute(username=body.username, password=body.password, client=client)
+    async def signup(body: SignUpIn, sign_up: SignUpDep, client: ClientDep) -> SignUpOut:
+        user = await sign_up.execute(
+            username=body.username, password=body.password, email=body.email, client=client
+        )
         return SignUpOut(message="User created", user=UserOut.of(user))
 
     @router.post(

@@ -32,17 +32,36 @@ class Credentials(BaseModel):
     password: Text
 
 
+class SignUpIn(Credentials):
+    email: Text | None = None  # optional; stored unverified
+
+
 class UserOut(BaseModel):
     user_id: str
     username: str
     created_at: datetime
+    email: str | None
+    email_verified: bool
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        return cls(user_id=user.id, username=user.username.display, created_at=user.created_at)
+        return cls(
+            user_id=user.id,
+            username=user.username.display,
+            created_at=user.created_at,
+            email=user.email,
+            email_verified=user.email_verified,
+        )
 
 
 class SignUpOut(BaseModel):
+    message: str
+    user: UserOut
+
+
+class AccountOut(BaseModel):
+    """What a change to the account answers: what happened, and the user as it is now."""
+
     message: str
     user: UserOut
 
@@ -58,6 +77,36 @@ class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     current_password: Text
+    new_password: Text
+
+
+class EmailChange(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    email: Text
+    current_password: Text
+
+
+class TokenIn(BaseModel):
+    """A token from a link in mail. Its shape is checked by the use-case, which answers any
+    token it cannot use alike (400), never echoing it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    token: Text
+
+
+class PasswordForgot(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    username: Text | None = None
+    email: Text | None = None
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    token: Text
     new_password: Text
 
 

@@ -34,6 +34,10 @@ class DownStore:
     def attempts(self):
         return self
 
+    @property
+    def tokens(self):
+        return self
+
     shared = True
 
     async def open(self):
@@ -59,8 +63,8 @@ class OverloadedHasher:
         pass
 
 
-async def client_for(override):
-    container = build_container(load_settings(database_url=None, **FAST_ARGON2))
+async def client_for(override, **settings):
+    container = build_container(load_settings(database_url=None, **{**FAST_ARGON2, **settings}))
     override(container)
     app = create_app(container)
     return app, httpx.AsyncClient(

@@ -16,7 +16,8 @@ async def test_sign_up_answers_201_with_the_user_and_no_secret(client):
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"message", "user"}
-    assert set(body["user"]) == {"user_id", "username", "created_at"}
+    assert set(body["user"]) == {"user_id", "username", "created_at", "email", "email_verified"}
+    assert (body["user"]["email"], body["user"]["email_verified"]) == (None, False)
     assert body["user"]["username"] == "Alice"
     assert ISO_Z.fullmatch(body["user"]["created_at"])
     assert PASSWORD not in response.text and "argon2" not in response.text

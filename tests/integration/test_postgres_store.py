@@ -2,19 +2,14 @@
 
 import asyncio
 import uuid
-from datetime import timedelta
 
 import asyncpg
 import pytest
 
 from adapters.postgres import PostgresStore, apply_migrations, redacted_dsn
-from adapters.system import SecretsTokenGenerator
-from application import SignUp, Throttle
 from domain.errors import StoreUnavailable, UsernameTaken
-from domain.throttle import ThrottlePolicy
-from domain.user import PasswordPolicy
-from tests.fakes import FakeClock, FastPasswordHasher, RecordingAuditLog
 from tests.postgres_provider import truncate_all, with_database
+from tests.wiring import Wired
 
 NOWHERE = "postgresql://app:hunter2@127.0.0.1:9/nowhere"
 
@@ -35,16 +30,7 @@ async def test_concurrent_migrations_apply_each_version_once(database_url):
 
 
 async def test_concurrent_sign_ups_of_one_name_make_exactly_one_user(pg_store):
-    policy = ThrottlePolicy(timedelta(minutes=1), 0, 0, 0, 0)
-    sign_up = SignUp(
-        users=pg_store.users,
-        hasher=FastPasswordHasher(),
-        clock=FakeClock(),
-        ids=SecretsTokenGenerator(),
-        policy=PasswordPolicy(),
-        throttle=Throttle(counter=pg_store.attempts, clock=FakeClock(), policy=policy),
-        audit=RecordingAuditLog(),
-    )
+    sign_up = Wired(pg_store).use_cases.sign_up
     names = ["racer", "RACER", "Racer", "ｒａｃｅｒ"] * 5
     results = await asyncio.gather(
         *(sign_up.execute(username=n, password="correct horse battery") for n in names),

@@ -14,6 +14,8 @@ from tests.fakes import RecordingAuditLog
 QUALIFIERS = [{}] + [{"action": a} for a in ("signup", "login", "password_change")]
 QUALIFIERS += [{"scope": s} for s in ("single", "others", "all")]
 QUALIFIERS += [{"kind": k} for k in NOTICE_KINDS]
+QUALIFIERS += [{"action": a} for a in ("email_change", "verification_resend", "password_forgot")]
+QUALIFIERS += [{"purpose": p} for p in ("verify_email", "reset_password")]
 
 
 def counter_totals(metrics: PrometheusMetrics) -> dict[tuple, float]:
