@@ -15,3 +15,7 @@ class AuditEvent(StrEnum):
     SESSION_REVOKED = "session_revoked"  # qualified by scope: single, others or all
     NOTICE_QUEUED = "notice_queued"  # qualified by kind (domain.mail.NOTICE_KINDS)
     NOTICE_DROPPED = "notice_dropped"  # qualified by kind: over the account's mail quota
+    # The outbox sender, qualified by kind (domain.mail.MailKind); never the recipient or bodies.
+    MAIL_SENT = "mail_sent"
+    MAIL_DEFERRED = "mail_deferred"  # not taken for now (server down, 4xx): tried again later
+    MAIL_FAILED = "mail_failed"  # refused for good (5xx) or given up: kept, not sent
