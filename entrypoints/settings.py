@@ -7,6 +7,7 @@ import ipaddress
 import math
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from email.utils import getaddresses
 from pathlib import Path
@@ -238,8 +239,12 @@ class Settings(BaseSettings):
     @field_validator("mail_ca_file")
     @classmethod
     def _ca_file(cls, value: str | None) -> str | None:
-        if value is not None and not os.path.isfile(value):
-            raise ValueError("must be an existing file of PEM certificates")
+        if value is None:
+            return value
+        try:  # loaded as the mailer will, so that a bad file stops the start, not each send
+            ssl.create_default_context(cafile=value)
+        except (OSError, ValueError):  # ssl.SSLError is an OSError
+            raise ValueError("must be a readable file of PEM certificates") from None
         return value
 
     @field_validator("session_cookie_domain")

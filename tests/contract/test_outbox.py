@@ -92,7 +92,7 @@ async def test_a_postponed_message_comes_back_when_its_time_comes(store):
 
 
 async def test_a_failed_message_is_kept_counted_never_claimed_and_purged_later(store):
-    [message, other] = await queued(store, 2)
+    message, _ = await queued(store, 2)
     await store.outbox.claim(T0, limit=10, lease=LEASE)
     await store.outbox.fail(message.id, now=T0, error="550 no such user")
     assert await store.outbox.claim(T0 + timedelta(days=1), limit=10, lease=LEASE) != []

@@ -99,9 +99,11 @@ async def test_a_certificate_from_an_untrusted_ca_is_refused():
 
 
 async def test_wrong_credentials_are_temporary_so_that_no_message_is_lost_to_a_typo():
-    with SmtpServer("starttls", credentials=CREDENTIALS) as smtp:
-        with pytest.raises(MailDeliveryError) as failed:
-            await mailer_for(smtp, credentials=("mailer", "wrong")).send(a_message())
+    with (
+        SmtpServer("starttls", credentials=CREDENTIALS) as smtp,
+        pytest.raises(MailDeliveryError) as failed,
+    ):
+        await mailer_for(smtp, credentials=("mailer", "wrong")).send(a_message())
     assert not failed.value.permanent
     assert "AUTH" in failed.value.reason
     assert "wrong" not in failed.value.reason
