@@ -17,8 +17,8 @@ from application.deliver_mail import DeliverMail
 from domain.mail import DeliveryPolicy, MailKind, MailMessage
 from entrypoints.mail_sender import MailSender
 from tests.fakes import FakeClock
+from tests.mail_records import TOKEN, a_message
 from tests.smtp_server import SmtpServer
-from tests.unit.test_mailers import TOKEN, a_message
 
 POLICY = DeliveryPolicy(
     first_retry=timedelta(seconds=30),

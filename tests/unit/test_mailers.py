@@ -2,34 +2,18 @@
 temporary failure from a permanent one, and the printing mailer."""
 
 import io
-from datetime import UTC, datetime
 
 import pytest
 
 from adapters.console_mailer import ConsoleMailer
 from adapters.smtp_mailer import SmtpMailer
-from domain.mail import MailDeliveryError, MailKind, MailMessage
+from domain.mail import MailDeliveryError
+from tests.mail_records import TOKEN, a_message
 from tests.processes import free_port
 from tests.smtp_server import AUTH_WITHOUT_STARTTLS, SmtpServer
 
 SENDER = "Sessionauth <no-reply@auth.example>"
-TOKEN = "tok_" + "Z" * 43  # stands for a reset token: may appear in the message, nowhere else
 CREDENTIALS = ("mailer", "s3cret-pass")
-
-
-def a_message(to: str = "alice@example.com", **fields) -> MailMessage:
-    values = {
-        "id": "0b7c6d3e-8a1f-4c55-9d1e-7a2b3c4d5e6f",
-        "kind": MailKind.PASSWORD_RESET,
-        "to": to,
-        "subject": "Reset your sessionauth password",
-        "text": f"Reset it here: https://auth.example/ui/reset-password?token={TOKEN}\n",
-        "html": f'<p><a href="https://auth.example/ui/reset-password?token={TOKEN}">Reset</a></p>',
-        "user_id": "user-1",
-        "created_at": datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
-    }
-    values.update(fields)
-    return MailMessage(**values)
 
 
 def mailer_for(smtp: SmtpServer, *, credentials=None, timeout: float = 10.0) -> SmtpMailer:
