@@ -119,7 +119,7 @@ class DeliveryPolicy:
 
     def retry_at(self, queued: QueuedMail, now: datetime, spread: float) -> datetime | None:
         """When to try `queued` again after its attempt failed at `now`; None: give it up."""
-        exponent = min(queued.attempts - 1, 30)  # 2**30 first retries exceed any sane max
+        exponent = min(max(queued.attempts - 1, 0), 30)  # 2**30 first retries exceed any max
         delay = min(self.first_retry * (1 << exponent), self.max_retry) * (0.75 + 0.5 * spread)
         if now + delay > queued.message.created_at + self.give_up_after:
             return None

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.memory import InMemoryStore
-from domain.mail import MailKind, MailMessage
+from domain.mail import MailKind, MailMessage, OutboxStats
 from tests.records import T0, a_user
 
 LEASE = timedelta(minutes=15)
@@ -105,7 +105,7 @@ async def test_a_failed_message_is_kept_counted_never_claimed_and_purged_later(s
 
 
 async def test_stats_tell_the_depth_and_the_oldest_pending_message(store):
-    assert await store.outbox.stats() == type(await store.outbox.stats())(0, None, 0)
+    assert await store.outbox.stats() == OutboxStats(depth=0, oldest=None, failed=0)
     await queued(store, 1, at=T0 - timedelta(hours=1))
     await queued(store, 2)
     stats = await store.outbox.stats()
@@ -117,4 +117,4 @@ async def test_operations_on_a_message_that_is_gone_change_nothing(store):
     await store.outbox.delivered(gone)
     await store.outbox.postpone(gone, until=T0, error="x")
     await store.outbox.fail(gone, now=T0, error="x")
-    assert await store.outbox.stats() == type(await store.outbox.stats())(0, None, 0)
+    assert await store.outbox.stats() == OutboxStats(depth=0, oldest=None, failed=0)
