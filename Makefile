@@ -49,8 +49,12 @@ lock: | $(BIN)/python
 	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 		| $(UV_COMPILE) - --constraint requirements-dev.lock --output-file requirements-build.lock
 
+# Mail is printed on the terminal (links and tokens included) unless MAIL_URL is set; an empty
+# MAIL_URL turns mail off.
 run: $(STAMP)
-	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} $(BIN)/sessionauth serve --host 127.0.0.1 --port 8000
+	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} MAIL_URL=$${MAIL_URL-console:} \
+		PUBLIC_URL=$${PUBLIC_URL:-http://127.0.0.1:8000} \
+		$(BIN)/sessionauth serve --host 127.0.0.1 --port 8000
 
 # Everything, every tier: needs PostgreSQL, a Docker engine, nginx, Chromium (see TEST_PACKAGES).
 # Static checks first: a finding fails the run before the slow tiers start.

@@ -28,7 +28,7 @@ from prometheus_client.utils import floatToGoString
 from domain.audit import AuditEvent
 from domain.client import Client
 from domain.errors import OutageCause, StoreUnavailable
-from domain.mail import NOTICE_KINDS
+from domain.mail import NOTICE_KINDS, MailKind
 from domain.ports import AuditLog
 from domain.schema import MigrationState, SchemaStatus
 
@@ -209,7 +209,7 @@ class _Watched:
     kind: type[Counter] | type[Gauge]
     documentation: str
     label: str | None = None
-    mode: Literal["livesum", "livemin"] = "livesum"
+    mode: Literal["livesum", "livemin", "livemax"] = "livesum"
 
 
 HASH_REFUSALS = _Watched(
@@ -254,6 +254,25 @@ LISTENER_UP = _Watched(
     "with several workers, the lowest of them.",
     mode="livemin",
 )
+# The outbox is shared by every instance and worker: each tells the same, hence livemax.
+OUTBOX_DEPTH = _Watched(
+    "sessionauth_mail_outbox_depth",
+    Gauge,
+    "Messages waiting in the outbox to be sent (being sent included; failed ones not).",
+    mode="livemax",
+)
+OUTBOX_AGE = _Watched(
+    "sessionauth_mail_outbox_oldest_age_seconds",
+    Gauge,
+    "Seconds since the oldest message waiting in the outbox was queued (0 when none waits).",
+    mode="livemax",
+)
+OUTBOX_FAILED = _Watched(
+    "sessionauth_mail_outbox_failed",
+    Gauge,
+    "Messages refused for good or given up, kept in the outbox (without their bodies).",
+    mode="livemax",
+)
 WATCHED = (
     HASH_REFUSALS,
     HASH_CONCURRENCY,
@@ -263,6 +282,9 @@ WATCHED = (
     CACHE_HITS,
     CACHE_MISSES,
     LISTENER_UP,
+    OUTBOX_DEPTH,
+    OUTBOX_AGE,
+    OUTBOX_FAILED,
 )
 Reading = Callable[[], float | Mapping[str, int]]
 
@@ -336,6 +358,17 @@ class _Readings:
         if isinstance(value, Mapping):
             return [(label, float(n)) for label, n in value.items()]
         return [("", float(value))]
+
+
+class OutboxReadings(Protocol):
+    """What the metrics read of the outbox, as its sender last saw it (entrypoints/mail_sender.py)."""
+
+    @property
+    def depth(self) -> int: ...
+    @property
+    def oldest_age(self) -> float: ...
+    @property
+    def failed(self) -> int: ...
 
 
 class PrometheusMetrics:
@@ -414,6 +447,25 @@ class PrometheusMetrics:
             ["purpose", "outcome"],
             registry=own,
         )
+        self.mail_sent = Counter(
+            "sessionauth_mail_sent",
+            "Messages the mail server took, by kind.",
+            ["kind"],
+            registry=own,
+        )
+        self.mail_retries = Counter(
+            "sessionauth_mail_retries",
+            "Attempts to send that the mail server did not take for now (down, timeout, 4xx), "
+            "each tried again later, by kind.",
+            ["kind"],
+            registry=own,
+        )
+        self.mail_failed = Counter(
+            "sessionauth_mail_failed",
+            "Messages refused for good (5xx) or given up after MAIL_GIVE_UP_AFTER, by kind.",
+            ["kind"],
+            registry=own,
+        )
         self.hash_queue_depth = Gauge(
             "sessionauth_hash_queue_depth",
             "Password hashes admitted and not finished (running or waiting for a thread).",
@@ -467,6 +519,10 @@ class PrometheusMetrics:
         for kind in NOTICE_KINDS:
             for outcome in NOTICE_OUTCOMES:
                 self.notices.labels(kind, outcome)
+        for kind in MailKind:
+            self.mail_sent.labels(kind)
+            self.mail_retries.labels(kind)
+            self.mail_failed.labels(kind)
         self.hash_queue_depth.set(0)
         self.last_purge.set(0)
         self._readings = _Readings(own)
@@ -498,6 +554,11 @@ class PrometheusMetrics:
         self._readings.watch(CACHE_HITS, lambda: cache.hits)
         self._readings.watch(CACHE_MISSES, lambda: cache.misses)
         self._readings.watch(LISTENER_UP, lambda: cache.enabled)
+
+    def watch_outbox(self, outbox: OutboxReadings) -> None:
+        self._readings.watch(OUTBOX_DEPTH, lambda: outbox.depth)
+        self._readings.watch(OUTBOX_AGE, lambda: outbox.oldest_age)
+        self._readings.watch(OUTBOX_FAILED, lambda: outbox.failed)
 
     def publish(self) -> None:
         """Multiprocess mode: copy the watched values into this worker's files (the lifecycle
@@ -560,9 +621,9 @@ def _alive(pid: int) -> bool:
 
 class MeteredAuditLog(AuditLog):
     """Records every event with the wrapped log, and counts the ones the metrics name. Only the
-    event's name and its fixed qualifier (`action`, `scope`, a link's `purpose` or a notice's
-    `kind`) choose a counter; the user, session and client fields are passed on and never looked
-    at."""
+    event's name and its fixed qualifier (`action`, `scope`, a link's `purpose`, or a notice's
+    or mail's `kind`) choose a counter; the user, session and client fields are passed on and
+    never looked at."""
 
     def __init__(self, inner: AuditLog, metrics: PrometheusMetrics) -> None:
         self._inner = inner
@@ -623,6 +684,10 @@ class MeteredAuditLog(AuditLog):
             self._counts[(AuditEvent.NOTICE_DROPPED, kind)] = (
                 (m.notices.labels(kind, "dropped"), None),
             )
+        for kind in MailKind:
+            self._counts[(AuditEvent.MAIL_SENT, kind)] = ((m.mail_sent.labels(kind), None),)
+            self._counts[(AuditEvent.MAIL_DEFERRED, kind)] = ((m.mail_retries.labels(kind), None),)
+            self._counts[(AuditEvent.MAIL_FAILED, kind)] = ((m.mail_failed.labels(kind), None),)
 
     def record(
         self,

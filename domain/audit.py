@@ -23,3 +23,7 @@ class AuditEvent(StrEnum):
     PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 (an event name)
     PASSWORD_RESET = "password_reset"  # noqa: S105 (an event name)
     TOKEN_REFUSED = "token_refused"  # noqa: S105 (an event name)
+    # The outbox sender, qualified by kind (domain.mail.MailKind); never the recipient or bodies.
+    MAIL_SENT = "mail_sent"
+    MAIL_DEFERRED = "mail_deferred"  # not taken for now (server down, 4xx): tried again later
+    MAIL_FAILED = "mail_failed"  # refused for good (5xx) or given up: kept, not sent

@@ -8,7 +8,7 @@ So a change is never made without its message, and an SMTP outage loses nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -79,3 +79,48 @@ class MailDeliveryError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMail:
+    """A message claimed from the outbox for one attempt, and how many attempts it has had,
+    this one included (a claim counts as an attempt: a sender that dies mid-send used one)."""
+
+    message: MailMessage
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """What the metrics tell of the outbox: messages waiting (claimed ones included), when the
+    oldest of them was queued (None when none waits), and messages refused for good, kept."""
+
+    depth: int
+    oldest: datetime | None
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """When a message that the mail server did not take is tried again, and when it is given up.
+
+    The delay doubles from `first_retry` at each attempt, up to `max_retry`, and is spread by
+    +-25% (`spread` in [0, 1)) so that messages that failed together (an outage) do not all come
+    back at one instant. A message is given up when its next attempt would come later than
+    `give_up_after` since it was queued. `lease`: how long a claimed message is held by its
+    sender; longer than any send may take (the mailer's timeout), so that no other sender
+    claims it while it is being sent, yet a sender that dies gives it back after that long."""
+
+    first_retry: timedelta = timedelta(seconds=30)
+    max_retry: timedelta = timedelta(hours=1)
+    give_up_after: timedelta = timedelta(days=2)
+    lease: timedelta = timedelta(minutes=5)
+    batch: int = 10  # messages claimed at once
+
+    def retry_at(self, queued: QueuedMail, now: datetime, spread: float) -> datetime | None:
+        """When to try `queued` again after its attempt failed at `now`; None: give it up."""
+        exponent = min(max(queued.attempts - 1, 0), 30)  # 2**30 first retries exceed any max
+        delay = min(self.first_retry * (1 << exponent), self.max_retry) * (0.75 + 0.5 * spread)
+        if now + delay > queued.message.created_at + self.give_up_after:
+            return None
+        return now + delay

@@ -10,7 +10,7 @@ from typing import Protocol
 from domain.account_token import AccountToken
 from domain.audit import AuditEvent
 from domain.client import Client
-from domain.mail import MailContent, MailFacts, MailKind, MailMessage
+from domain.mail import MailContent, MailFacts, MailKind, MailMessage, OutboxStats, QueuedMail
 from domain.schema import SchemaStatus
 from domain.session import Session
 from domain.user import User
@@ -214,6 +214,28 @@ class Outbox(Protocol):
     transaction; `add` queues messages on their own."""
 
     async def add(self, messages: Sequence[MailMessage]) -> None: ...
+
+    # What a sender needs (application/deliver_mail.py). Every call is atomic with respect to
+    # other senders, in this process and in every other one sharing the store.
+
+    async def claim(self, now: datetime, *, limit: int, lease: timedelta) -> list[QueuedMail]:
+        """Up to `limit` messages due at `now` (not failed, their next attempt not later), the
+        earliest due chosen first, each counted an attempt and held until `now + lease`: no other
+        claim returns a message while it is held, so two senders never send one message."""
+
+    async def delivered(self, message_id: str) -> None:
+        """The server took it: delete it (its bodies may hold a token)."""
+
+    async def postpone(self, message_id: str, *, until: datetime, error: str) -> None:
+        """Try it again at `until`, remembering why the last attempt failed."""
+
+    async def fail(self, message_id: str, *, now: datetime, error: str) -> None:
+        """Give it up for good: kept, marked failed at `now` with `error`, its bodies erased."""
+
+    async def stats(self) -> OutboxStats: ...
+
+    async def purge_failed(self, before: datetime) -> int:
+        """Forget messages that failed before `before`; return how many."""
 
 
 class Mailer(Protocol):

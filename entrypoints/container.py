@@ -15,11 +15,15 @@ from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
 from adapters.system import SecretsTokenGenerator, StaticDeviceKeys, SystemClock
 from adapters.user_agents import UaParserUserAgents
 from application import build_use_cases
+from application.deliver_mail import DeliverMail
 from domain.account_policy import AccountPolicy
 from domain.device import DeviceCookies
-from domain.ports import Store
+from domain.mail import DeliveryPolicy
+from domain.ports import AuditLog, Clock, Mailer, Store
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
+from entrypoints.mail_sender import MailSender
+from entrypoints.mailers import build_mailer
 from entrypoints.readiness import Readiness
 from entrypoints.settings import Settings
 from entrypoints.stores import build_store
@@ -89,6 +93,34 @@ def _mail_composer(settings: Settings) -> TemplateMailComposer | None:
     return TemplateMailComposer(product_name=settings.product_name, public_url=settings.public_url)
 
 
+def _delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        first_retry=timedelta(seconds=settings.mail_retry_delay),
+        give_up_after=timedelta(seconds=settings.mail_give_up_after),
+    )
+
+
+def _mail_sender(
+    settings: Settings,
+    store: Store,
+    mailer: Mailer | None,
+    clock: Clock,
+    audit: AuditLog,
+    policy: DeliveryPolicy,
+    metrics: PrometheusMetrics | None,
+) -> MailSender | None:
+    # Mail off: nothing to send, and no outbox gauges either.
+    if mailer is None:
+        return None
+    deliver = DeliverMail(
+        outbox=store.outbox, mailer=mailer, clock=clock, audit=audit, policy=policy
+    )
+    sender = MailSender(deliver, store.outbox, clock, batch=policy.batch)
+    if metrics is not None:
+        metrics.watch_outbox(sender)
+    return sender
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     metrics = providers.Singleton(_metrics, settings)  # None when METRICS_ENABLED=false
@@ -111,6 +143,12 @@ class Container(containers.DeclarativeContainer):
     user_agents = providers.Singleton(UaParserUserAgents)
     mail_composer = providers.Singleton(_mail_composer, settings)  # None when mail is off
     account_policy = providers.Singleton(_account_policy, settings)
+    mailer = providers.Singleton(build_mailer, settings)  # None when mail is off
+    delivery_policy = providers.Singleton(_delivery_policy, settings)
+    # The outbox's background sender (entrypoints/lifecycle.py runs it); None when mail is off.
+    mail_sender = providers.Singleton(
+        _mail_sender, settings, store, mailer, clock, audit, delivery_policy, metrics
+    )
 
     use_cases = providers.Singleton(
         build_use_cases,

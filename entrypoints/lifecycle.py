@@ -1,5 +1,5 @@
-"""What a running sessionauth holds open: the store, the password hasher and the background
-purge. The service's app and an application that embeds sessionauth enter the same context."""
+"""What a running sessionauth holds open: the store, the password hasher, the background
+purge and, when mail is on, the outbox sender. The service's app and an application that embeds sessionauth enter the same context."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from adapters.prometheus_metrics import PUBLISH_INTERVAL
 from domain.errors import DomainError, PurgeInProgress
 from entrypoints.bring_up import StoreBringUp
 from entrypoints.container import Container
+from entrypoints.mailers import is_console, redacted_mail_url
 
 log = logging.getLogger("sessionauth")
 
@@ -59,6 +60,9 @@ async def running(
     if try_store_first:
         await bring_up.first()
     container.hasher()
+    mail_sender = container.mail_sender()
+    if mail_sender is not None:
+        _log_mail(settings.mail_url)
     tasks = [
         asyncio.create_task(bring_up.run(), name="sessionauth-bring-up"),
         asyncio.create_task(_purge_periodically(container, settings.purge_interval, bring_up.up)),
@@ -66,6 +70,8 @@ async def running(
         asyncio.create_task(_export_schema_periodically(container)),
         asyncio.create_task(_publish_metrics_periodically(container)),
     ]
+    if mail_sender is not None:
+        tasks.append(asyncio.create_task(mail_sender.run(bring_up.up), name="sessionauth-mail"))
     try:
         yield
     finally:
@@ -80,6 +86,20 @@ async def running(
         container.hasher().close()
         if (metrics := container.metrics()) is not None:
             metrics.publish()  # what this worker counted since the last copy
+
+
+def _log_mail(mail_url: str | None) -> None:
+    if is_console(mail_url):
+        log.warning(
+            "MAIL_URL=console: every message is printed whole on standard output, links and "
+            "tokens included; for development only, not for production"
+        )
+        return
+    log.info(
+        "sending mail through %s",
+        redacted_mail_url(mail_url),
+        extra={"mail_url": redacted_mail_url(mail_url)},
+    )
 
 
 async def _purge_periodically(container: Container, interval: int, up: asyncio.Event) -> None:

@@ -7,21 +7,30 @@ import ipaddress
 import math
 import os
 import re
+import ssl
 from collections.abc import Mapping
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, Literal
 
 import argon2
+from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.session import SessionPolicy
+from entrypoints.mailers import check_mail_url, is_console
 from entrypoints.stores import STORES, scheme
 
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 cookie-name token
 _DOMAIN = re.compile(
     r"\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+)
+# PUBLIC_URL: scheme://host[:port][/prefix]; a host is a name, an IPv4 address or [IPv6].
+_PUBLIC_URL = re.compile(
+    r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?",
+    re.IGNORECASE,
 )
 _ORIGIN = re.compile(r"(https?)://([^/:@?#\s]+)(?::(\d{1,5}))?/?", re.IGNORECASE)
 
@@ -159,6 +168,9 @@ class Settings(BaseSettings):
     mail_url: str | None = None
     mail_from: str | None = None
     public_url: str | None = None  # scheme://host[:port][/prefix]: where links in mail point
+    mail_ca_file: str | None = None  # a CA bundle trusted for the mail server (else the system's)
+    mail_retry_delay: int = Field(30, gt=0)  # seconds before the first retry; doubles each time
+    mail_give_up_after: int = Field(2 * 86400, gt=0)  # seconds after queueing: no retry later
     product_name: str = "sessionauth"  # how mail names the service
     email_verify_ttl: int = Field(86400, gt=0)
     password_reset_ttl: int = Field(900, gt=0)
@@ -184,6 +196,7 @@ class Settings(BaseSettings):
         "mail_url",
         "mail_from",
         "public_url",
+        "mail_ca_file",
         "session_cookie_domain",
         "device_cookie_key",
         "hash_share_per_address",
@@ -199,6 +212,40 @@ class Settings(BaseSettings):
         # The message lists the schemes, never the value: a URL may hold a password.
         if value is not None and scheme(value) not in STORES:
             raise ValueError(f"must be a URL whose scheme is one of: {', '.join(STORES)}")
+        return value
+
+    @field_validator("mail_url")
+    @classmethod
+    def _mail_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_mail_url(value)  # its message never quotes the URL (it may hold a password)
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str | None) -> str | None:
+        if value is not None and not is_mail_from(value):
+            raise ValueError("must be an email address, or a name and one: Name <me@example.com>")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not _PUBLIC_URL.fullmatch(value.strip()):
+            raise ValueError(
+                "must be http(s)://host[:port][/prefix], with no query, fragment or user part"
+            )
+        return None if value is None else value.strip()
+
+    @field_validator("mail_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:  # loaded as the mailer will, so that a bad file stops the start, not each send
+            ssl.create_default_context(cafile=value)
+        except (OSError, ValueError):  # ssl.SSLError is an OSError
+            raise ValueError("must be a readable file of PEM certificates") from None
         return value
 
     @field_validator("session_cookie_domain")
@@ -284,6 +331,24 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _mail_needs(self) -> Settings:
+        if self.mail_url is None:
+            return self
+        if self.public_url is None:
+            raise ValueError(
+                "PUBLIC_URL: must be set when MAIL_URL is (links in mail point there), "
+                "for example https://auth.example.com"
+            )
+        if self.mail_from is None and not is_console(self.mail_url):
+            raise ValueError("MAIL_FROM: must be set with an SMTP MAIL_URL (the sender address)")
+        return self
+
+    @property
+    def mail_enabled(self) -> bool:
+        """MAIL_URL is set: the service sends mail (through the outbox)."""
+        return self.mail_url is not None
+
     @property
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy.from_seconds(self.session_idle_timeout, self.session_absolute_timeout)
@@ -304,6 +369,21 @@ class Settings(BaseSettings):
     @property
     def proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(i, strict=False) for i in _items(self.trusted_proxies))
+
+
+def is_mail_from(value: str) -> bool:
+    """An address, alone or after a display name, that email-validator accepts (no DNS)."""
+    if any(c in value for c in "\r\n"):
+        return False  # a header must stay one line
+    addresses = getaddresses([value])
+    if len(addresses) != 1:
+        return False
+    address = addresses[0][1]
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return bool(address)
 
 
 def _items(value: str) -> list[str]:

@@ -28,14 +28,19 @@ async def running_client(
     clock: FakeClock | None = None,
     fast_path: bool = True,
     database_url: str | None = None,
+    mail_sender: bool = False,
     **settings: object,
 ) -> AsyncIterator[AppClient]:
-    """The app on the in-memory store, or on Postgres when given a database URL."""
+    """The app on the in-memory store, or on Postgres when given a database URL. With mail on,
+    messages stay in the outbox (`store().outbox.pending`) for the test to read, unless
+    `mail_sender` runs the background sender, which sends and deletes them."""
     container = build_container(
         load_settings(database_url=database_url, **{**FAST_ARGON2, **settings})
     )
     if clock is not None:
         container.clock.override(providers.Object(clock))
+    if not mail_sender:
+        container.mail_sender.override(providers.Object(None))
     app = create_app(container, fast_path=fast_path)
     transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 50000))
     # https: the session cookie is Secure by default and httpx would not send it back over http.

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
 from domain.audit import AuditEvent
-from domain.mail import NOTICE_KINDS
+from domain.mail import NOTICE_KINDS, MailKind
 from tests.fakes import RecordingAuditLog
 
 # The qualifiers the use-cases pass with an event (see tests/unit/test_audit_events.py).
@@ -16,6 +16,7 @@ QUALIFIERS += [{"scope": s} for s in ("single", "others", "all")]
 QUALIFIERS += [{"kind": k} for k in NOTICE_KINDS]
 QUALIFIERS += [{"action": a} for a in ("email_change", "verification_resend", "password_forgot")]
 QUALIFIERS += [{"purpose": p} for p in ("verify_email", "reset_password")]
+QUALIFIERS += [{"kind": str(k)} for k in MailKind]  # the outbox sender's events
 
 
 def counter_totals(metrics: PrometheusMetrics) -> dict[tuple, float]:
