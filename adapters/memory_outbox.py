@@ -19,3 +19,8 @@ class InMemoryOutbox(Outbox):
         """For the in-memory repositories, inside the same synchronous step as their change."""
         for message in messages:
             self.pending[message.id] = message
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop the messages about a user that is being deleted (as the store's foreign key does)."""
+        for message_id in [i for i, m in self.pending.items() if m.user_id == user_id]:
+            del self.pending[message_id]

@@ -2,11 +2,16 @@
 
 from application.calibrate_dummy_verify import CalibrateDummyVerify
 from application.change_password import ChangePassword
+from application.delete_account import DeleteAccount
+from application.delete_user import DeleteUser
+from application.disable_user import DisableUser
+from application.enable_user import EnableUser
 from application.list_sessions import ListSessions, SessionSummary
 from application.login import Login, LoginResult
 from application.logout import Logout
 from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resolve_session import Authenticated, ResolveSession
+from application.revoke_all_sessions import RevokeAllSessions
 from application.revoke_other_sessions import RevokeOtherSessions
 from application.revoke_session import RevokeSession
 from application.revoke_user_sessions import RevokeUserSessions
@@ -18,12 +23,17 @@ __all__ = [
     "Authenticated",
     "CalibrateDummyVerify",
     "ChangePassword",
+    "DeleteAccount",
+    "DeleteUser",
+    "DisableUser",
+    "EnableUser",
     "ListSessions",
     "Login",
     "LoginResult",
     "Logout",
     "PurgeExpiredSessions",
     "ResolveSession",
+    "RevokeAllSessions",
     "RevokeOtherSessions",
     "RevokeSession",
     "RevokeUserSessions",

@@ -10,12 +10,17 @@ from dataclasses import dataclass
 
 from application.calibrate_dummy_verify import CalibrateDummyVerify
 from application.change_password import ChangePassword
+from application.delete_account import DeleteAccount
+from application.delete_user import DeleteUser
+from application.disable_user import DisableUser
+from application.enable_user import EnableUser
 from application.list_sessions import ListSessions
 from application.login import Login
 from application.logout import Logout
 from application.mail_quota import MailQuota
 from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resolve_session import ResolveSession
+from application.revoke_all_sessions import RevokeAllSessions
 from application.revoke_other_sessions import RevokeOtherSessions
 from application.revoke_session import RevokeSession
 from application.revoke_user_sessions import RevokeUserSessions
@@ -53,6 +58,11 @@ class UseCases:
     purge_expired_sessions: PurgeExpiredSessions
     throttle: Throttle  # shared by sign_up, login and change_password: one set of counters
     mail_quota: MailQuota  # shared by every use-case that mails an account
+    disable_user: DisableUser
+    enable_user: EnableUser
+    delete_user: DeleteUser
+    delete_account: DeleteAccount
+    revoke_all_sessions: RevokeAllSessions
 
 
 def build_use_cases(
@@ -102,6 +112,7 @@ def build_use_cases(
             throttle=throttle,
             devices=devices,
             audit=audit,
+            session_limit=account_policy.session_limit,
         ),
         resolve_session=ResolveSession(sessions=sessions, clock=clock, policy=session_policy),
         logout=Logout(sessions=sessions, audit=audit),
@@ -127,4 +138,16 @@ def build_use_cases(
         ),
         throttle=throttle,
         mail_quota=mail_quota,
+        disable_user=DisableUser(users=users, audit=audit),
+        enable_user=EnableUser(users=users, audit=audit),
+        delete_user=DeleteUser(users=users, audit=audit),
+        delete_account=DeleteAccount(
+            users=users,
+            hasher=hasher,
+            clock=clock,
+            throttle=throttle,
+            devices=devices,
+            audit=audit,
+        ),
+        revoke_all_sessions=RevokeAllSessions(sessions=sessions, audit=audit),
     )

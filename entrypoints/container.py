@@ -141,6 +141,11 @@ class Container(containers.DeclarativeContainer):
     revoke_user_sessions = providers.Singleton(attrgetter("revoke_user_sessions"), use_cases)
     calibrate_dummy_verify = providers.Singleton(attrgetter("calibrate_dummy_verify"), use_cases)
     purge_expired_sessions = providers.Singleton(attrgetter("purge_expired_sessions"), use_cases)
+    disable_user = providers.Singleton(attrgetter("disable_user"), use_cases)
+    enable_user = providers.Singleton(attrgetter("enable_user"), use_cases)
+    delete_user = providers.Singleton(attrgetter("delete_user"), use_cases)
+    delete_account = providers.Singleton(attrgetter("delete_account"), use_cases)
+    revoke_all_sessions = providers.Singleton(attrgetter("revoke_all_sessions"), use_cases)
 
 
 def build_container(settings: Settings) -> Container:

@@ -10,6 +10,7 @@ from fastapi.security import APIKeyCookie
 from application import (
     Authenticated,
     ChangePassword,
+    DeleteAccount,
     ListSessions,
     Login,
     Logout,
@@ -40,6 +41,7 @@ ListSessionsDep = Annotated[ListSessions, _use_case("list_sessions")]
 RevokeSessionDep = Annotated[RevokeSession, _use_case("revoke_session")]
 RevokeOtherSessionsDep = Annotated[RevokeOtherSessions, _use_case("revoke_other_sessions")]
 ChangePasswordDep = Annotated[ChangePassword, _use_case("change_password")]
+DeleteAccountDep = Annotated[DeleteAccount, _use_case("delete_account")]
 
 
 async def get_store(request: Request) -> Store:

@@ -61,6 +61,12 @@ class PasswordChange(BaseModel):
     new_password: Text
 
 
+class AccountDeletion(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    current_password: Text
+
+
 class SessionOut(BaseModel):
     id: str
     created_at: datetime

@@ -106,7 +106,7 @@ async def test_ids_that_name_nothing_change_nothing(store):
         assert await store.sessions.revoke_all_for_user(unknown) == 0
         assert (
             await store.sessions.add(a_session(user, user_id=unknown), password_hash=FAKE_HASH)
-            is False
+            is None
         )
         with pytest.raises(NotAuthenticated):
             await store.users.change_password(
@@ -345,6 +345,6 @@ async def test_a_session_is_not_stored_once_the_password_hash_has_changed(store)
     await store.users.add(user)
     await store.users.update_password_hash(user.id, "$argon2id$changed")
     session = a_session(user)
-    assert await store.sessions.add(session, password_hash=FAKE_HASH) is False
+    assert await store.sessions.add(session, password_hash=FAKE_HASH) is None
     assert await store.sessions.get_with_user(session.token_hash) is None
-    assert await store.sessions.add(session, password_hash="$argon2id$changed") is True
+    assert await store.sessions.add(session, password_hash="$argon2id$changed") is not None

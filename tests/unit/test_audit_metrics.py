@@ -12,6 +12,7 @@ from tests.fakes import RecordingAuditLog
 # The qualifiers the use-cases pass with an event (see tests/unit/test_audit_events.py).
 QUALIFIERS = [{}] + [{"action": a} for a in ("signup", "login", "password_change")]
 QUALIFIERS += [{"scope": s} for s in ("single", "others", "all")]
+QUALIFIERS += [{"action": "account_delete"}] + [{"scope": s} for s in ("limit", "everyone")]
 
 
 def counter_totals(metrics: PrometheusMetrics) -> dict[tuple, float]:
