@@ -140,8 +140,9 @@ class CachedSessionRepository(SessionRepository):
     ) -> SessionStored | None:
         stored = await self._inner.add(session, password_hash=password_hash, mail=mail, limit=limit)
         if stored is not None and stored.evicted:
-            # Sessions ended to keep the limit: a read that began before this forget caches
-            # nothing (the generation moved), one before it is dropped here.
+            # Sessions ended to keep the limit, committed by now: an entry cached before this
+            # forget goes, a read in flight caches nothing (the generation moves), and a later
+            # read finds the rows gone. The other instances hear of them by notification.
             self.forget_user(session.user_id)
         return stored
 
