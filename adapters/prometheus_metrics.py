@@ -28,6 +28,7 @@ from prometheus_client.utils import floatToGoString
 from domain.audit import AuditEvent
 from domain.client import Client
 from domain.errors import OutageCause, StoreUnavailable
+from domain.mail import NOTICE_KINDS
 from domain.ports import AuditLog
 from domain.schema import MigrationState, SchemaStatus
 
@@ -38,6 +39,7 @@ REVOCATION_SCOPES = ("single", "others", "all", "password_change")
 # or a deleted account.
 LIFECYCLE_REVOCATION_SCOPES = ("limit", "everyone", "disabled", "deleted")
 ACCOUNT_STATE_CHANGES = ("disabled", "enabled")
+NOTICE_OUTCOMES = ("queued", "dropped")
 # From a cached session check (well under a millisecond) to a login that waits for its hash
 # (HASH_QUEUE_TIMEOUT, 3 s by default).
 LATENCY_BUCKETS = (
@@ -406,6 +408,13 @@ class PrometheusMetrics:
             ["change"],
             registry=own,
         )
+        self.notices = Counter(
+            "sessionauth_notices",
+            "Security notices by kind and outcome (queued: in the outbox with the change it "
+            "reports; dropped: over the account's mail quota).",
+            ["kind", "outcome"],
+            registry=own,
+        )
         self.hash_queue_depth = Gauge(
             "sessionauth_hash_queue_depth",
             "Password hashes admitted and not finished (running or waiting for a thread).",
@@ -458,6 +467,9 @@ class PrometheusMetrics:
             self.account_state_changes.labels(change)
         for cause in OutageCause:
             self.store_unavailable.labels(cause)
+        for kind in NOTICE_KINDS:
+            for outcome in NOTICE_OUTCOMES:
+                self.notices.labels(kind, outcome)
         self.hash_queue_depth.set(0)
         self.last_purge.set(0)
         self._readings = _Readings(own)
@@ -551,8 +563,8 @@ def _alive(pid: int) -> bool:
 
 class MeteredAuditLog(AuditLog):
     """Records every event with the wrapped log, and counts the ones the metrics name. Only the
-    event's name and its fixed qualifier (`action` or `scope`) choose a counter; the user, session
-    and client fields are passed on and never looked at."""
+    event's name and its fixed qualifier (`action`, `scope` or a notice's `kind`) choose a
+    counter; the user, session and client fields are passed on and never looked at."""
 
     def __init__(self, inner: AuditLog, metrics: PrometheusMetrics) -> None:
         self._inner = inner
@@ -601,6 +613,13 @@ class MeteredAuditLog(AuditLog):
                 (m.account_deletions.labels("throttled"), None),
             ),
         }
+        for kind in NOTICE_KINDS:
+            self._counts[(AuditEvent.NOTICE_QUEUED, kind)] = (
+                (m.notices.labels(kind, "queued"), None),
+            )
+            self._counts[(AuditEvent.NOTICE_DROPPED, kind)] = (
+                (m.notices.labels(kind, "dropped"), None),
+            )
 
     def record(
         self,
@@ -612,7 +631,7 @@ class MeteredAuditLog(AuditLog):
         **details: object,
     ) -> None:
         self._inner.record(event, user_id=user_id, session_id=session_id, client=client, **details)
-        qualifier = details.get("action", details.get("scope"))
+        qualifier = details.get("action", details.get("scope", details.get("kind")))
         for counter, amount in self._counts.get((event, qualifier), ()):
             counter.inc(_count(details.get(amount)) if amount else 1)
 

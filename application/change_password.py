@@ -1,9 +1,11 @@
+from application.mail_messages import Messages
 from application.resolve_session import Authenticated
 from application.throttle import Throttle
 from domain.audit import AuditEvent
 from domain.client import Client
 from domain.device import DeviceCookies
 from domain.errors import Throttled, WrongPassword
+from domain.mail import MailKind
 from domain.ports import AuditLog, Clock, PasswordHasher, TokenGenerator, UserRepository
 from domain.session import hash_token
 from domain.throttle import address_group
@@ -20,6 +22,9 @@ class ChangePassword:
     - The change, the end of every other session of the user and a new token for the current
       session happen together or not at all: ending sessions is tied to the change itself, never
       derived from the stored hash (a rehash logs nobody out).
+    - A notice goes to the account's verified address (ASVS 6.3.7), queued in that same
+      transaction. It is never dropped by the mail quota: the owner must learn of every change,
+      and changes are already bounded by the login throttle and the current password.
     Returns the current session's new token.
     """
 
@@ -34,6 +39,7 @@ class ChangePassword:
         throttle: Throttle,
         devices: DeviceCookies,
         audit: AuditLog,
+        messages: Messages,
     ) -> None:
         self._users = users
         self._hasher = hasher
@@ -43,6 +49,7 @@ class ChangePassword:
         self._throttle = throttle
         self._devices = devices
         self._audit = audit
+        self._messages = messages
 
     async def execute(
         self,
@@ -86,8 +93,13 @@ class ChangePassword:
 
         new_hash = await self._hasher.hash(new, owner=address_group(client.address))
         token = self._tokens.session_token()
+        notice = self._messages.notice(MailKind.PASSWORD_CHANGED, user, client)
         revoked = await self._users.change_password(
-            user.id, new_hash, keep_session_id=current.session.id, new_token_hash=hash_token(token)
+            user.id,
+            new_hash,
+            keep_session_id=current.session.id,
+            new_token_hash=hash_token(token),
+            mail=[notice] if notice is not None else [],
         )
         self._audit.record(
             AuditEvent.PASSWORD_CHANGED,
@@ -96,4 +108,12 @@ class ChangePassword:
             client=client,
             revoked_sessions=revoked,
         )
+        if notice is not None:
+            self._audit.record(
+                AuditEvent.NOTICE_QUEUED,
+                user_id=user.id,
+                session_id=current.session.id,
+                client=client,
+                kind=notice.kind,
+            )
         return token

@@ -1,10 +1,13 @@
 from dataclasses import dataclass, field
 
+from application.mail_messages import Messages
+from application.mail_quota import MailQuota
 from application.throttle import Throttle
 from domain.audit import AuditEvent
 from domain.client import Client
 from domain.device import DeviceCookies
 from domain.errors import HashingOverloaded, InvalidCredentials, PolicyViolation, Throttled
+from domain.mail import MailKind, MailMessage
 from domain.ports import (
     AuditLog,
     Clock,
@@ -58,6 +61,11 @@ class Login:
       session.
     - With a session limit, the account's least recently used sessions end as the new one is
       stored, in one atomic step: never more than the limit exist.
+    - A login from a device with no valid device cookie for the account mails a notice to the
+      account's verified address (ASVS 6.3.5), unless `notify_new_device` is off, mail is off or
+      the account is over its mail quota for the kind (then it is dropped silently). The notice
+      is stored with the session, in one transaction: no session, no notice. An account without
+      a verified address costs no extra query.
     """
 
     def __init__(
@@ -72,6 +80,9 @@ class Login:
         throttle: Throttle,
         devices: DeviceCookies,
         audit: AuditLog,
+        messages: Messages,
+        mail_quota: MailQuota,
+        notify_new_device: bool,
         session_limit: int = 0,
     ) -> None:
         self._users = users
@@ -84,6 +95,9 @@ class Login:
         self._devices = devices
         self._audit = audit
         self._session_limit = session_limit
+        self._messages = messages
+        self._mail_quota = mail_quota
+        self._notify_new_device = notify_new_device
 
     async def execute(
         self,
@@ -136,6 +150,7 @@ class Login:
             raise InvalidCredentials()  # as a wrong password: the reservation stays
         await reservation.succeed()
         await self._rehash_if_needed(user, password, client)
+        mail = await self._new_device_notice(user, device_id, client)
 
         token = self._tokens.session_token()
         now = self._clock.now()
@@ -149,7 +164,7 @@ class Login:
             user_agent=client.user_agent,
             ip=client.address,
         )
-        stored = await self._store_session(session, user, password, owner)
+        stored = await self._store_session(session, user, password, owner, mail)
         if stored is None:
             current = await self._users.get(user.id)
             refused = (
@@ -173,19 +188,58 @@ class Login:
             user.id, device_id or self._tokens.public_id(), now
         )
         self._audit.record(
-            AuditEvent.LOGIN_SUCCEEDED, user_id=user.id, session_id=session.id, client=client
+            AuditEvent.LOGIN_SUCCEEDED,
+            user_id=user.id,
+            session_id=session.id,
+            client=client,
+            new_device=device_id is None,
         )
+        for message in mail:
+            self._audit.record(
+                AuditEvent.NOTICE_QUEUED,
+                user_id=user.id,
+                session_id=session.id,
+                client=client,
+                kind=message.kind,
+            )
         return LoginResult(user=user, session=session, token=token, device_cookie=device_cookie)
 
+    async def _new_device_notice(
+        self, user: User, device_id: str | None, client: Client
+    ) -> list[MailMessage]:
+        """The new-device notice to queue with the session, if one is due. The cheap checks come
+        first, so that only a login that will mail pays for the quota's query."""
+        if (
+            device_id is not None
+            or not self._notify_new_device
+            or not self._messages.on
+            or user.verified_email is None
+        ):
+            return []
+        if not await self._mail_quota.take(MailKind.NEW_DEVICE, user.id):
+            self._audit.record(
+                AuditEvent.NOTICE_DROPPED, user_id=user.id, client=client, kind=MailKind.NEW_DEVICE
+            )
+            return []
+        message = self._messages.notice(MailKind.NEW_DEVICE, user, client)
+        return [message] if message is not None else []
+
     async def _store_session(
-        self, session: Session, user: User, password: str, owner: str | None
+        self,
+        session: Session,
+        user: User,
+        password: str,
+        owner: str | None,
+        mail: list[MailMessage],
     ) -> SessionStored | None:
-        """Store the session only while the verified hash is still the user's and the user is
-        not disabled. If the hash moved meanwhile, it was a password change (the old password
-        must not log in) or a concurrent login's rehash of the same password: one more verify
-        against the stored hash tells."""
+        """Store the session, with its mail, only while the verified hash is still the user's
+        and the user is not disabled. If the hash moved meanwhile, it was a password change (the
+        old password must not log in) or a concurrent login's rehash of the same password: one
+        more verify against the stored hash tells."""
         limit = self._session_limit
-        stored = await self._sessions.add(session, password_hash=user.password_hash, limit=limit)
+        stored = await self._sessions.add(
+            session, password_hash=user.password_hash, mail=mail, limit=limit
+        )
         if stored is not None:
             return stored
         current = await self._users.get(user.id)
@@ -193,7 +247,9 @@ class Login:
             return None
         if not await self._hasher.verify(current.password_hash, password, owner=owner):
             return None
-        return await self._sessions.add(session, password_hash=current.password_hash, limit=limit)
+        return await self._sessions.add(
+            session, password_hash=current.password_hash, mail=mail, limit=limit
+        )
 
     async def _rehash_if_needed(self, user: User, password: str, client: Client) -> None:
         if not self._hasher.needs_rehash(user.password_hash):

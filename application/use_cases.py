@@ -17,6 +17,7 @@ from application.enable_user import EnableUser
 from application.list_sessions import ListSessions
 from application.login import Login
 from application.logout import Logout
+from application.mail_messages import Messages
 from application.mail_quota import MailQuota
 from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resolve_session import ResolveSession
@@ -63,6 +64,7 @@ class UseCases:
     delete_user: DeleteUser
     delete_account: DeleteAccount
     revoke_all_sessions: RevokeAllSessions
+    messages: Messages  # how every use-case that mails builds its messages
 
 
 def build_use_cases(
@@ -91,7 +93,10 @@ def build_use_cases(
         per_account=account_policy.mail_per_account,
         window=throttle_policy.window,
     )
-    list_sessions = ListSessions(sessions=sessions, clock=clock, policy=session_policy)
+    messages = Messages(composer=composer, tokens=tokens, clock=clock, user_agents=user_agents)
+    list_sessions = ListSessions(
+        sessions=sessions, clock=clock, policy=session_policy, user_agents=user_agents
+    )
     return UseCases(
         sign_up=SignUp(
             users=users,
@@ -113,6 +118,9 @@ def build_use_cases(
             devices=devices,
             audit=audit,
             session_limit=account_policy.session_limit,
+            messages=messages,
+            mail_quota=mail_quota,
+            notify_new_device=account_policy.notify_new_device,
         ),
         resolve_session=ResolveSession(sessions=sessions, clock=clock, policy=session_policy),
         logout=Logout(sessions=sessions, audit=audit),
@@ -130,6 +138,7 @@ def build_use_cases(
             throttle=throttle,
             devices=devices,
             audit=audit,
+            messages=messages,
         ),
         revoke_user_sessions=RevokeUserSessions(users=users, sessions=sessions, audit=audit),
         calibrate_dummy_verify=CalibrateDummyVerify(users=users, store=store, hasher=hasher),
@@ -150,4 +159,5 @@ def build_use_cases(
             audit=audit,
         ),
         revoke_all_sessions=RevokeAllSessions(sessions=sessions, audit=audit),
+        messages=messages,
     )

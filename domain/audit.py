@@ -20,3 +20,5 @@ class AuditEvent(StrEnum):
     ACCOUNT_DISABLED = "account_disabled"  # with revoked_sessions
     ACCOUNT_ENABLED = "account_enabled"
     ACCOUNT_DELETED = "account_deleted"  # by "self" or "admin", with revoked_sessions
+    NOTICE_QUEUED = "notice_queued"  # qualified by kind (domain.mail.NOTICE_KINDS)
+    NOTICE_DROPPED = "notice_dropped"  # qualified by kind: over the account's mail quota

@@ -21,6 +21,16 @@ class MailKind(StrEnum):
     NEW_DEVICE = "new_device"  # notice: a login from a device never seen for the account
 
 
+# The kinds that tell the account's owner of a security event (ASVS 6.3.5, 6.3.7), as opposed
+# to the links a person asked for.
+NOTICE_KINDS = (
+    MailKind.PASSWORD_CHANGED,
+    MailKind.PASSWORD_WAS_RESET,
+    MailKind.EMAIL_CHANGED,
+    MailKind.NEW_DEVICE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class MailContent:
     """What a message says, composed from a template: a subject, a plain-text and an HTML body."""

@@ -74,6 +74,7 @@ class SessionOut(BaseModel):
     expires_at: datetime
     idle_expires_at: datetime
     user_agent: str | None
+    device: str  # the browser and system named from user_agent: "Chrome 156 on Linux"
     ip: str | None
     current: bool
 
@@ -87,6 +88,7 @@ class SessionOut(BaseModel):
             expires_at=s.expires_at,
             idle_expires_at=summary.idle_expires_at,
             user_agent=s.user_agent,
+            device=summary.device,
             ip=s.ip,
             current=summary.current,
         )

@@ -55,6 +55,7 @@ async def test_sessions_lists_public_ids_newest_first_with_the_current_marked(cl
             "expires_at",
             "idle_expires_at",
             "user_agent",
+            "device",
             "ip",
             "current",
         }
@@ -200,3 +201,13 @@ async def test_wrong_current_passwords_are_throttled_with_logins():
         )
         assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
         assert (await client.post("/login", auth=("alice", PASSWORD))).status_code == 429
+
+
+async def test_sessions_name_the_device_beside_the_raw_header(client, alice):
+    firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    await token_of(client, user_agent=firefox)
+    listed = (await client.get("/sessions", headers=as_(alice))).json()
+    assert {(s["user_agent"], s["device"]) for s in listed} == {
+        (firefox, "Firefox 128 on Windows"),
+        ("laptop", "Unknown browser"),
+    }

@@ -418,3 +418,26 @@ async def test_a_form_posted_from_the_same_origin_passes(client):
         redirect_to(await client.post("/ui/logout", headers=headers))
         == "/ui/login?notice=logged-out"
     )
+
+
+async def test_the_account_page_names_each_device_and_keeps_the_header_as_its_title(client):
+    chrome = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+        " Chrome/126.0.0.0 Safari/537.36"
+    )
+    await ui_sign_up(client)
+    await ui_log_in(client, **{"user-agent": chrome})
+    home = await client.get("/ui/")
+    assert f'<p class="agent" title="{chrome}">Chrome 126 on Linux</p>' in home.text
+
+
+async def test_a_hostile_user_agent_is_escaped_in_the_title_and_named_as_unknown(client):
+    hostile = 'x" onmouseover="alert(1)"><script>alert(2)</script>'
+    await ui_sign_up(client)
+    await ui_log_in(client, **{"user-agent": hostile})
+    home = await client.get("/ui/")
+    assert "<script>alert(2)" not in home.text and 'onmouseover="alert' not in home.text
+    assert (
+        '<p class="agent" title="x&#34; onmouseover=&#34;alert(1)&#34;&gt;&lt;script&gt;alert(2)'
+        '&lt;/script&gt;">Unknown browser</p>'
+    ) in home.text

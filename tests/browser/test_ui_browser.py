@@ -43,7 +43,11 @@ def test_the_whole_flow(browsing, username):
     other = api_login(browsing.base, username, "curl/8.5.0 (the other session)")
     page.reload()
     assert page.locator(".session").count() == 2
-    other_card = page.locator(".session", has_text="curl/8.5.0 (the other session)")
+    # The card names the device; the raw header is its title (a tooltip).
+    other_card = page.locator(
+        ".session", has=page.locator('.agent[title="curl/8.5.0 (the other session)"]')
+    )
+    assert other_card.locator(".agent").inner_text() == "curl 8"
     other_card.locator("button", has_text="End session").click()
     assert browsing.path() == "/ui/?notice=revoked"
     assert page.inner_text(".notice") == "That session has ended."

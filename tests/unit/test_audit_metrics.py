@@ -7,12 +7,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
 from domain.audit import AuditEvent
+from domain.mail import NOTICE_KINDS
 from tests.fakes import RecordingAuditLog
 
 # The qualifiers the use-cases pass with an event (see tests/unit/test_audit_events.py).
 QUALIFIERS = [{}] + [{"action": a} for a in ("signup", "login", "password_change")]
 QUALIFIERS += [{"scope": s} for s in ("single", "others", "all")]
 QUALIFIERS += [{"action": "account_delete"}] + [{"scope": s} for s in ("limit", "everyone")]
+QUALIFIERS += [{"kind": k} for k in NOTICE_KINDS]
 
 
 def counter_totals(metrics: PrometheusMetrics) -> dict[tuple, float]:
