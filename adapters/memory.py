@@ -21,7 +21,7 @@ from domain.errors import EmailTaken, NotAuthenticated, UsernameTaken
 from domain.mail import MailMessage
 from domain.ports import SessionRepository, Store, UserRepository
 from domain.schema import SchemaStatus
-from domain.session import Session
+from domain.session import Session, SessionStored
 from domain.user import User, hash_parameters
 
 
@@ -192,6 +192,28 @@ class InMemoryUserRepository(UserRepository):
             for other in self._by_id.values()
         )
 
+    async def set_disabled(self, user_id: str, disabled: bool) -> int | None:
+        user = self._by_id.get(user_id)
+        if user is None:
+            return None
+        user.disabled = disabled
+        return self._own_sessions().revoke_user(user_id) if disabled else 0
+
+    async def delete(self, user_id: str) -> int | None:
+        user = self._by_id.pop(user_id, None)
+        if user is None:
+            return None
+        del self._id_by_canonical[user.username.canonical]
+        self.outbox.forget_user(user_id)
+        for purpose in TokenPurpose:  # as the store's foreign keys cascade
+            self.tokens.delete_for_user(user_id, purpose)
+        return self._own_sessions().revoke_user(user_id)
+
+    def _own_sessions(self) -> InMemorySessionRepository:
+        if self.sessions is None:  # a repository built alone, outside InMemoryStore
+            raise RuntimeError("this InMemoryUserRepository method needs its store's sessions")
+        return self.sessions
+
     def _get(self, user_id: str) -> User | None:
         user = self._by_id.get(user_id)
         return None if user is None else copy(user)
@@ -204,14 +226,26 @@ class InMemorySessionRepository(SessionRepository):
         self._by_hash: dict[bytes, Session] = {}
 
     async def add(
-        self, session: Session, *, password_hash: str, mail: Sequence[MailMessage] = ()
-    ) -> bool:
+        self,
+        session: Session,
+        *,
+        password_hash: str,
+        mail: Sequence[MailMessage] = (),
+        limit: int = 0,
+    ) -> SessionStored | None:
         user = self._users._by_id.get(session.user_id)
-        if user is None or user.password_hash != password_hash:
-            return False
+        if user is None or user.disabled or user.password_hash != password_hash:
+            return None
+        evicted: list[Session] = []
+        if limit > 0:
+            mine = [s for s in self._by_hash.values() if s.user_id == session.user_id]
+            mine.sort(key=lambda s: (s.last_seen_at, s.created_at, s.id))
+            evicted = mine[: max(0, len(mine) - (limit - 1))]
+            for gone in evicted:
+                del self._by_hash[gone.token_hash]
         self._by_hash[session.token_hash] = session
         self.outbox.queue(mail)
-        return True
+        return SessionStored(evicted=tuple(s.id for s in evicted))
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
         session = self._by_hash.get(token_hash)
@@ -243,6 +277,19 @@ class InMemorySessionRepository(SessionRepository):
         doomed = [
             h for h, s in self._by_hash.items() if s.user_id == user_id and s.id != keep_session_id
         ]
+        for token_hash in doomed:
+            del self._by_hash[token_hash]
+        return len(doomed)
+
+    async def revoke_all(self) -> int:
+        count = len(self._by_hash)
+        self._by_hash.clear()
+        return count
+
+    def revoke_user(self, user_id: str) -> int:
+        """Every session of the user ended, synchronously: for the users repository's disable
+        and delete, in the same step as their change."""
+        doomed = [h for h, s in self._by_hash.items() if s.user_id == user_id]
         for token_hash in doomed:
             del self._by_hash[token_hash]
         return len(doomed)

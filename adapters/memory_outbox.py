@@ -89,3 +89,11 @@ class InMemoryOutbox(Outbox):
         for message_id in old:
             del self.failed[message_id]
         return len(old)
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop the messages about a user that is being deleted (as the store's foreign key does)."""
+        for message_id in [i for i, m in self.pending.items() if m.user_id == user_id]:
+            del self.pending[message_id]
+            self._deliveries.pop(message_id, None)
+        for message_id in [i for i, f in self.failed.items() if f.message.user_id == user_id]:
+            del self.failed[message_id]

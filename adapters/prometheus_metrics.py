@@ -38,6 +38,10 @@ REVOCATION_SCOPES = ("single", "others", "all", "password_change", "password_res
 # Links in mail (account tokens): asked for, refused a mail by a throttle, used, or refused.
 LINK_PURPOSES = ("verify_email", "reset_password")
 LINK_OUTCOMES = ("requested", "throttled", "used", "refused")
+# The account lifecycle's: a login beyond the session limit, revoke-sessions --all, a disabled
+# or a deleted account.
+LIFECYCLE_REVOCATION_SCOPES = ("limit", "everyone", "disabled", "deleted")
+ACCOUNT_STATE_CHANGES = ("disabled", "enabled")
 NOTICE_OUTCOMES = ("queued", "dropped")
 # From a cached session check (well under a millisecond) to a login that waits for its hash
 # (HASH_QUEUE_TIMEOUT, 3 s by default).
@@ -421,8 +425,23 @@ class PrometheusMetrics:
         self.sessions_revoked = Counter(
             "sessionauth_sessions_revoked",
             "Sessions ended other than by logout: one by id (single), all but the caller's (others), "
-            "all of a user (all), or by a password change (password_change).",
+            "all of a user (all), by a password change (password_change), by a login beyond the "
+            "session limit (limit), all of every user (everyone), or with a disabled (disabled) "
+            "or deleted (deleted) account.",
             ["scope"],
+            registry=own,
+        )
+        self.account_deletions = Counter(
+            "sessionauth_account_deletions",
+            "Accounts deleted (success: by their user or an operator) and refused deletions "
+            "(invalid: wrong current password; throttled).",
+            ["outcome"],
+            registry=own,
+        )
+        self.account_state_changes = Counter(
+            "sessionauth_account_state_changes",
+            "Accounts disabled or enabled by an operator.",
+            ["change"],
             registry=own,
         )
         self.notices = Counter(
@@ -514,6 +533,13 @@ class PrometheusMetrics:
         for purpose in LINK_PURPOSES:
             for outcome in LINK_OUTCOMES:
                 self.account_links.labels(purpose, outcome)
+        for scope in LIFECYCLE_REVOCATION_SCOPES:
+            self.sessions_revoked.labels(scope)
+        self.logins.labels("disabled")
+        for outcome in OUTCOMES:
+            self.account_deletions.labels(outcome)
+        for change in ACCOUNT_STATE_CHANGES:
+            self.account_state_changes.labels(change)
         for cause in OutageCause:
             self.store_unavailable.labels(cause)
         for kind in NOTICE_KINDS:
@@ -675,6 +701,26 @@ class MeteredAuditLog(AuditLog):
             ),
             (AuditEvent.TOKEN_REFUSED, "reset_password"): (
                 (link("reset_password", "refused"), None),
+            ),
+            (AuditEvent.SESSION_REVOKED, "limit"): ((revoked("limit"), None),),
+            (AuditEvent.SESSION_REVOKED, "everyone"): ((revoked("everyone"), "revoked_sessions"),),
+            (AuditEvent.LOGIN_DISABLED, None): ((m.logins.labels("disabled"), None),),
+            (AuditEvent.ACCOUNT_DISABLED, None): (
+                (m.account_state_changes.labels("disabled"), None),
+                (revoked("disabled"), "revoked_sessions"),
+            ),
+            (AuditEvent.ACCOUNT_ENABLED, None): (
+                (m.account_state_changes.labels("enabled"), None),
+            ),
+            (AuditEvent.ACCOUNT_DELETED, None): (
+                (m.account_deletions.labels("success"), None),
+                (revoked("deleted"), "revoked_sessions"),
+            ),
+            (AuditEvent.LOGIN_FAILED, "account_delete"): (
+                (m.account_deletions.labels("invalid"), None),
+            ),
+            (AuditEvent.THROTTLED, "account_delete"): (
+                (m.account_deletions.labels("throttled"), None),
             ),
         }
         for kind in NOTICE_KINDS:

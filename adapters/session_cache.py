@@ -41,7 +41,7 @@ from time import monotonic
 from domain.account_token import AccountToken
 from domain.mail import MailMessage
 from domain.ports import Clock, SessionRepository, UserRepository
-from domain.session import Session
+from domain.session import Session, SessionStored
 from domain.user import User
 
 FLUSH = "*"  # payload: forget everything (a large deletion)
@@ -132,9 +132,20 @@ class CachedSessionRepository(SessionRepository):
             self._entries[token_hash] = (replace(hit[0], last_seen_at=last_seen_at), hit[1])
 
     async def add(
-        self, session: Session, *, password_hash: str, mail: Sequence[MailMessage] = ()
-    ) -> bool:
-        return await self._inner.add(session, password_hash=password_hash, mail=mail)
+        self,
+        session: Session,
+        *,
+        password_hash: str,
+        mail: Sequence[MailMessage] = (),
+        limit: int = 0,
+    ) -> SessionStored | None:
+        stored = await self._inner.add(session, password_hash=password_hash, mail=mail, limit=limit)
+        if stored is not None and stored.evicted:
+            # Sessions ended to keep the limit, committed by now: an entry cached before this
+            # forget goes, a read in flight caches nothing (the generation moves), and a later
+            # read finds the rows gone. The other instances hear of them by notification.
+            self.forget_user(session.user_id)
+        return stored
 
     async def revoke(self, token_hash: bytes) -> bool:
         # This instance before and after the commit (see the module's rules); the others by notification.
@@ -161,6 +172,13 @@ class CachedSessionRepository(SessionRepository):
         finally:
             self.forget_user(user_id)
 
+    async def revoke_all(self) -> int:
+        self.forget_all()
+        try:
+            return await self._inner.revoke_all()
+        finally:
+            self.forget_all()
+
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
         return await self._inner.purge_expired(now, idle_timeout)
 
@@ -179,8 +197,9 @@ class CachedSessionRepository(SessionRepository):
 
 
 class CachedUserRepository(UserRepository):
-    """The users repository, with a password change forgetting the user's cached sessions before
-    and after it commits, as CachedSessionRepository's own revocations do."""
+    """The users repository, with a password change, a disable, an enable and a deletion
+    forgetting the user's cached sessions before and after they commit, as
+    CachedSessionRepository's own revocations do."""
 
     def __init__(self, inner: UserRepository, cache: CachedSessionRepository) -> None:
         self._inner = inner
@@ -262,5 +281,19 @@ class CachedUserRepository(UserRepository):
                 new_token_hash=new_token_hash,
                 mail=mail,
             )
+        finally:
+            self._cache.forget_user(user_id)
+
+    async def set_disabled(self, user_id: str, disabled: bool) -> int | None:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.set_disabled(user_id, disabled)
+        finally:
+            self._cache.forget_user(user_id)
+
+    async def delete(self, user_id: str) -> int | None:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.delete(user_id)
         finally:
             self._cache.forget_user(user_id)

@@ -2,6 +2,10 @@
 
 from application.calibrate_dummy_verify import CalibrateDummyVerify
 from application.change_password import ChangePassword
+from application.delete_account import DeleteAccount
+from application.delete_user import DeleteUser
+from application.disable_user import DisableUser
+from application.enable_user import EnableUser
 from application.forgot_password import ForgotPassword
 from application.list_sessions import ListSessions, SessionSummary
 from application.login import Login, LoginResult
@@ -10,6 +14,7 @@ from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resend_verification import ResendVerification
 from application.reset_password import ResetPassword
 from application.resolve_session import Authenticated, ResolveSession
+from application.revoke_all_sessions import RevokeAllSessions
 from application.revoke_other_sessions import RevokeOtherSessions
 from application.revoke_session import RevokeSession
 from application.revoke_user_sessions import RevokeUserSessions
@@ -23,6 +28,10 @@ __all__ = [
     "Authenticated",
     "CalibrateDummyVerify",
     "ChangePassword",
+    "DeleteAccount",
+    "DeleteUser",
+    "DisableUser",
+    "EnableUser",
     "ForgotPassword",
     "ListSessions",
     "Login",
@@ -32,6 +41,7 @@ __all__ = [
     "ResendVerification",
     "ResetPassword",
     "ResolveSession",
+    "RevokeAllSessions",
     "RevokeOtherSessions",
     "RevokeSession",
     "RevokeUserSessions",

@@ -16,7 +16,13 @@ from domain.ports import (
     TokenGenerator,
     UserRepository,
 )
-from domain.session import Session, SessionPolicy, hash_token, is_well_formed_token
+from domain.session import (
+    Session,
+    SessionPolicy,
+    SessionStored,
+    hash_token,
+    is_well_formed_token,
+)
 from domain.throttle import address_group
 from domain.user import PASSWORD_MAX, User, Username, normalize_password
 
@@ -50,6 +56,11 @@ class Login:
       stay (a rehash is not a password change).
     - No database work happens while hashing; a login that raced a password change and verified
       the old password gets no session.
+    - A disabled account answers exactly as a wrong password does (after the same verify, with
+      the same throttle count), recorded as its own event; a login racing a disable gets no
+      session.
+    - With a session limit, the account's least recently used sessions end as the new one is
+      stored, in one atomic step: never more than the limit exist.
     - A login from a device with no valid device cookie for the account mails a notice to the
       account's verified address (ASVS 6.3.5), unless `notify_new_device` is off, mail is off or
       the account is over its mail quota for the kind (then it is dropped silently). The notice
@@ -72,6 +83,7 @@ class Login:
         messages: Messages | None,
         mail_quota: MailQuota,
         notify_new_device: bool,
+        session_limit: int = 0,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -82,6 +94,7 @@ class Login:
         self._throttle = throttle
         self._devices = devices
         self._audit = audit
+        self._session_limit = session_limit
         self._messages = messages
         self._mail_quota = mail_quota
         self._notify_new_device = notify_new_device
@@ -132,6 +145,9 @@ class Login:
                 AuditEvent.LOGIN_FAILED, user_id=user.id if user else None, client=client
             )
             raise InvalidCredentials()  # the reservation stays: it is this failure's count
+        if user.disabled:
+            self._audit.record(AuditEvent.LOGIN_DISABLED, user_id=user.id, client=client)
+            raise InvalidCredentials()  # as a wrong password: the reservation stays
         await reservation.succeed()
         await self._rehash_if_needed(user, password, client)
         mail = await self._new_device_notice(user, device_id, client)
@@ -148,9 +164,24 @@ class Login:
             user_agent=client.user_agent,
             ip=client.address,
         )
-        if not await self._store_session(session, user, password, owner, mail):
-            self._audit.record(AuditEvent.LOGIN_FAILED, user_id=user.id, client=client)
+        stored = await self._store_session(session, user, password, owner, mail)
+        if stored is None:
+            current = await self._users.get(user.id)
+            refused = (
+                AuditEvent.LOGIN_DISABLED
+                if current is not None and current.disabled
+                else AuditEvent.LOGIN_FAILED
+            )
+            self._audit.record(refused, user_id=user.id, client=client)
             raise InvalidCredentials()
+        for evicted in stored.evicted:
+            self._audit.record(
+                AuditEvent.SESSION_REVOKED,
+                user_id=user.id,
+                session_id=evicted,
+                client=client,
+                scope="limit",
+            )
         if presented_token is not None and is_well_formed_token(presented_token):
             await self._sessions.revoke(hash_token(presented_token))
         device_cookie = await self._devices.issue(
@@ -200,19 +231,25 @@ class Login:
         password: str,
         owner: str | None,
         mail: list[MailMessage],
-    ) -> bool:
-        """Store the session, with its mail, only while the verified hash is still the user's.
-        If the hash moved meanwhile, it was a password change (the old password must not log
-        in) or a concurrent login's rehash of the same password: one more verify against the
-        stored hash tells."""
-        if await self._sessions.add(session, password_hash=user.password_hash, mail=mail):
-            return True
+    ) -> SessionStored | None:
+        """Store the session, with its mail, only while the verified hash is still the user's
+        and the user is not disabled. If the hash moved meanwhile, it was a password change (the
+        old password must not log in) or a concurrent login's rehash of the same password: one
+        more verify against the stored hash tells."""
+        limit = self._session_limit
+        stored = await self._sessions.add(
+            session, password_hash=user.password_hash, mail=mail, limit=limit
+        )
+        if stored is not None:
+            return stored
         current = await self._users.get(user.id)
-        if current is None or current.password_hash == user.password_hash:
-            return False
+        if current is None or current.disabled or current.password_hash == user.password_hash:
+            return None
         if not await self._hasher.verify(current.password_hash, password, owner=owner):
-            return False
-        return await self._sessions.add(session, password_hash=current.password_hash, mail=mail)
+            return None
+        return await self._sessions.add(
+            session, password_hash=current.password_hash, mail=mail, limit=limit
+        )
 
     async def _rehash_if_needed(self, user: User, password: str, client: Client) -> None:
         if not self._hasher.needs_rehash(user.password_hash):

@@ -17,6 +17,7 @@ class ResolveSession:
 
     - A malformed token is refused without touching the store.
     - A session past its idle or its absolute deadline is refused (SessionExpired).
+    - A session of a disabled account is refused, should one exist (disabling ends them all).
     - A use slides the idle deadline, but the store is written only when the last use has moved by
       the policy's touch interval, so most requests cost one read and no write.
     """
@@ -34,6 +35,8 @@ class ResolveSession:
         if found is None:
             raise NotAuthenticated()
         session, user = found
+        if user.disabled:
+            raise NotAuthenticated()
         now = self._clock.now()
         if self._policy.is_expired(session, now):
             raise SessionExpired()

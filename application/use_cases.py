@@ -11,6 +11,10 @@ from typing import TypedDict
 
 from application.calibrate_dummy_verify import CalibrateDummyVerify
 from application.change_password import ChangePassword
+from application.delete_account import DeleteAccount
+from application.delete_user import DeleteUser
+from application.disable_user import DisableUser
+from application.enable_user import EnableUser
 from application.forgot_password import ForgotPassword
 from application.list_sessions import ListSessions
 from application.login import Login
@@ -21,6 +25,7 @@ from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resend_verification import ResendVerification
 from application.reset_password import ResetPassword
 from application.resolve_session import ResolveSession
+from application.revoke_all_sessions import RevokeAllSessions
 from application.revoke_other_sessions import RevokeOtherSessions
 from application.revoke_session import RevokeSession
 from application.revoke_user_sessions import RevokeUserSessions
@@ -60,6 +65,11 @@ class UseCases:
     purge_expired_sessions: PurgeExpiredSessions
     throttle: Throttle  # shared by sign_up, login and change_password: one set of counters
     mail_quota: MailQuota  # shared by every use-case that mails an account
+    disable_user: DisableUser
+    enable_user: EnableUser
+    delete_user: DeleteUser
+    delete_account: DeleteAccount
+    revoke_all_sessions: RevokeAllSessions
     messages: Messages | None  # how every use-case that mails builds its messages; None: off
     # Email addresses and recovery: None when mail is off (the HTTP API then has no such routes).
     set_email: SetEmail | None = None
@@ -141,6 +151,7 @@ def build_use_cases(
             throttle=throttle,
             devices=devices,
             audit=audit,
+            session_limit=account_policy.session_limit,
             messages=messages,
             mail_quota=mail_quota,
             notify_new_device=account_policy.notify_new_device,
@@ -174,6 +185,18 @@ def build_use_cases(
         ),
         throttle=throttle,
         mail_quota=mail_quota,
+        disable_user=DisableUser(users=users, audit=audit),
+        enable_user=EnableUser(users=users, audit=audit),
+        delete_user=DeleteUser(users=users, audit=audit),
+        delete_account=DeleteAccount(
+            users=users,
+            hasher=hasher,
+            clock=clock,
+            throttle=throttle,
+            devices=devices,
+            audit=audit,
+        ),
+        revoke_all_sessions=RevokeAllSessions(sessions=sessions, audit=audit),
         messages=messages,
         **recovery,
     )

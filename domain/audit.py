@@ -13,6 +13,13 @@ class AuditEvent(StrEnum):
     PASSWORD_REHASHED = "password_rehashed"  # noqa: S105 (an event name, not a password)
     LOGOUT = "logout"
     SESSION_REVOKED = "session_revoked"  # qualified by scope: single, others or all
+    # Account lifecycle. SESSION_REVOKED also takes scope "limit" (one event per session a login
+    # beyond SESSION_LIMIT_PER_USER ended) and "everyone" (revoke-sessions --all, with
+    # revoked_sessions); LOGIN_FAILED and THROTTLED take action "account_delete" (DELETE /account).
+    LOGIN_DISABLED = "login_disabled"  # the right password for a disabled account (answered 401)
+    ACCOUNT_DISABLED = "account_disabled"  # with revoked_sessions
+    ACCOUNT_ENABLED = "account_enabled"
+    ACCOUNT_DELETED = "account_deleted"  # by "self" or "admin", with revoked_sessions
     NOTICE_QUEUED = "notice_queued"  # qualified by kind (domain.mail.NOTICE_KINDS)
     NOTICE_DROPPED = "notice_dropped"  # qualified by kind: over the account's mail quota
     # Accounts: email addresses and recovery. Qualified by `purpose` (verify_email or

@@ -12,7 +12,7 @@ from domain.audit import AuditEvent
 from domain.client import Client
 from domain.mail import MailContent, MailFacts, MailKind, MailMessage, OutboxStats, QueuedMail
 from domain.schema import SchemaStatus
-from domain.session import Session
+from domain.session import Session, SessionStored
 from domain.user import User
 
 
@@ -77,15 +77,34 @@ class UserRepository(Protocol):
         tokens and queue `mail`. How many sessions ended, or None when no token was consumed
         (unknown, used, expired). Two uses at once: exactly one wins."""
 
+    async def set_disabled(self, user_id: str, disabled: bool) -> int | None:
+        """Set the user's disabled flag; disabling also ends every session of the user, in the
+        same transaction, and a session `SessionRepository.add` stores for that user afterwards
+        (or racing it) cannot survive. Returns how many sessions ended, None for no such user."""
+
+    async def delete(self, user_id: str) -> int | None:
+        """Delete the user with everything stored for it (sessions, link tokens, queued mail),
+        all or nothing. Returns how many sessions ended, None for no such user."""
+
 
 class SessionRepository(Protocol):
     async def add(
-        self, session: Session, *, password_hash: str, mail: Sequence[MailMessage] = ()
-    ) -> bool:
+        self,
+        session: Session,
+        *,
+        password_hash: str,
+        mail: Sequence[MailMessage] = (),
+        limit: int = 0,
+    ) -> SessionStored | None:
         """Store the session, and queue `mail` with it, if its user's password hash is still
-        `password_hash`, atomically with respect to a password change: a login that verified the
-        old password while the password was being changed must not leave a session behind.
-        False when it was not stored (and nothing was queued)."""
+        `password_hash` and the user is not disabled, atomically with respect to a password
+        change and to a disable: a login that verified the old password while the password was
+        being changed, or that raced a disable, must not leave a session behind. None when it
+        was not stored (and nothing was queued).
+
+        `limit` above 0: the user holds at most that many sessions afterwards; the least
+        recently used ones (by `last_seen_at`) end in the same atomic step, and logins racing
+        on every instance sharing the store never leave more. Their public ids are returned."""
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
         """The session with that token hash and its user, in one lookup (the hot path)."""
@@ -104,6 +123,9 @@ class SessionRepository(Protocol):
 
     async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
         """End every session of the user, but the kept one; return how many."""
+
+    async def revoke_all(self) -> int:
+        """End every session of every user; return how many."""
 
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:
         """Delete sessions past either deadline, and what the store kept only for them (Postgres:

@@ -79,3 +79,11 @@ class SessionPolicy:
 
     def needs_touch(self, session: Session, now: datetime) -> bool:
         return now - session.last_seen_at >= self.touch_interval
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStored:
+    """What SessionRepository.add answers for a session it stored: the public ids of the
+    sessions it ended to keep the user within the session limit (least recently used first)."""
+
+    evicted: tuple[str, ...] = ()

@@ -1,5 +1,6 @@
-"""`sessionauth serve|migrate [--status]|purge-expired|revoke-sessions`, `sessionauth --version`. Exit 0 on success, 1 on a run-time failure, 2 on a
-usage or configuration error."""
+"""`sessionauth serve|migrate [--status]|purge-expired|revoke-sessions [--all]|disable-user|enable-user|delete-user`,
+`sessionauth --version`. Exit 0 on success, 1 on a run-time failure, 2 on a usage or configuration
+error."""
 
 from __future__ import annotations
 
@@ -70,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         "exit 1 when the database holds an unknown or changed one",
     )
     commands.add_parser("purge-expired", help="delete expired and revoked sessions")
-    revoke = commands.add_parser("revoke-sessions", help="revoke every session of a user")
-    revoke.add_argument("username")
+    revoke = commands.add_parser(
+        "revoke-sessions", help="revoke every session of a user, or of every user with --all"
+    )
+    whose = revoke.add_mutually_exclusive_group(required=True)
+    whose.add_argument("username", nargs="?")
+    whose.add_argument("--all", action="store_true", help="every session of every user")
+    for name, (does, _) in ACCOUNT_COMMANDS.items():
+        commands.add_parser(name, help=does).add_argument("username")
     args = parser.parse_args(argv)
     if args.command == "serve" and argv is None:
         _with_transparent_huge_pages()
@@ -88,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(_shared(build_store(settings))))
         if args.command == "purge-expired":
             return asyncio.run(_with_store(settings, _purge_expired))
+        if args.command in ACCOUNT_COMMANDS:
+            command = ACCOUNT_COMMANDS[args.command][1]
+            return asyncio.run(_with_store(settings, command, args.username))
+        if args.all:
+            return asyncio.run(_with_store(settings, _revoke_all_sessions))
         return asyncio.run(_with_store(settings, _revoke_sessions, args.username))
     except ConfigError as error:
         print(f"sessionauth: configuration error: {error}", file=sys.stderr)
@@ -198,6 +210,48 @@ async def _revoke_sessions(container: Container, username: str) -> int:
         raise CommandError(f"no such user: {username}") from None
     print(f"revoked {revoked} sessions")
     return 0
+
+
+async def _revoke_all_sessions(container: Container) -> int:
+    print(f"revoked {await container.revoke_all_sessions().execute()} sessions")
+    return 0
+
+
+async def _disable_user(container: Container, username: str) -> int:
+    with _named_user(username):
+        revoked = await container.disable_user().execute(username=username)
+    print(f"disabled {username}, revoked {revoked} sessions")
+    return 0
+
+
+async def _enable_user(container: Container, username: str) -> int:
+    with _named_user(username):
+        await container.enable_user().execute(username=username)
+    print(f"enabled {username}")
+    return 0
+
+
+async def _delete_user(container: Container, username: str) -> int:
+    with _named_user(username):
+        await container.delete_user().execute(username=username)
+    print(f"deleted {username}")
+    return 0
+
+
+@contextmanager
+def _named_user(username: str) -> Iterator[None]:
+    try:
+        yield
+    except UnknownUser:
+        raise CommandError(f"no such user: {username}") from None
+
+
+# The commands that act on one account, named by username: (help, what they run).
+ACCOUNT_COMMANDS: dict[str, tuple[str, Callable[[Container, str], Awaitable[int]]]] = {
+    "disable-user": ("disable an account and end every session of it", _disable_user),
+    "enable-user": ("enable a disabled account", _enable_user),
+    "delete-user": ("delete an account with its sessions and data", _delete_user),
+}
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:

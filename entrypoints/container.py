@@ -186,6 +186,11 @@ class Container(containers.DeclarativeContainer):
     resend_verification = providers.Singleton(attrgetter("resend_verification"), use_cases)
     forgot_password = providers.Singleton(attrgetter("forgot_password"), use_cases)
     reset_password = providers.Singleton(attrgetter("reset_password"), use_cases)
+    disable_user = providers.Singleton(attrgetter("disable_user"), use_cases)
+    enable_user = providers.Singleton(attrgetter("enable_user"), use_cases)
+    delete_user = providers.Singleton(attrgetter("delete_user"), use_cases)
+    delete_account = providers.Singleton(attrgetter("delete_account"), use_cases)
+    revoke_all_sessions = providers.Singleton(attrgetter("revoke_all_sessions"), use_cases)
 
 
 def build_container(settings: Settings) -> Container:

@@ -18,7 +18,7 @@ from domain.account_token import AccountToken, TokenPurpose
 from domain.errors import EmailTaken, NotAuthenticated, PurgeInProgress, UsernameTaken
 from domain.mail import MailMessage
 from domain.ports import AttemptCounter, Count, SessionRepository, UserRepository
-from domain.session import Session
+from domain.session import Session, SessionStored
 from domain.user import User, Username
 
 PURGE_LOCK = 0x5E55_1017_0002  # advisory lock: one instance purges at a time
@@ -76,12 +76,24 @@ _RESOLVE = (
     " FROM sessions s JOIN users u ON u.id = s.user_id"
     " LEFT JOIN user_agents a ON a.id = s.user_agent_id WHERE s.token_hash = $1"
 )
-# Inserted only while the user's password hash is the one the login verified; FOR SHARE waits for
-# a password change in progress (which updates the user row first) and then sees its outcome.
+# Inserted only while the user's password hash is the one the login verified and the user is not
+# disabled; FOR SHARE waits for a password change or a disable in progress (each updates the user
+# row first) and then sees its outcome.
 _SESSION_INSERT = (
     "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip)"
     " SELECT $1, $2, u.id, $4, $5, $6, sessionauth_user_agent_id($7), $8::inet"
-    " FROM users u WHERE u.id = $3 AND u.password_hash = $9 FOR SHARE"
+    " FROM users u WHERE u.id = $3 AND u.password_hash = $9 AND NOT u.disabled FOR SHARE"
+)
+# A login within the session limit: the user row locked FOR UPDATE first, so that logins of one
+# user on every instance take turns, and each later statement (a snapshot of its own, under READ
+# COMMITTED) sees the sessions the previous turn stored.
+_LOCK_USER_FOR_LOGIN = (
+    "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 AND NOT disabled FOR UPDATE"
+)
+# The sessions beyond the (limit - 1) most recently used, which the new one then joins.
+_EVICT = (
+    "DELETE FROM sessions WHERE user_id = $1 AND id IN (SELECT id FROM sessions WHERE user_id = $1"
+    " ORDER BY last_seen_at DESC, created_at DESC, id DESC OFFSET $2) RETURNING id, last_seen_at, created_at"
 )
 
 _PURGE_USER_AGENTS = (
@@ -304,35 +316,87 @@ class PostgresUserRepository(UserRepository):
             await enqueue(c, mail)
         return int(ended.split()[-1])
 
+    async def set_disabled(self, user_id: str, disabled: bool) -> int | None:
+        key = _uuid_or_none(user_id)
+        if key is None:
+            return None
+        async with self._db.connection() as c, c.transaction():
+            # The user row first: a racing login's session insert waits for this transaction
+            # (see _SESSION_INSERT) and then finds the user disabled; one that got in before is
+            # seen by the delete, whose snapshot is taken after this update has its lock.
+            done = await c.execute("UPDATE users SET disabled = $2 WHERE id = $1", key, disabled)
+            if done == "UPDATE 0":
+                return None
+            if not disabled:
+                return 0
+            # The deletion trigger tells every instance's cache (migration 0003).
+            ended = await c.execute("DELETE FROM sessions WHERE user_id = $1", key)
+        return int(ended.split()[-1])
+
+    async def delete(self, user_id: str) -> int | None:
+        key = _uuid_or_none(user_id)
+        if key is None:
+            return None
+        async with self._db.connection() as c, c.transaction():
+            if await c.fetchval("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", key) is None:
+                return None
+            # ON DELETE CASCADE would delete them too (and fire the notifying trigger, checked on
+            # PostgreSQL 15), but explicitly they are counted; link tokens and queued mail go by
+            # the cascade.
+            ended = await c.execute("DELETE FROM sessions WHERE user_id = $1", key)
+            await c.execute("DELETE FROM users WHERE id = $1", key)
+        return int(ended.split()[-1])
+
+
+class _NotStored(Exception):
+    """Leaves a login's transaction without its session, rolling back what it did before."""
+
 
 class PostgresSessionRepository(SessionRepository):
     def __init__(self, db: Connections) -> None:
         self._db = db
 
     async def add(
-        self, session: Session, *, password_hash: str, mail: Sequence[MailMessage] = ()
-    ) -> bool:
+        self,
+        session: Session,
+        *,
+        password_hash: str,
+        mail: Sequence[MailMessage] = (),
+        limit: int = 0,
+    ) -> SessionStored | None:
         user = _uuid_or_none(session.user_id)
         if user is None:
-            return False  # no such user
-        # A transaction only when there is mail to queue with the session: one round trip less.
-        async with self._db.connection() as c, c.transaction() if mail else nullcontext():
-            done = await c.execute(
-                _SESSION_INSERT,
-                session.token_hash,
-                uuid.UUID(session.id),
-                user,
-                session.created_at,
-                session.last_seen_at,
-                session.expires_at,
-                session.user_agent,
-                _inet_or_none(session.ip),
-                password_hash,
-            )
-            if done == "INSERT 0 0":
-                return False
-            await enqueue(c, mail)
-        return True
+            return None  # no such user
+        evicted: list[asyncpg.Record] = []
+        try:
+            # A transaction only when there is more than the insert to do: one round trip less.
+            async with (
+                self._db.connection() as c,
+                c.transaction() if mail or limit > 0 else nullcontext(),
+            ):
+                if limit > 0:
+                    if await c.fetchval(_LOCK_USER_FOR_LOGIN, user, password_hash) is None:
+                        return None
+                    evicted = await c.fetch(_EVICT, user, limit - 1)
+                done = await c.execute(
+                    _SESSION_INSERT,
+                    session.token_hash,
+                    uuid.UUID(session.id),
+                    user,
+                    session.created_at,
+                    session.last_seen_at,
+                    session.expires_at,
+                    session.user_agent,
+                    _inet_or_none(session.ip),
+                    password_hash,
+                )
+                if done == "INSERT 0 0":
+                    raise _NotStored()  # rolls back whatever the transaction did
+                await enqueue(c, mail)
+        except _NotStored:
+            return None
+        evicted.sort(key=lambda row: (row["last_seen_at"], row["created_at"], row["id"]))
+        return SessionStored(evicted=tuple(str(row["id"]) for row in evicted))
 
     async def get_with_user(self, token_hash: bytes) -> tuple[Session, User] | None:
         # The hot path: one statement, no explicit transaction.
@@ -386,6 +450,13 @@ class PostgresSessionRepository(SessionRepository):
                 user,
                 _uuid_or_none(keep_session_id),
             )
+        return int(done.split()[-1])
+
+    async def revoke_all(self) -> int:
+        async with self._db.connection() as c:
+            # One statement: its trigger tells every instance to empty its cache (a '*' beyond
+            # 100 sessions, migration 0003).
+            done = await c.execute("DELETE FROM sessions", timeout=PURGE_TIMEOUT)
         return int(done.split()[-1])
 
     async def purge_expired(self, now: datetime, idle_timeout: timedelta) -> int:

@@ -10,6 +10,7 @@ from fastapi.security import APIKeyCookie
 from application import (
     Authenticated,
     ChangePassword,
+    DeleteAccount,
     ForgotPassword,
     ListSessions,
     Login,
@@ -51,6 +52,7 @@ VerifyEmailDep = Annotated[VerifyEmail, _use_case("verify_email")]
 ResendVerificationDep = Annotated[ResendVerification, _use_case("resend_verification")]
 ForgotPasswordDep = Annotated[ForgotPassword, _use_case("forgot_password")]
 ResetPasswordDep = Annotated[ResetPassword, _use_case("reset_password")]
+DeleteAccountDep = Annotated[DeleteAccount, _use_case("delete_account")]
 
 
 async def get_store(request: Request) -> Store:

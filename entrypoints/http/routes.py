@@ -12,6 +12,7 @@ from entrypoints.http.credentials import read_credentials
 from entrypoints.http.dependencies import (
     ChangePasswordDep,
     ClientDep,
+    DeleteAccountDep,
     ListSessionsDep,
     LoginDep,
     LogoutDep,
@@ -25,6 +26,7 @@ from entrypoints.http.dependencies import (
 from entrypoints.http.errors import BASIC_CHALLENGE, STORE_RETRY_AFTER
 from entrypoints.http.fast_path import forward_auth_headers
 from entrypoints.http.schemas import (
+    AccountDeletion,
     Credentials,
     ErrorOut,
     LoginOut,
@@ -243,6 +245,37 @@ def build_router(cookie_name: str) -> APIRouter:
         cookie.set(
             response, token, max_age=max(0, int((current.session.expires_at - now).total_seconds()))
         )
+        return response
+
+    @router.delete(
+        "/account",
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        responses=_responses(
+            {204: {"description": "Account deleted with its sessions and data; cookie expired"}},
+            _UNAUTHENTICATED,
+            {
+                403: {
+                    "model": ErrorOut,
+                    "description": "Wrong current password, or a cross-site request",
+                }
+            },
+            _INVALID,
+            _THROTTLED,
+        ),
+    )
+    async def delete_account(
+        body: AccountDeletion,
+        current: CurrentSession,
+        delete: DeleteAccountDep,
+        cookie: SessionCookieDep,
+        client: ClientDep,
+    ) -> Response:
+        await delete.execute(current=current, current_password=body.current_password, client=client)
+        # The device cookie may stay: it names an account that no longer exists, which counts as
+        # no device cookie at all.
+        response = Response(status_code=status.HTTP_204_NO_CONTENT)
+        cookie.expire(response)
         return response
 
     @router.get(

@@ -110,6 +110,12 @@ class PasswordReset(BaseModel):
     new_password: Text
 
 
+class AccountDeletion(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    current_password: Text
+
+
 class SessionOut(BaseModel):
     id: str
     created_at: datetime

@@ -9,8 +9,9 @@ import pytest
 
 from adapters.memory import InMemoryStore
 from domain.errors import NotAuthenticated, UsernameTaken
+from domain.mail import MailKind, MailMessage
 from domain.ports import Count
-from domain.session import hash_token
+from domain.session import SessionStored, hash_token
 from tests.records import FAKE_HASH, IDLE, T0, a_session, a_user
 
 
@@ -106,7 +107,7 @@ async def test_ids_that_name_nothing_change_nothing(store):
         assert await store.sessions.revoke_all_for_user(unknown) == 0
         assert (
             await store.sessions.add(a_session(user, user_id=unknown), password_hash=FAKE_HASH)
-            is False
+            is None
         )
         with pytest.raises(NotAuthenticated):
             await store.users.change_password(
@@ -345,6 +346,156 @@ async def test_a_session_is_not_stored_once_the_password_hash_has_changed(store)
     await store.users.add(user)
     await store.users.update_password_hash(user.id, "$argon2id$changed")
     session = a_session(user)
-    assert await store.sessions.add(session, password_hash=FAKE_HASH) is False
+    assert await store.sessions.add(session, password_hash=FAKE_HASH) is None
     assert await store.sessions.get_with_user(session.token_hash) is None
-    assert await store.sessions.add(session, password_hash="$argon2id$changed") is True
+    assert await store.sessions.add(session, password_hash="$argon2id$changed") is not None
+
+
+# the account lifecycle
+
+
+def a_message(user):
+    return MailMessage(
+        id=str(uuid.uuid4()),
+        kind=MailKind.PASSWORD_CHANGED,
+        to="alice@example.com",
+        subject="Your password was changed",
+        text="text",
+        html="<p>html</p>",
+        user_id=user.id,
+        created_at=T0,
+    )
+
+
+async def queued_mail(store, user) -> int:
+    if isinstance(store, InMemoryStore):
+        return sum(m.user_id == user.id for m in store.outbox.pending.values())
+    async with store.connection() as c:
+        return await c.fetchval(
+            "SELECT count(*) FROM mail_outbox WHERE user_id = $1", uuid.UUID(user.id)
+        )
+
+
+async def test_disabling_ends_the_users_sessions_and_refuses_new_ones(store):
+    alice, bob = a_user("alice"), a_user("bob")
+    for user in (alice, bob):
+        await store.users.add(user)
+    for session in (a_session(alice), a_session(alice), a_session(bob)):
+        await store.sessions.add(session, password_hash=FAKE_HASH)
+    assert await store.users.set_disabled(alice.id, True) == 2
+    assert (await store.users.get(alice.id)).disabled is True
+    assert await store.sessions.list_for_user(alice.id) == []
+    assert len(await store.sessions.list_for_user(bob.id)) == 1
+    refused = a_session(alice)
+    for limit in (0, 3):
+        assert await store.sessions.add(refused, password_hash=FAKE_HASH, limit=limit) is None
+    assert await store.sessions.get_with_user(refused.token_hash) is None
+    assert await store.users.set_disabled(alice.id, True) == 0
+
+
+async def test_enabling_lets_sessions_be_stored_again(store):
+    user = a_user()
+    await store.users.add(user)
+    await store.users.set_disabled(user.id, True)
+    assert await store.users.set_disabled(user.id, False) == 0
+    assert (await store.users.get(user.id)).disabled is False
+    session = a_session(user)
+    assert await store.sessions.add(session, password_hash=FAKE_HASH) is not None
+    _, its_user = await store.sessions.get_with_user(session.token_hash)
+    assert its_user.disabled is False
+
+
+async def test_disable_and_delete_of_users_that_do_not_exist_answer_none(store):
+    for unknown in ("not-a-uuid", str(uuid.uuid4())):
+        assert await store.users.set_disabled(unknown, True) is None
+        assert await store.users.set_disabled(unknown, False) is None
+        assert await store.users.delete(unknown) is None
+
+
+async def test_deleting_a_user_removes_it_with_its_sessions_and_queued_mail(store):
+    alice, bob = a_user("alice"), a_user("bob")
+    for user in (alice, bob):
+        await store.users.add(user)
+    sessions = [a_session(alice), a_session(alice)]
+    for session in (*sessions, a_session(bob)):
+        await store.sessions.add(session, password_hash=FAKE_HASH)
+    await store.outbox.add([a_message(alice), a_message(alice), a_message(bob)])
+    assert await store.users.delete(alice.id) == 2
+    assert await store.users.get(alice.id) is None
+    assert await store.users.get_by_username("alice") is None
+    for session in sessions:
+        assert await store.sessions.get_with_user(session.token_hash) is None
+    assert await store.sessions.add(a_session(alice), password_hash=FAKE_HASH) is None
+    assert (await queued_mail(store, alice), await queued_mail(store, bob)) == (0, 1)
+    assert len(await store.sessions.list_for_user(bob.id)) == 1
+    assert await store.users.delete(alice.id) is None
+    await store.users.add(a_user("ALICE"))  # the name is free again
+
+
+async def test_the_limit_ends_the_least_recently_used_sessions(store):
+    user = a_user()
+    await store.users.add(user)
+    # created in one order, last used in another: the limit goes by the last use
+    used_last = a_session(user, T0, last_seen_at=T0 + timedelta(minutes=9))
+    used_first = a_session(user, T0 + timedelta(minutes=1), last_seen_at=T0 + timedelta(minutes=2))
+    used_second = a_session(user, T0 + timedelta(minutes=2), last_seen_at=T0 + timedelta(minutes=5))
+    for session in (used_last, used_first, used_second):
+        assert await store.sessions.add(session, password_hash=FAKE_HASH) == SessionStored()
+    newest = a_session(user, T0 + timedelta(minutes=10))
+    assert await store.sessions.add(newest, password_hash=FAKE_HASH, limit=3) == SessionStored(
+        evicted=(used_first.id,)
+    )
+    assert {s.id for s in await store.sessions.list_for_user(user.id)} == {
+        used_last.id,
+        used_second.id,
+        newest.id,
+    }
+    only = a_session(user, T0 + timedelta(minutes=11))
+    assert await store.sessions.add(only, password_hash=FAKE_HASH, limit=1) == SessionStored(
+        evicted=(used_second.id, used_last.id, newest.id)
+    )
+    assert [s.id for s in await store.sessions.list_for_user(user.id)] == [only.id]
+
+
+async def test_within_the_limit_or_without_one_nothing_ends(store):
+    user = a_user()
+    await store.users.add(user)
+    for limit in (3, 3, 3, 0):
+        assert await store.sessions.add(
+            a_session(user), password_hash=FAKE_HASH, limit=limit
+        ) == SessionStored(evicted=())
+    assert len(await store.sessions.list_for_user(user.id)) == 4
+
+
+async def test_a_refused_session_ends_no_other_to_make_room(store):
+    user = a_user()
+    await store.users.add(user)
+    kept = a_session(user)
+    await store.sessions.add(kept, password_hash=FAKE_HASH)
+    refused = a_session(user)
+    assert await store.sessions.add(refused, password_hash="$argon2id$old", limit=1) is None
+    assert [s.id for s in await store.sessions.list_for_user(user.id)] == [kept.id]
+
+
+async def test_the_limit_counts_each_user_apart(store):
+    alice, bob = a_user("alice"), a_user("bob")
+    for user in (alice, bob):
+        await store.users.add(user)
+    bobs = a_session(bob)
+    await store.sessions.add(bobs, password_hash=FAKE_HASH)
+    await store.sessions.add(a_session(alice), password_hash=FAKE_HASH, limit=1)
+    assert (await store.sessions.add(a_session(alice), password_hash=FAKE_HASH, limit=1)).evicted
+    assert [s.id for s in await store.sessions.list_for_user(bob.id)] == [bobs.id]
+
+
+async def test_revoke_all_ends_every_session_of_every_user(store):
+    alice, bob = a_user("alice"), a_user("bob")
+    for user in (alice, bob):
+        await store.users.add(user)
+    for session in (a_session(alice), a_session(alice), a_session(bob)):
+        await store.sessions.add(session, password_hash=FAKE_HASH)
+    assert await store.sessions.revoke_all() == 3
+    assert await store.sessions.list_for_user(alice.id) == []
+    assert await store.sessions.list_for_user(bob.id) == []
+    assert await store.sessions.revoke_all() == 0
+    assert await store.users.get(alice.id) is not None

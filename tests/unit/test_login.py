@@ -99,7 +99,7 @@ async def test_a_concurrent_rehash_does_not_fail_a_login_with_the_right_password
     the login still succeeds (only a password change may refuse it)."""
     real_add = world.store.sessions.add
 
-    async def add_after_a_rehash(session, *, password_hash, mail=()):
+    async def add_after_a_rehash(session, *, password_hash, **options):
         stored = world.store.users._by_id[alice.id]
         if (
             stored.password_hash == password_hash
@@ -107,7 +107,7 @@ async def test_a_concurrent_rehash_does_not_fail_a_login_with_the_right_password
             stored.password_hash = (
                 "rehashed$" + stored.password_hash.partition("$")[2]
             )  # same password
-        return await real_add(session, password_hash=password_hash, mail=mail)
+        return await real_add(session, password_hash=password_hash, **options)
 
     world.store.sessions.add = add_after_a_rehash
     result = await world.login.execute(username="alice", password=PASSWORD)
@@ -118,11 +118,11 @@ async def test_a_login_that_raced_a_password_change_keeps_the_presented_session(
     old = await world.login.execute(username="alice", password=PASSWORD)
     real_add = world.store.sessions.add
 
-    async def add_after_a_change(session, *, password_hash, mail=()):
+    async def add_after_a_change(session, *, password_hash, **options):
         world.store.users._by_id[alice.id].password_hash = await world.hasher.hash(
             "a brand new passphrase"
         )
-        return await real_add(session, password_hash=password_hash, mail=mail)
+        return await real_add(session, password_hash=password_hash, **options)
 
     world.store.sessions.add = add_after_a_change
     with pytest.raises(InvalidCredentials):

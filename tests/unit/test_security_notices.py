@@ -135,10 +135,10 @@ async def test_a_login_that_loses_the_race_with_a_password_change_queues_nothing
     user_id = await alice(wired)
     real_add = wired.store.sessions.add
 
-    async def add_after_a_change(session, *, password_hash, mail=()):
+    async def add_after_a_change(session, *, password_hash, mail=(), **options):
         assert mail  # the notice was built and travels with the session
         wired.store.users._by_id[user_id].password_hash = await wired.hasher.hash(NEW_PASSWORD)
-        return await real_add(session, password_hash=password_hash, mail=mail)
+        return await real_add(session, password_hash=password_hash, mail=mail, **options)
 
     wired.store.sessions.add = add_after_a_change
     with pytest.raises(InvalidCredentials):
