@@ -69,6 +69,30 @@ async def open_link(client, page: str, token: str) -> httpx.Response:
     return response
 
 
+@pytest.mark.parametrize("path", ["/ui/signup", "/ui/login"])
+async def test_the_forms_render_with_mail_on(client, path):
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert_html(response)
+
+
+async def test_the_sign_up_form_asks_for_an_optional_address(client):
+    form = await client.get("/ui/signup")
+    field = re.search(r'<input id="email"[^>]*>', form.text)
+    assert field and 'type="email"' in field.group(0) and "required" not in field.group(0)
+    refused = await client.post(
+        "/ui/signup", data={"username": "alice", "email": "not an address", "password": PASSWORD}
+    )
+    assert refused.status_code == 422
+    assert 'value="not an address"' in refused.text
+    assert re.search(r'<input id="email"[^>]*aria-invalid="true"', refused.text)
+    no_address = await client.post(
+        "/ui/signup", data={"username": "alice", "email": "", "password": PASSWORD}
+    )
+    assert redirect_to(no_address).startswith("/ui/login?notice=signed-up")
+    assert queued(store(client)) == []
+
+
 # forgot password
 
 

@@ -76,6 +76,7 @@ def render(
         "error": None,
         "field": None,
         "username": "",
+        "email": "",
         "user": None,
         "mail": False,
         **context,
