@@ -12,9 +12,8 @@ import pytest
 
 from domain.mail import MailKind
 from tests.api.client import AppClient, running_client
+from tests.api.pages import error_message, logged_in, redirect_to, ui_log_in
 from tests.api.responses import assert_html, set_cookie_attributes
-from tests.api.test_access_log import access_lines, written
-from tests.api.test_ui_pages import error_message, logged_in, redirect_to, ui_log_in
 from tests.constants import PASSWORD
 from tests.mail_links import last_token, queued
 from tests.service_log import json_lines, service_log
@@ -29,6 +28,10 @@ DEAD_LINK = "This password reset link is invalid or has expired."
 async def client() -> AsyncIterator[AppClient]:
     async with running_client(**MAIL_ON) as client:
         yield client
+
+
+def access_lines(lines: list[dict]) -> list[dict]:
+    return [line for line in lines if line["logger"] == "sessionauth.access"]
 
 
 def store(client: AppClient):
@@ -486,7 +489,7 @@ async def test_the_access_log_never_holds_a_links_token():
             await open_link(client, "verify-email", verify)
             await client.post("/ui/verify-email")
             await client.post("/ui/reset-password", data={"new_password": NEW})
-            written(client)
+            client.app.observer.access_log.flush()  # the lines waiting, written now
         text = stream.getvalue()
         lines = access_lines(json_lines(stream))
     for token in (reset, verify, quote(reset), quote(verify)):
