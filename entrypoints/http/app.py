@@ -129,8 +129,9 @@ def create_app(
         container.resolve_session, cookie, count_unavailable
     )
     app.state.client_address = addresses = ClientAddress(settings.proxies)
-    routers = [build_router(settings.session_cookie_name), build_ui_router()]
-    if container.mail_composer() is not None:  # mail off: these routes do not exist (404)
+    mail_on = container.mail_composer() is not None
+    routers = [build_router(settings.session_cookie_name), build_ui_router(mail=mail_on)]
+    if mail_on:  # mail off: these routes do not exist (404)
         routers.append(build_account_router(settings.session_cookie_name))
     for router in routers:
         app.include_router(router)

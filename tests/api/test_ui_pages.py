@@ -9,39 +9,11 @@ from dependency_injector import providers
 
 from tests.api.client import running_client, sign_up
 from tests.api.failing_adapters import DownStore, OverloadedHasher, client_for
+from tests.api.pages import error_message, logged_in, redirect_to, ui_log_in, ui_sign_up
 from tests.api.responses import assert_html, assert_page_headers, set_cookie_attributes
 from tests.constants import PASSWORD
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-async def ui_sign_up(client, username="alice", password=PASSWORD) -> httpx.Response:
-    return await client.post("/ui/signup", data={"username": username, "password": password})
-
-
-async def ui_log_in(client, username="alice", password=PASSWORD, **headers) -> httpx.Response:
-    return await client.post(
-        "/ui/login", data={"username": username, "password": password}, headers=headers
-    )
-
-
-async def logged_in(client, username="alice") -> str:
-    """Sign up and log in through the forms; the session token."""
-    assert (await ui_sign_up(client, username)).status_code == 303
-    response = await ui_log_in(client, username)
-    assert response.status_code == 303 and response.headers["location"] == "/ui/"
-    return response.cookies["session_id"]
-
-
-def error_message(response: httpx.Response) -> str:
-    match = re.search(r'<p class="error" role="alert" id="form-error">(.*?)</p>', response.text)
-    assert match, response.text
-    return match.group(1)
-
-
-def redirect_to(response: httpx.Response) -> str:
-    assert response.status_code == 303, (response.status_code, response.text)
-    return response.headers["location"]
 
 
 async def me_status(client, token: str) -> int:

@@ -8,7 +8,9 @@ drives a real `sessionauth serve` in the system Chromium, as the browser tests d
 
 from __future__ import annotations
 
+import re
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -30,7 +32,9 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     DOCS.mkdir(exist_ok=True)
-    with serving() as server, sync_playwright() as playwright:
+    # Mail on, printed by the server (`console:`): the links are read off its output.
+    mail = {"MAIL_URL": "console:", "PUBLIC_URL": "http://127.0.0.1"}
+    with serving(**mail) as server, sync_playwright() as playwright:
         try:
             browser = launch(playwright)
         except ChromiumMissing as missing:
@@ -50,6 +54,7 @@ def main() -> int:
         shoot("ui-signup.png")
 
         page.fill("#username", "Alice")
+        page.fill("#email", "alice@example.com")
         page.fill("#password", "password123")
         page.click("main button[type=submit]")
         shoot("ui-signup-error.png")
@@ -68,8 +73,33 @@ def main() -> int:
             page.goto(f"http://localhost:{port}/")
             page.click("#go")
             shoot("ui-refused.png")
+
+        page.goto(server.url + "/ui/verify-email?token=" + mailed_token(server, "verify-email"))
+        page.click("main button[type=submit]")
+        page.click("header button >> text=Log out")
+        page.click("text=Forgot your password?")
+        page.fill("#username", "alice")
+        shoot("ui-forgot.png")
+        page.click("main button[type=submit]")
+
+        page.goto(server.url + "/ui/reset-password?token=" + mailed_token(server, "reset-password"))
+        shoot("ui-reset.png")
+        context.clear_cookies()  # the link's cookie gone: the page of a dead link
+        page.goto(server.url + "/ui/reset-password")
+        shoot("ui-dead-link.png")
         browser.close()
     return 0
+
+
+def mailed_token(server, page: str) -> str:
+    """The token of the newest link to `page` the server printed, waiting a while for it."""
+    pattern = re.compile(rf"/ui/{page}\?token=([A-Za-z0-9_-]+)")
+    deadline = time.monotonic() + 30
+    while not (found := pattern.findall(server.output())):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {page} link was printed")
+        time.sleep(0.2)
+    return found[-1]
 
 
 if __name__ == "__main__":

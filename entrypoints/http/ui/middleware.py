@@ -49,7 +49,11 @@ class BrowserPages:
         async def paged(message: Message) -> None:
             nonlocal held
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), *PAGE_HEADERS]
+                headers = list(message.get("headers", []))
+                # A page may set its own Referrer-Policy (the one that takes a mailed link's
+                # token); two would combine, and the last would win.
+                present = {name for name, _ in headers}
+                headers += [h for h in PAGE_HEADERS if h[0] not in present]
                 message = {**message, "headers": headers}
                 if message["status"] >= 400 and _is_json(headers):
                     held = message  # the JSON body that follows is dropped for the page

@@ -31,6 +31,12 @@ NOTICES = {
     "ended": "Your session has ended. Log in again to continue.",
     "revoked": "That session has ended.",
     "others-revoked": "Every other session has ended.",
+    "password-reset": "Password changed. Log in with the new one; every session has ended.",
+    "email-set": "Email address saved. Follow the link mailed to it to verify it.",
+    "email-unchanged": "That address is yours and verified already. Nothing changed.",
+    "verification-sent": "A new verification link is on its way.",
+    "email-verified": "Email address verified.",
+    "account-deleted": "Your account has been deleted, with its sessions.",
 }
 
 # Titles and texts of the error pages, by status.
@@ -70,7 +76,9 @@ def render(
         "error": None,
         "field": None,
         "username": "",
+        "email": "",
         "user": None,
+        "mail": False,
         **context,
     }
     return HTMLResponse(
