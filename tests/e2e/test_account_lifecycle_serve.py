@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.postgres_provider import sql
-from tests.processes import run_cli, serving
+from tests.processes import run_cli, serving, serving_many
 
 PASSWORD = "correct horse battery staple"
 
@@ -31,15 +31,19 @@ def sign_up(server, *usernames):
 
 
 def test_disable_enable_and_delete_from_the_command_line(database_url):
-    with serving(DATABASE_URL=database_url) as server:
+    with serving_many(2, DATABASE_URL=database_url) as (server, other):
         sign_up(server, "Alice", "bob")
         alice, bob = login(server), login(server, "bob")
-        assert me(server, alice) == 200  # and cached by the service now
+        on_other = login(other)
+        for instance in (server, other):  # and cached by both instances now
+            assert me(instance, alice) == 200 and me(instance, on_other) == 200
 
         disabled = run_cli("disable-user", "ALICE", DATABASE_URL=database_url)
         assert disabled.returncode == 0, disabled.stderr
-        assert disabled.stdout.strip() == "disabled ALICE, revoked 1 sessions"
-        assert me(server, alice) == 401
+        assert disabled.stdout.strip() == "disabled ALICE, revoked 2 sessions"
+        for instance in (server, other):
+            assert me(instance, alice) == 401 and me(instance, on_other) == 401
+            assert me(instance, bob) == 200
         refused = login(server)
         assert refused.status_code == 401 and refused.json() == {"detail": "Invalid credentials"}
         assert me(server, bob) == 200

@@ -17,6 +17,11 @@ every string the operation reads: U+0000 and lone surrogates in every string fie
 credentials, U+0000 in path parameters and in a header, and JSON nested 3,000 deep in place of
 every string field (or of the whole body). The same checks hold for them.
 
+Mail is on (its sender off, so that the outbox keeps what the cases queue): the email and recovery
+operations are in the document. Some of their cases are steered to a link token the service has
+just mailed (read from the outbox) and to a fresh valid address, so that a valid case succeeds;
+a reset that succeeded is undone like a password change.
+
 Each operation's strategy is driven by a plain `@given` inside a parametrized test, rather than by
 `schema.parametrize()`: Schemathesis' lazy pytest loader reads a private pytest attribute that
 pytest 9.2 no longer has, and a plain test can take the per-module database fixture.
@@ -24,36 +29,50 @@ pytest 9.2 no longer has, and a plain test can take the per-module database fixt
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import itertools
 import json
 import os
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import unquote
 
+import asyncpg
 import pytest
 import schemathesis
+from dependency_injector import providers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from domain.mail import MailKind
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import load_settings
 from tests.constants import FAST_ARGON2
+from tests.mail_links import LINK, queued
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 OWNER, OWNER_PASSWORD = "fuzz.owner", "fuzzing owner passphrase 7"
 COOKIE = "session_id"
 UNREACHED = 10**9  # a throttle limit no fuzzing run reaches
-# Every token the login hook handed out: none may come back in a body.
+# Every token the login hook handed out, and every link token a steered case sent: none may come
+# back in a body.
 ISSUED_TOKENS: list[str] = []
+# Mail on, so that the routes that send it exist (and are in the document).
+MAIL_ON = {"mail_url": "console:", "public_url": "https://auth.example"}
+RESET_TO = "a fuzzed reset passphrase 5"  # a new password the policy takes
+MAIL_WAIT = 30  # seconds: a generous deadline for a link to be queued
 
 
 def _operations() -> list[tuple[str, str]]:
     # From the document of an app that has not started: building it does no I/O.
-    document = create_app(build_container(load_settings(database_url=None))).openapi()
+    document = create_app(build_container(load_settings(database_url=None, **MAIL_ON))).openapi()
     cases = []
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -89,9 +108,12 @@ EXCLUDED_CHECKS = [positive_data_acceptance]
 class Fuzzing:
     """The loaded schema of a running app, and the hook that logs its owner in."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, store, database_url: str | None) -> None:
         self.app = app
         self.schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        self._store = store  # the in-memory store, whose outbox the tests read; or Postgres
+        self._database_url = database_url
+        self._addresses = (f"owner{n}@fuzz.example" for n in itertools.count())
 
     def post(self, path: str, **kwargs):
         with schemathesis_asgi.get_client(self.app) as client:
@@ -118,6 +140,53 @@ class Fuzzing:
         assert answer.status_code == 200, answer.text
         return [session["id"] for session in answer.json()]
 
+    def link_token(self, kind: MailKind, to: str) -> str:
+        """The token of the newest link of `kind` queued for `to`, read from the outbox: waited
+        for, as a reset link is stored after the answer (by a task of the app's event loop)."""
+        deadline = time.monotonic() + MAIL_WAIT
+        while not (texts := self._queued_texts(kind, to)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert texts, f"no {kind} queued for {to}"
+        found = LINK.search(texts[-1])
+        assert found, "no link in the message"
+        ISSUED_TOKENS.append(unquote(found.group(1)))
+        return ISSUED_TOKENS[-1]
+
+    def _queued_texts(self, kind: MailKind, to: str) -> list[str]:
+        if self._database_url is None:
+            return [message.text for message in queued(self._store, kind, to)]
+        return _fetch_texts(self._database_url, kind, to)
+
+    def new_address(self) -> str:
+        """A fresh address set on the owner, unverified (a verification link is queued)."""
+        address = next(self._addresses)
+        with schemathesis_asgi.get_client(self.app) as client:
+            client.cookies.set(COOKIE, self.log_in())
+            answer = client.put(
+                "/email", json={"email": address, "current_password": OWNER_PASSWORD}
+            )
+        assert answer.status_code == 200, answer.text
+        return address
+
+    def verified_address(self) -> str:
+        address = self.new_address()
+        token = self.link_token(MailKind.VERIFY_EMAIL, address)
+        answer = self.post("/email/verify", json={"token": token})
+        assert answer.status_code == 200, answer.text
+        return address
+
+    def reset_token(self) -> str:
+        """A valid reset link's token for the owner, who gets a verified address for it."""
+        address = self.verified_address()
+        answer = self.post("/password/forgot", json={"username": OWNER})
+        assert answer.status_code == 202, answer.text
+        return self.link_token(MailKind.PASSWORD_RESET, address)
+
+    def undo_reset(self, reset_to: str) -> None:
+        answer = self.post("/login", json={"username": OWNER, "password": reset_to})
+        assert answer.status_code == 200, answer.text
+        self.restore_password(reset_to, answer.cookies[COOKIE])
+
     def log_in(self) -> str:
         """A fresh session for each case, so that a logout or a revocation generated earlier does
         not leave the rest unauthenticated."""
@@ -143,13 +212,18 @@ def fuzzing(request: pytest.FixtureRequest) -> Iterator[Fuzzing]:
             throttle_login_per_device=UNREACHED,
             throttle_signup_per_address=UNREACHED,
             throttle_failures_per_address=UNREACHED,
+            throttle_reset_per_address=UNREACHED,
+            mail_per_account=UNREACHED,  # else the steered cases' links would be dropped
             purge_interval=0,
             # Fuzzing is not about overload: a loaded machine must not turn a slow hash into 503.
             hash_queue_timeout=60,
+            **MAIL_ON,
             **FAST_ARGON2,
         )
     )
-    fuzzing = Fuzzing(create_app(container))  # starts the app's lifespan on Schemathesis' loop
+    container.mail_sender.override(providers.Object(None))  # the outbox keeps what is queued
+    # Starts the app's lifespan on Schemathesis' loop.
+    fuzzing = Fuzzing(create_app(container), container.store(), url)
     fuzzing.restore_owner()
     try:
         yield fuzzing
@@ -169,6 +243,48 @@ PASSWORDS = st.one_of(
     st.sampled_from(["password", "short", "ＰＡＳＳＷＯＲＤ ｐｈｒａｓｅ 9", "x" * 1025]),
     st.text(min_size=8, max_size=64),
 )
+
+
+def _fetch_texts(database_url: str, kind: MailKind, to: str) -> list[str]:
+    """The plain-text bodies queued in Postgres for `to`, oldest first."""
+
+    async def fetch() -> list[str]:
+        connection = await asyncpg.connect(database_url)
+        try:
+            rows = await connection.fetch(
+                "SELECT body_text FROM mail_outbox WHERE kind = $1 AND recipient = $2"
+                " ORDER BY created_at",
+                kind.value,
+                to,
+            )
+        finally:
+            await connection.close()
+        return [row["body_text"] for row in rows]
+
+    # In a thread of its own: Schemathesis' client runs the app on an event loop of its own.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, fetch()).result()
+
+
+def _steer_mail(fuzzing: Fuzzing, path: str, body: dict | None, data) -> None:
+    """Some of the time, a link token the service has just mailed, a fresh valid address, or an
+    owner with an unverified address to resend to: else no valid case of these would succeed."""
+    if not data.draw(st.booleans(), label="steer mail"):
+        return
+    if path == "/email/verify" and body is not None:
+        body["token"] = fuzzing.link_token(MailKind.VERIFY_EMAIL, fuzzing.new_address())
+    elif path == "/email/verify/resend":
+        fuzzing.new_address()
+    elif path == "/password/reset" and body is not None:
+        body["token"] = fuzzing.reset_token()
+        if data.draw(st.booleans(), label="a good new password"):
+            body["new_password"] = RESET_TO
+    elif path == "/email" and body is not None:
+        body["email"] = f"x{data.draw(st.integers(0, 10**6), label='address')}@fuzz.example"
+        body["current_password"] = OWNER_PASSWORD
+    elif path == "/password/forgot" and body is not None:
+        body.pop("username", None)
+        body["email"] = fuzzing.verified_address()
 
 
 def _steer(body: dict, data) -> None:
@@ -336,6 +452,9 @@ def test_every_answer_matches_the_document(fuzzing: Fuzzing, method: str, path: 
             case.cookies = {**(case.cookies or {}), COOKIE: fuzzing.log_in()}
         if mode == GenerationMode.POSITIVE and isinstance(case.body, dict):
             _steer(case.body, data)
+        if mode == GenerationMode.POSITIVE:
+            body = case.body if isinstance(case.body, dict) else None
+            _steer_mail(fuzzing, path, body, data)
         if (
             mode == GenerationMode.POSITIVE
             and "session_id" in (case.path_parameters or {})
@@ -359,6 +478,8 @@ def test_every_answer_matches_the_document(fuzzing: Fuzzing, method: str, path: 
         finally:
             if path == "/password" and response.status_code == 200:
                 fuzzing.restore_password(case.body["new_password"], _cookie(response))
+            if path == "/password/reset" and response.status_code == 200:
+                fuzzing.undo_reset(case.body["new_password"])
             if path == "/account" and response.status_code == 204:
                 fuzzing.restore_owner()
 
