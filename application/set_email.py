@@ -1,25 +1,22 @@
 from datetime import timedelta
 
+from application.confirm_password import ConfirmPassword
 from application.mail_messages import Messages
 from application.mail_quota import MailQuota
 from application.resolve_session import Authenticated
-from application.throttle import Throttle
 from domain.account_token import AccountToken, TokenPurpose
 from domain.audit import AuditEvent
 from domain.client import Client
-from domain.device import DeviceCookies
-from domain.errors import NotAuthenticated, Throttled, WrongPassword
+from domain.errors import NotAuthenticated, Throttled
 from domain.mail import MailKind
 from domain.ports import (
     AuditLog,
     Clock,
     EmailAddresses,
-    PasswordHasher,
     TokenGenerator,
     UserRepository,
 )
-from domain.throttle import address_group
-from domain.user import PASSWORD_MAX, User, normalize_password
+from domain.user import User
 
 
 class SetEmail:
@@ -42,24 +39,20 @@ class SetEmail:
         self,
         *,
         users: UserRepository,
-        hasher: PasswordHasher,
+        confirm: ConfirmPassword,
         clock: Clock,
         tokens: TokenGenerator,
         emails: EmailAddresses,
-        throttle: Throttle,
-        devices: DeviceCookies,
         mail: Messages,
         mail_quota: MailQuota,
         verify_ttl: timedelta,
         audit: AuditLog,
     ) -> None:
         self._users = users
-        self._hasher = hasher
+        self._confirm = confirm
         self._clock = clock
         self._tokens = tokens
         self._emails = emails
-        self._throttle = throttle
-        self._devices = devices
         self._mail = mail
         self._mail_quota = mail_quota
         self._verify_ttl = verify_ttl
@@ -74,7 +67,7 @@ class SetEmail:
         client: Client = Client(),
     ) -> User:
         address = self._emails.normalize(email)
-        await self._check_password(current, current_password, client)
+        await self._confirm.check(current, current_password, client, action="email_change")
         # Read again: the session's copy of the user may come from a cache.
         user = await self._users.get(current.user.id)
         if user is None:
@@ -134,39 +127,3 @@ class SetEmail:
             client=client,
         )
         return changed
-
-    async def _check_password(
-        self, current: Authenticated, current_password: str, client: Client
-    ) -> None:
-        """As ChangePassword: reserved on the login throttle before any hashing; a failure keeps
-        its reservation, a success settles it, no verdict gives it back."""
-        user = current.user
-        device_id = await self._devices.device_for(client.device_cookie, user.id, self._clock.now())
-        limits = self._throttle.policy.login_limits(
-            user.username.canonical, client.address, device_id
-        )
-        try:
-            reservation = await self._throttle.reserve(limits)
-        except Throttled:
-            self._audit.record(
-                AuditEvent.THROTTLED, action="email_change", user_id=user.id, client=client
-            )
-            raise
-        try:
-            given = normalize_password(current_password)
-            valid = len(given) <= PASSWORD_MAX and await self._hasher.verify(
-                user.password_hash, given, owner=address_group(client.address)
-            )
-        except BaseException:
-            await reservation.cancel()
-            raise
-        if not valid:
-            self._audit.record(
-                AuditEvent.LOGIN_FAILED,
-                action="email_change",
-                user_id=user.id,
-                session_id=current.session.id,
-                client=client,
-            )
-            raise WrongPassword()
-        await reservation.succeed()

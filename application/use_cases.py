@@ -11,6 +11,7 @@ from typing import TypedDict
 
 from application.calibrate_dummy_verify import CalibrateDummyVerify
 from application.change_password import ChangePassword
+from application.confirm_password import ConfirmPassword
 from application.delete_account import DeleteAccount
 from application.delete_user import DeleteUser
 from application.disable_user import DisableUser
@@ -99,6 +100,10 @@ def build_use_cases(
     argument here) and the other ports given. `composer` None: mail is off."""
     users, sessions = store.users, store.sessions
     throttle = Throttle(counter=store.attempts, clock=clock, policy=throttle_policy)
+    # How a signed-in user confirms a sensitive change: shared, so that each confirms alike.
+    confirm = ConfirmPassword(
+        hasher=hasher, clock=clock, throttle=throttle, devices=devices, audit=audit
+    )
     mail_quota = MailQuota(
         counter=store.attempts,
         clock=clock,
@@ -119,7 +124,7 @@ def build_use_cases(
         clock=clock,
         tokens=tokens,
         audit=audit,
-        devices=devices,
+        confirm=confirm,
         password_policy=password_policy,
         email_addresses=email_addresses,
         messages=messages,
@@ -166,11 +171,9 @@ def build_use_cases(
         change_password=ChangePassword(
             users=users,
             hasher=hasher,
-            clock=clock,
+            confirm=confirm,
             tokens=tokens,
             policy=password_policy,
-            throttle=throttle,
-            devices=devices,
             audit=audit,
             messages=messages,
         ),
@@ -188,14 +191,7 @@ def build_use_cases(
         disable_user=DisableUser(users=users, audit=audit),
         enable_user=EnableUser(users=users, audit=audit),
         delete_user=DeleteUser(users=users, audit=audit),
-        delete_account=DeleteAccount(
-            users=users,
-            hasher=hasher,
-            clock=clock,
-            throttle=throttle,
-            devices=devices,
-            audit=audit,
-        ),
+        delete_account=DeleteAccount(users=users, confirm=confirm, audit=audit),
         revoke_all_sessions=RevokeAllSessions(sessions=sessions, audit=audit),
         messages=messages,
         **recovery,
@@ -217,7 +213,7 @@ def _recovery(
     clock: Clock,
     tokens: TokenGenerator,
     audit: AuditLog,
-    devices: DeviceCookies,
+    confirm: ConfirmPassword,
     password_policy: PasswordPolicy,
     email_addresses: EmailAddresses,
     messages: Messages | None,
@@ -233,12 +229,10 @@ def _recovery(
     return {
         "set_email": SetEmail(
             users=users,
-            hasher=hasher,
+            confirm=confirm,
             clock=clock,
             tokens=tokens,
             emails=email_addresses,
-            throttle=throttle,
-            devices=devices,
             mail=mail,
             mail_quota=mail_quota,
             verify_ttl=account_policy.email_verify_ttl,
