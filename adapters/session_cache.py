@@ -45,6 +45,7 @@ from domain.session import Session, SessionStored
 from domain.user import User
 
 FLUSH = "*"  # payload: forget everything (a large deletion)
+USER_CHANGED = "user:"  # payload prefix: forget the sessions of the user with this id
 
 
 class CachedSessionRepository(SessionRepository):
@@ -81,9 +82,13 @@ class CachedSessionRepository(SessionRepository):
         self._entries.clear()
 
     def on_notification(self, payload: str) -> None:
-        """A message of the revocation feed: token hashes in hex, comma-separated, or FLUSH."""
+        """A message of the revocation feed: token hashes in hex, comma-separated, FLUSH, or
+        `user:<id>` when what the cache holds of that user changed (migration 0009)."""
         if payload == FLUSH:
             self.forget_all()
+            return
+        if payload.startswith(USER_CHANGED):
+            self.forget_user(payload.removeprefix(USER_CHANGED))
             return
         try:
             self.forget([bytes.fromhex(item) for item in payload.split(",") if item])

@@ -2,6 +2,7 @@
 lost listener turns the cache off until it is back."""
 
 import asyncio
+import secrets
 import time
 import uuid
 from datetime import timedelta
@@ -11,10 +12,11 @@ import asyncpg
 import pytest
 
 from adapters.postgres import PostgresStore
+from domain.account_token import AccountToken, TokenPurpose
 from domain.session import hash_token
 from tests.e2e.tcp_proxy import TcpProxy, through
 from tests.postgres_provider import truncate_all
-from tests.records import a_session, a_user
+from tests.records import T0, a_session, a_user
 
 PROPAGATION = 0.1  # seconds: the goal; NOTIFY takes about a millisecond here
 SILENT_DROP_DEADLINE = 4.0  # seconds: generous over the 1.5 s bound, short of the old 7 s
@@ -196,3 +198,54 @@ async def test_a_silently_dropped_listener_turns_the_cache_off_within_its_bound(
             assert await store.sessions.get_with_user(session.token_hash) is None
         finally:
             await store.close()
+
+
+async def user_served(store, token_hash, check, seconds):
+    """How long until `store` serves the session's user in a state that passes `check`."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        found = await store.sessions.get_with_user(token_hash)
+        if found is not None and check(found[1]):
+            return time.monotonic() - started
+        await asyncio.sleep(0.002)
+    return None
+
+
+async def test_a_changed_address_reaches_the_other_instances_cached_sessions(instances):
+    a, b = instances
+    user, session = await cached_session(a, b)
+    link = AccountToken.issue(
+        secrets.token_urlsafe(32),
+        purpose=TokenPurpose.VERIFY_EMAIL,
+        user_id=user.id,
+        now=T0,
+        ttl=timedelta(days=1),
+        email="alice@example.com",
+    )
+    await a.users.set_email(user.id, "alice@example.com", token=link)
+    assert (
+        await user_served(
+            b, session.token_hash, lambda u: u.email == "alice@example.com", SILENT_DROP_DEADLINE
+        )
+        is not None
+    )
+
+
+async def test_an_operators_update_of_the_user_row_reaches_every_cache(
+    instances, migrated_database_url
+):
+    a, b = instances
+    user, session = await cached_session(a, b)
+    conn = await asyncpg.connect(migrated_database_url)
+    try:
+        await conn.execute(
+            "UPDATE users SET email = 'alice@example.com', email_verified = true WHERE id = $1",
+            uuid.UUID(user.id),
+        )
+    finally:
+        await conn.close()
+    for store in (a, b):
+        took = await user_served(
+            store, session.token_hash, lambda u: u.email_verified, SILENT_DROP_DEADLINE
+        )
+        assert took is not None

@@ -299,3 +299,16 @@ async def test_the_cache_serves_nothing_once_the_listeners_lease_has_lapsed(setu
     cache.renew(monotonic() + 3600)  # a check passed: nothing was lost meanwhile
     await cache.get_with_user(session.token_hash)
     assert backing.reads == 2
+
+
+async def test_a_user_change_notification_forgets_that_users_sessions_only(setup):
+    cache, backing, _, _, session = setup
+    bob = a_user("Bob")
+    await backing.inner._users.add(bob)
+    other = a_session(bob, token="B" * 43, expires_at=T0 + timedelta(seconds=3600))
+    await cache.add(other, password_hash=bob.password_hash)
+    for cached in (session, other):
+        await cache.get_with_user(cached.token_hash)
+    cache.on_notification("user:" + session.user_id)
+    assert session.token_hash not in cache._entries
+    assert other.token_hash in cache._entries
