@@ -1,5 +1,5 @@
 from application.mail_messages import Messages
-from application.token_refusal import refusal_reason
+from application.token_refusal import link_usable, refusal_reason
 from domain.account_token import AccountToken, TokenPurpose
 from domain.audit import AuditEvent
 from domain.client import Client
@@ -49,6 +49,13 @@ class ResetPassword:
         self._policy = policy
         self._mail = mail
         self._audit = audit
+
+    async def usable(self, *, token: str) -> bool:
+        """Whether the link would still work now (nothing used, nothing audited): the page shows
+        its form only then, so that a dead link is said before a password is typed."""
+        return await link_usable(
+            self._tokens, token, TokenPurpose.RESET_PASSWORD, self._clock.now()
+        )
 
     async def execute(self, *, token: str, new_password: str, client: Client = Client()) -> int:
         new = self._policy.check(new_password, field="new_password")

@@ -1,4 +1,4 @@
-from application.token_refusal import refusal_reason
+from application.token_refusal import link_usable, refusal_reason
 from domain.account_token import TokenPurpose
 from domain.audit import AuditEvent
 from domain.client import Client
@@ -33,6 +33,10 @@ class VerifyEmail:
         self._tokens = tokens
         self._clock = clock
         self._audit = audit
+
+    async def usable(self, *, token: str) -> bool:
+        """Whether the link would still work now (nothing used, nothing audited)."""
+        return await link_usable(self._tokens, token, TokenPurpose.VERIFY_EMAIL, self._clock.now())
 
     async def execute(self, *, token: str, client: Client = Client()) -> User:
         purpose = TokenPurpose.VERIFY_EMAIL

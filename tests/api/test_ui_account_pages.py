@@ -15,6 +15,7 @@ from tests.api.client import AppClient, running_client
 from tests.api.pages import error_message, logged_in, redirect_to, ui_log_in
 from tests.api.responses import assert_html, set_cookie_attributes
 from tests.constants import PASSWORD
+from tests.fakes import FakeClock
 from tests.mail_links import last_token, queued
 from tests.service_log import json_lines, service_log
 
@@ -247,9 +248,39 @@ async def test_the_reset_page_without_a_link_and_an_unknown_token_show_the_dead_
     posted = await client.post("/ui/reset-password", data={"new_password": NEW})
     assert posted.status_code == 400 and DEAD_LINK in posted.text
     await open_link(client, "reset-password", "A" * 43)  # well formed, never issued
-    assert (await client.get("/ui/reset-password")).status_code == 200
+    shown = await client.get("/ui/reset-password")  # said before a password is typed
+    assert shown.status_code == 400 and DEAD_LINK in shown.text
+    await open_link(client, "reset-password", "A" * 43)
     unknown = await client.post("/ui/reset-password", data={"new_password": NEW})
     assert unknown.status_code == 400 and DEAD_LINK in unknown.text
+
+
+async def test_the_reset_page_says_a_link_is_dead_before_a_password_is_typed():
+    clock = FakeClock()
+    async with running_client(clock=clock, **MAIL_ON) as client:
+        await verified_account(client)
+        token = await reset_token(client)
+        await open_link(client, "reset-password", token)
+        for _ in range(2):  # showing the form uses nothing
+            page = await client.get("/ui/reset-password")
+            assert page.status_code == 200 and 'name="new_password"' in page.text
+        clock.advance(seconds=900)  # PASSWORD_RESET_TTL's default: dead at its expiry instant
+        expired = await client.get("/ui/reset-password")
+        assert expired.status_code == 400 and DEAD_LINK in expired.text
+
+        used = await reset_token(client)
+        reset = await client.post("/password/reset", json={"token": used, "new_password": NEW})
+        assert reset.status_code == 200
+        await open_link(client, "reset-password", used)
+        again = await client.get("/ui/reset-password")
+        assert again.status_code == 400 and DEAD_LINK in again.text
+
+
+async def test_the_verification_page_says_a_link_is_dead_before_it_is_confirmed(client):
+    await open_link(client, "verify-email", "A" * 43)  # well formed, never issued
+    page = await client.get("/ui/verify-email")
+    assert page.status_code == 400
+    assert "This verification link is invalid or has expired." in page.text
 
 
 async def test_a_reset_posted_from_another_site_is_refused_and_the_link_still_works(client):

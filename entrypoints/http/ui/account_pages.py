@@ -186,11 +186,14 @@ def _add_forgot_and_reset(router: APIRouter) -> None:
         )
 
     @router.get("/reset-password")
-    async def reset_form(request: Request, token: str | None = None) -> Response:
+    async def reset_form(
+        request: Request, reset: ResetPasswordDep, token: str | None = None
+    ) -> Response:
         cookie = reset_cookie(request)
         if token is not None:
             return _take_link(request, cookie, token)
-        if not _well_formed(cookie.read(request.scope)):
+        held = cookie.read(request.scope)
+        if held is None or not await reset.usable(token=held):
             return _dead_link(request, cookie)
         return render("reset_password.html", ui_base(request.scope), title=RESET_TITLE)
 
@@ -218,11 +221,14 @@ def _add_forgot_and_reset(router: APIRouter) -> None:
 
 def _add_verification(router: APIRouter) -> None:
     @router.get("/verify-email")
-    async def verification_form(request: Request, token: str | None = None) -> Response:
+    async def verification_form(
+        request: Request, verify: VerifyEmailDep, token: str | None = None
+    ) -> Response:
         cookie = verify_cookie(request)
         if token is not None:
             return _take_link(request, cookie, token)
-        if not _well_formed(cookie.read(request.scope)):
+        held = cookie.read(request.scope)
+        if held is None or not await verify.usable(token=held):
             return _dead_link(request, cookie)
         return render("verify_email.html", ui_base(request.scope), title="Confirm your address")
 
@@ -262,10 +268,6 @@ def _take_link(request: Request, cookie: LinkCookie, token: str) -> Response:
         cookie.expire(response, base)
     response.headers["referrer-policy"] = NO_REFERRER
     return response
-
-
-def _well_formed(token: str | None) -> bool:
-    return token is not None and is_well_formed_token(token)
 
 
 def _dead_link(request: Request, cookie: LinkCookie) -> Response:
