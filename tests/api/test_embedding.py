@@ -14,6 +14,7 @@ from entrypoints.http.cross_site import CrossSiteDefence
 from entrypoints.http.embedding import CurrentUser, SessionAuth
 from entrypoints.settings import load_settings
 from tests.api.host_app import host_app, make_auth, serving
+from tests.api.responses import set_cookie_attributes
 from tests.constants import FAST_ARGON2, PASSWORD
 from tests.postgres_provider import SECRET, with_database, with_secret
 from tests.processes import free_port
@@ -295,3 +296,16 @@ async def test_the_openapi_documents_show_the_cookie_and_the_mounted_routes():
         mounted = (await client.get("/auth/openapi.json")).json()
         assert {"/signup", "/login", "/logout", "/sessions"} <= set(mounted["paths"])
         assert (await client.get("/auth/docs")).status_code == 200
+
+
+async def test_a_mailed_link_to_the_mounted_pages_keeps_its_token_under_the_mount():
+    auth = make_auth(mail_url="console:", public_url="https://host.test/auth")
+    async with serving(host_app(auth)) as client:
+        token = "A" * 43
+        opened = await client.get("/auth/ui/reset-password", params={"token": token})
+        assert opened.status_code == 303
+        assert opened.headers["location"].endswith("/auth/ui/reset-password")
+        cookie = set_cookie_attributes(opened, "session_id_reset")
+        assert cookie["value"] == token
+        assert cookie["path"] == "/auth/ui/reset-password"  # that page alone, under the mount
+        assert "httponly" in cookie and "secure" in cookie
