@@ -139,7 +139,11 @@ async def test_postgres_exports_its_pool_and_session_cache(migrated_database_url
         assert families(samples) >= POOL_AND_CACHE
         assert families(samples) - documented_metrics() == set()
         assert value(samples, "sessionauth_database_pool_size") == 3
-        assert value(samples, "sessionauth_database_pool_in_use") == 0
+
+        async def idle():  # start-up's background reads (the dummy verify's costs) may hold one
+            return value(await scrape(client), "sessionauth_database_pool_in_use") == 0
+
+        await eventually(idle, "the pool never went idle after start-up")
 
         await sign_up(client)
         await log_in(client)
@@ -154,7 +158,7 @@ async def test_postgres_exports_its_pool_and_session_cache(migrated_database_url
         store = client.app.state.container.store()
         async with store.connection():
             held = await scrape(client)
-        assert value(held, "sessionauth_database_pool_in_use") == 1
+        assert value(held, "sessionauth_database_pool_in_use") >= 1  # this one, and any other
 
         store.session_cache.set_enabled(False)  # what the listener does when its connection drops
         down = await scrape(client)
