@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from adapters.memory_attempts import DEFAULT_MAX_KEYS, InMemoryAttemptCounter
+from adapters.memory_factors import InMemoryChallengeRepository, InMemoryFactorRepository
 from adapters.memory_outbox import InMemoryOutbox
 from adapters.memory_tokens import InMemoryAccountTokenRepository
 from domain.account_token import AccountToken, TokenPurpose
@@ -21,7 +22,7 @@ from domain.errors import EmailTaken, NotAuthenticated, UsernameTaken
 from domain.mail import MailMessage
 from domain.ports import SessionRepository, Store, UserRepository
 from domain.schema import SchemaStatus
-from domain.session import Session, SessionStored
+from domain.session import Rotation, Session, SessionStored
 from domain.user import User, hash_parameters
 
 
@@ -35,7 +36,11 @@ class InMemoryStore(Store):
         self.users.sessions = self.sessions
         self.tokens = self.users.tokens
         self.attempts = InMemoryAttemptCounter(max_counter_keys)
+        self.factors = InMemoryFactorRepository(self.sessions, self.outbox)
+        self.challenges = InMemoryChallengeRepository()
+        self.users.factors, self.users.challenges = self.factors, self.challenges
         self._device_key = secrets.token_bytes(32)
+        self._sealing_key = secrets.token_bytes(32)
 
     async def open(self) -> None:
         pass
@@ -61,6 +66,9 @@ class InMemoryStore(Store):
     async def device_keys(self) -> tuple[bytes, ...]:
         return (await self.device_key(),)
 
+    async def sealing_key(self) -> bytes:
+        return self._sealing_key
+
 
 class InMemoryUserRepository(UserRepository):
     def __init__(self, outbox: InMemoryOutbox | None = None) -> None:
@@ -69,6 +77,9 @@ class InMemoryUserRepository(UserRepository):
         self._id_by_canonical: dict[str, str] = {}
         self.sessions: InMemorySessionRepository | None = None
         self.tokens = InMemoryAccountTokenRepository(self.outbox)
+        # Set by InMemoryStore: what a deleted user leaves behind goes with it.
+        self.factors: InMemoryFactorRepository | None = None
+        self.challenges: InMemoryChallengeRepository | None = None
 
     async def add(
         self, user: User, *, token: AccountToken | None = None, mail: Sequence[MailMessage] = ()
@@ -103,24 +114,13 @@ class InMemoryUserRepository(UserRepository):
         new_token_hash: bytes,
         mail: Sequence[MailMessage] = (),
     ) -> int:
-        if self.sessions is None:  # a repository built alone, outside InMemoryStore
-            raise RuntimeError("InMemoryUserRepository.change_password needs its store's sessions")
-        sessions = self.sessions._by_hash
-        kept = [s for s in sessions.values() if s.id == keep_session_id and s.user_id == user_id]
-        if user_id not in self._by_id or not kept:
-            raise NotAuthenticated()  # the session ended meanwhile: change nothing
-        others = [
-            h for h, s in sessions.items() if s.user_id == user_id and s.id != keep_session_id
-        ]
-        for token_hash in others:
-            del sessions[token_hash]
-        session = kept[0]
-        del sessions[session.token_hash]
-        sessions[new_token_hash] = replace(session, token_hash=new_token_hash)
+        if user_id not in self._by_id:
+            raise NotAuthenticated()
+        revoked = self._own_sessions().rotate(user_id, Rotation(keep_session_id, new_token_hash))
         self._by_id[user_id].password_hash = password_hash
         self.tokens.delete_for_user(user_id, TokenPurpose.RESET_PASSWORD)
         self.outbox.queue(mail)
-        return len(others)
+        return revoked
 
     async def password_hash_parameters(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -207,6 +207,9 @@ class InMemoryUserRepository(UserRepository):
         self.outbox.forget_user(user_id)
         for purpose in TokenPurpose:  # as the store's foreign keys cascade
             self.tokens.delete_for_user(user_id, purpose)
+        if self.factors is not None and self.challenges is not None:
+            self.factors.forget_user(user_id)
+            self.challenges.forget_user(user_id)
         return self._own_sessions().revoke_user(user_id)
 
     def _own_sessions(self) -> InMemorySessionRepository:
@@ -274,17 +277,40 @@ class InMemorySessionRepository(SessionRepository):
         return False
 
     async def revoke_all_for_user(self, user_id: str, *, keep_session_id: str | None = None) -> int:
+        return self.revoke_all_sessions_but(user_id, keep_session_id)
+
+    async def revoke_all(self) -> int:
+        count = len(self._by_hash)
+        self._by_hash.clear()
+        return count
+
+    def rotate(self, user_id: str, rotation: Rotation) -> int:
+        """End every session of the user but the kept one, which takes its new token hash (and
+        methods, when given), synchronously, in the caller's step; how many ended.
+        NotAuthenticated (nothing changed) when the kept session ended meanwhile."""
+        kept = [
+            s
+            for s in self._by_hash.values()
+            if s.id == rotation.keep_session_id and s.user_id == user_id
+        ]
+        if not kept:
+            raise NotAuthenticated()
+        revoked = self.revoke_all_sessions_but(user_id, rotation.keep_session_id)
+        session = kept[0]
+        del self._by_hash[session.token_hash]
+        methods = rotation.methods if rotation.methods is not None else session.methods
+        self._by_hash[rotation.new_token_hash] = replace(
+            session, token_hash=rotation.new_token_hash, methods=methods
+        )
+        return revoked
+
+    def revoke_all_sessions_but(self, user_id: str, keep_session_id: str | None) -> int:
         doomed = [
             h for h, s in self._by_hash.items() if s.user_id == user_id and s.id != keep_session_id
         ]
         for token_hash in doomed:
             del self._by_hash[token_hash]
         return len(doomed)
-
-    async def revoke_all(self) -> int:
-        count = len(self._by_hash)
-        self._by_hash.clear()
-        return count
 
     def revoke_user(self, user_id: str) -> int:
         """Every session of the user ended, synchronously: for the users repository's disable

@@ -43,6 +43,18 @@ LINK_OUTCOMES = ("requested", "throttled", "used", "refused")
 LIFECYCLE_REVOCATION_SCOPES = ("limit", "everyone", "disabled", "deleted")
 ACCOUNT_STATE_CHANGES = ("disabled", "enabled")
 NOTICE_OUTCOMES = ("queued", "dropped")
+# Audit events qualified by `factor=` (domain/audit.py), and the factors they name.
+SECOND_FACTOR_EVENTS = (
+    AuditEvent.MFA_REQUIRED,
+    AuditEvent.FACTOR_ENROLLED,
+    AuditEvent.FACTOR_REMOVED,
+    AuditEvent.FACTOR_USED,
+    AuditEvent.FACTOR_REFUSED,
+    AuditEvent.FACTOR_REPLAYED,
+    AuditEvent.COUNTER_REGRESSION,
+    AuditEvent.RECOVERY_CODES_RENEWED,
+)
+SECOND_FACTORS = ("totp", "recovery_code", "webauthn", "passkey", "any")
 # From a cached session check (well under a millisecond) to a login that waits for its hash
 # (HASH_QUEUE_TIMEOUT, 3 s by default).
 LATENCY_BUCKETS = (
@@ -444,6 +456,14 @@ class PrometheusMetrics:
             ["change"],
             registry=own,
         )
+        self.second_factor_events = Counter(
+            "sessionauth_second_factor_events",
+            "Second-factor events by factor (totp, recovery_code, webauthn, passkey) and event "
+            "(mfa_required, factor_enrolled, factor_removed, factor_used, factor_refused, "
+            "factor_replayed, counter_regression, recovery_codes_renewed).",
+            ["factor", "event"],
+            registry=own,
+        )
         self.notices = Counter(
             "sessionauth_notices",
             "Security notices by kind and outcome (queued: in the outbox with the change it "
@@ -542,6 +562,9 @@ class PrometheusMetrics:
             self.account_state_changes.labels(change)
         for cause in OutageCause:
             self.store_unavailable.labels(cause)
+        for event in SECOND_FACTOR_EVENTS:
+            for factor in SECOND_FACTORS:
+                self.second_factor_events.labels(factor, event)
         for kind in NOTICE_KINDS:
             for outcome in NOTICE_OUTCOMES:
                 self.notices.labels(kind, outcome)
@@ -730,6 +753,11 @@ class MeteredAuditLog(AuditLog):
             self._counts[(AuditEvent.NOTICE_DROPPED, kind)] = (
                 (m.notices.labels(kind, "dropped"), None),
             )
+        for event in SECOND_FACTOR_EVENTS:
+            for factor in SECOND_FACTORS:
+                self._counts[(event, factor)] = (
+                    (m.second_factor_events.labels(factor, event), None),
+                )
         for kind in MailKind:
             self._counts[(AuditEvent.MAIL_SENT, kind)] = ((m.mail_sent.labels(kind), None),)
             self._counts[(AuditEvent.MAIL_DEFERRED, kind)] = ((m.mail_retries.labels(kind), None),)
@@ -746,7 +774,10 @@ class MeteredAuditLog(AuditLog):
     ) -> None:
         self._inner.record(event, user_id=user_id, session_id=session_id, client=client, **details)
         qualifier = details.get(
-            "action", details.get("scope", details.get("purpose", details.get("kind")))
+            "action",
+            details.get(
+                "scope", details.get("purpose", details.get("kind", details.get("factor")))
+            ),
         )
         for counter, amount in self._counts.get((event, qualifier), ()):
             counter.inc(_count(details.get(amount)) if amount else 1)

@@ -22,6 +22,7 @@ from application.login import Login
 from application.logout import Logout
 from application.mail_messages import Messages
 from application.mail_quota import MailQuota
+from application.open_session import OpenSession
 from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resend_verification import ResendVerification
 from application.reset_password import ResetPassword
@@ -115,6 +116,21 @@ def build_use_cases(
         if composer is None
         else Messages(composer=composer, tokens=tokens, clock=clock, user_agents=user_agents)
     )
+    # How every login ends (a password, a second step, a passkey): one place opens sessions.
+    open_session = OpenSession(
+        users=users,
+        sessions=sessions,
+        hasher=hasher,
+        clock=clock,
+        tokens=tokens,
+        policy=session_policy,
+        devices=devices,
+        audit=audit,
+        messages=messages,
+        mail_quota=mail_quota,
+        notify_new_device=account_policy.notify_new_device,
+        session_limit=account_policy.session_limit,
+    )
     list_sessions = ListSessions(
         sessions=sessions, clock=clock, policy=session_policy, user_agents=user_agents
     )
@@ -148,18 +164,12 @@ def build_use_cases(
         ),
         login=Login(
             users=users,
-            sessions=sessions,
             hasher=hasher,
             clock=clock,
-            tokens=tokens,
-            policy=session_policy,
             throttle=throttle,
             devices=devices,
             audit=audit,
-            session_limit=account_policy.session_limit,
-            messages=messages,
-            mail_quota=mail_quota,
-            notify_new_device=account_policy.notify_new_device,
+            open_session=open_session,
         ),
         resolve_session=ResolveSession(sessions=sessions, clock=clock, policy=session_policy),
         logout=Logout(sessions=sessions, audit=audit),

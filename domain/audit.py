@@ -34,3 +34,15 @@ class AuditEvent(StrEnum):
     MAIL_SENT = "mail_sent"
     MAIL_DEFERRED = "mail_deferred"  # not taken for now (server down, 4xx): tried again later
     MAIL_FAILED = "mail_failed"  # refused for good (5xx) or given up: kept, not sent
+    # Second factors, qualified by `factor` (totp, recovery_code, webauthn, passkey) and, where
+    # one is refused, `reason`. LOGIN_SUCCEEDED gains `aal` and `methods`; LOGIN_FAILED takes
+    # action "mfa" for a wrong second step; a re-auth's wrong factor is LOGIN_FAILED with the
+    # change's action.
+    MFA_REQUIRED = "mfa_required"  # the right password; the login waits for a second factor
+    FACTOR_ENROLLED = "factor_enrolled"  # with revoked_sessions
+    FACTOR_REMOVED = "factor_removed"  # with revoked_sessions
+    FACTOR_USED = "factor_used"  # a second step, a passkey login or a re-auth passed with it
+    FACTOR_REFUSED = "factor_refused"  # a wrong code or assertion (reason)
+    FACTOR_REPLAYED = "factor_replayed"  # a TOTP code of a time step already used
+    COUNTER_REGRESSION = "counter_regression"  # a WebAuthn signature counter that did not grow
+    RECOVERY_CODES_RENEWED = "recovery_codes_renewed"  # with revoked_sessions

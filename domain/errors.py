@@ -169,3 +169,86 @@ class MigrationChanged(DomainError):
             "restore the file as it was and add a new migration for the change"
         )
         self.file = file
+
+
+# Second factors. Each message is the `detail` the HTTP API answers (the spec's wording).
+
+
+class SecondFactorRequired(DomainError):
+    """The account has a second factor and the request proves none: a re-auth body without one
+    (403), a reset without one (403, the token stays usable), or `/auth/verify?aal=2` for a
+    session of level 1 (403)."""
+
+    def __init__(self) -> None:
+        super().__init__("Second factor required")
+
+
+class MfaPending(DomainError):
+    """The right password for an account with a second factor: the login continues at
+    POST /login/mfa, within the pending login `token` names (202, a short-lived cookie)."""
+
+    def __init__(self, token: str, methods: list[str], max_age: int) -> None:
+        super().__init__("Second factor required")
+        self.token = token  # the pending login's secret: for the cookie, never logged
+        self.methods = methods
+        self.max_age = max_age
+
+    def __repr__(self) -> str:
+        return f"MfaPending(methods={self.methods!r})"  # never the token
+
+
+class InvalidCode(DomainError):
+    """A wrong, replayed or malformed TOTP or recovery code, or a refused WebAuthn assertion, at
+    the second login step (401)."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid code")
+
+
+class WrongSecondFactor(DomainError):
+    """The second factor of a re-auth body is wrong (403, and a failed login for the account)."""
+
+    def __init__(self) -> None:
+        super().__init__("Second factor is wrong")
+
+
+class FactorAlreadyActive(DomainError):
+    def __init__(self) -> None:
+        super().__init__("TOTP is already active")
+
+
+class NoFactorSetup(DomainError):
+    """POST /mfa/totp/confirm with no set-up pending (400)."""
+
+    def __init__(self) -> None:
+        super().__init__("No TOTP set-up pending")
+
+
+class WrongSetupCode(DomainError):
+    """The first code of a TOTP set-up is wrong (422): the set-up stays pending."""
+
+    def __init__(self) -> None:
+        super().__init__("Wrong code")
+
+
+class FactorNotFound(DomainError):
+    """No such factor of the caller: no TOTP active, an unknown or foreign credential id (404)."""
+
+    def __init__(self, what: str = "Factor") -> None:
+        super().__init__(f"{what} not found")
+
+
+class NoSecondFactor(DomainError):
+    """Recovery codes asked for by an account without a second factor (409)."""
+
+    def __init__(self) -> None:
+        super().__init__("No second factor enrolled")
+
+
+class CeremonyFailed(DomainError):
+    """A WebAuthn registration with no ceremony pending, or one the library refused (400). The
+    reason is for the audit log, never the answer."""
+
+    def __init__(self, reason: str = "no ceremony pending") -> None:
+        super().__init__("WebAuthn registration failed")
+        self.reason = reason

@@ -10,9 +10,16 @@ from typing import Protocol
 from domain.account_token import AccountToken
 from domain.audit import AuditEvent
 from domain.client import Client
+from domain.factors import (
+    Challenge,
+    Enrolled,
+    FactorSummary,
+    TotpFactor,
+    WebAuthnCredential,
+)
 from domain.mail import MailContent, MailFacts, MailKind, MailMessage, OutboxStats, QueuedMail
 from domain.schema import SchemaStatus
-from domain.session import Session, SessionStored
+from domain.session import Rotation, Session, SessionStored
 from domain.user import User
 
 
@@ -146,6 +153,197 @@ class AccountTokenRepository(Protocol):
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete the tokens expired at `now`; return how many."""
+
+
+class FactorRepository(Protocol):
+    """Second factors of users (domain.factors). A change that adds or removes a factor, or
+    renews the recovery codes, also ends every other session of the user and re-keys the one
+    that made it (`rotation`), and queues `mail`, all or nothing. Removing a user removes its
+    factors. Every use is atomic with respect to other callers on every instance."""
+
+    async def summary(self, user_id: str) -> FactorSummary: ...
+
+    async def totp(self, user_id: str) -> TotpFactor | None:
+        """The user's TOTP factor, pending or confirmed."""
+
+    async def start_totp(self, factor: TotpFactor) -> bool:
+        """Store a pending set-up, replacing a pending one; False (nothing changed) when the
+        user has a confirmed one."""
+
+    async def confirm_totp(
+        self,
+        user_id: str,
+        step: int,
+        *,
+        recovery_code_hashes: Sequence[bytes],
+        rotation: Rotation,
+        mail: Sequence[MailMessage] = (),
+    ) -> Enrolled | None:
+        """Confirm the pending set-up with its first accepted time step, storing the recovery
+        codes when the user had no second factor; None (nothing changed) when none is pending."""
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Record `step` as used if the user's confirmed TOTP has used no step as late: False
+        for a replay (that step or a later one was used: on any instance, at any time)."""
+
+    async def remove_totp(
+        self, user_id: str, *, rotation: Rotation, mail: Sequence[MailMessage] = ()
+    ) -> int | None:
+        """Remove the confirmed TOTP (and the recovery codes when no factor is left); how many
+        sessions ended, None when there was none (nothing changed)."""
+
+    async def replace_recovery_codes(
+        self,
+        user_id: str,
+        code_hashes: Sequence[bytes],
+        *,
+        rotation: Rotation,
+        mail: Sequence[MailMessage] = (),
+    ) -> int | None:
+        """A new set, the old one gone; how many sessions ended, None (nothing changed) when the
+        user has no second factor."""
+
+    async def use_recovery_code(self, user_id: str, code_hash: bytes) -> bool:
+        """Consume the user's code with that hash; False when there is none (two uses at once:
+        one wins)."""
+
+    async def add_credential(
+        self,
+        credential: WebAuthnCredential,
+        *,
+        recovery_code_hashes: Sequence[bytes],
+        rotation: Rotation,
+        mail: Sequence[MailMessage] = (),
+    ) -> Enrolled | None:
+        """Store a WebAuthn credential (and the recovery codes when the user had no second
+        factor); None (nothing stored) when its credential_id is registered already."""
+
+    async def credentials(self, user_id: str) -> list[WebAuthnCredential]:
+        """The user's credentials, oldest first."""
+
+    async def credential(self, credential_id: bytes) -> WebAuthnCredential | None:
+        """The credential with that authenticator id, whoever's it is."""
+
+    async def use_credential(self, id: str, sign_count: int, now: datetime) -> bool:
+        """Record a verified assertion: store `sign_count` and `last_used_at` if the counter
+        grew, or if both the stored and the new one are 0 (an authenticator without a counter);
+        False (nothing changed) otherwise: a cloned authenticator, or a race lost to the same
+        assertion on another instance."""
+
+    async def remove_credential(
+        self, user_id: str, id: str, *, rotation: Rotation, mail: Sequence[MailMessage] = ()
+    ) -> int | None:
+        """Remove the user's credential with that public id (and the recovery codes when no
+        factor is left); how many sessions ended, None when the user has no such credential."""
+
+
+class ChallengeRepository(Protocol):
+    """Short-lived ceremonies (domain.factors.Challenge), shared by every instance."""
+
+    async def add(self, challenge: Challenge) -> None:
+        """Store it, replacing one with the same key hash."""
+
+    async def get(self, key_hash: bytes, now: datetime) -> Challenge | None:
+        """The live challenge with that key hash, without consuming it."""
+
+    async def set_webauthn_challenge(
+        self, key_hash: bytes, challenge: bytes, now: datetime
+    ) -> bool:
+        """Give a live challenge a new WebAuthn challenge (the one before is dead); False when
+        there is no live one."""
+
+    async def fail(self, key_hash: bytes, max_failures: int) -> bool:
+        """Count a wrong answer; at `max_failures` the challenge is deleted. False when it was
+        deleted (or there was none)."""
+
+    async def take(self, key_hash: bytes, now: datetime) -> Challenge | None:
+        """Consume the live challenge with that key hash: two takes at once, one wins."""
+
+    async def purge_expired(self, now: datetime) -> int: ...
+
+
+class SecretBox(Protocol):
+    """Authenticated encryption of small secrets at rest (TOTP secrets). `context` is bound to
+    the sealed bytes (the user id): a sealed secret copied to another row does not open."""
+
+    def seal(self, plaintext: bytes, *, context: bytes) -> bytes: ...
+
+    def open(self, sealed: bytes, *, context: bytes) -> bytes:
+        """The plaintext; ValueError when the bytes were not sealed with this key and context."""
+
+
+class OneTimePasswords(Protocol):
+    """TOTP, RFC 6238: SHA-1, 6 digits, 30-second steps."""
+
+    def new_secret(self) -> str:
+        """160 random bits, base32 (what authenticator apps take)."""
+
+    def provisioning_uri(self, secret: str, *, account: str, issuer: str) -> str:
+        """The otpauth:// URI an app scans."""
+
+    def matching_step(self, secret: str, code: str, at: datetime) -> int | None:
+        """The time step (of the current and the previous one) whose code `code` is, the later
+        one first; None when neither (or `code` is no 6-digit code). Constant-time compare."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredKey:
+    """A registration the relying party verified."""
+
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    transports: tuple[str, ...]
+    discoverable: bool
+    backed_up: bool
+    user_verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AssertionClaim:
+    """What an assertion says before it is verified: which credential, and (for a passkey) whose."""
+
+    credential_id: bytes
+    user_handle: bytes | None
+
+
+class WebAuthnRelyingParty(Protocol):
+    """WebAuthn ceremonies (the `webauthn` library) for one relying party (id, name, origins).
+    Options are JSON-ready dicts for the browser. The user handle is the user id's bytes. Each
+    verify raises domain.errors.CeremonyFailed, with a reason for the audit log (`counter` for a
+    signature counter that did not grow)."""
+
+    def registration_options(
+        self, *, user: User, challenge: bytes, exclude: Sequence[WebAuthnCredential]
+    ) -> dict[str, object]:
+        """Creation options asking for a discoverable credential where possible (a passkey)."""
+
+    def verify_registration(
+        self, credential: Mapping[str, object], *, challenge: bytes
+    ) -> RegisteredKey: ...
+
+    def authentication_options(
+        self,
+        *,
+        challenge: bytes,
+        allow: Sequence[WebAuthnCredential] | None,
+        user_verification: str,
+    ) -> dict[str, object]:
+        """Request options; `allow` None: no allowCredentials (a discoverable credential)."""
+
+    def claim(self, credential: Mapping[str, object]) -> AssertionClaim | None:
+        """The credential id and user handle an assertion names, or None when it is no assertion."""
+
+    def verify_assertion(
+        self,
+        credential: Mapping[str, object],
+        *,
+        challenge: bytes,
+        stored: WebAuthnCredential,
+        require_user_verification: bool,
+    ) -> int:
+        """The assertion's new signature counter, once its signature, challenge, origin, relying
+        party and flags check out against `stored`."""
 
 
 class PasswordHasher(Protocol):
@@ -298,6 +496,8 @@ class Store(Protocol):
     attempts: AttemptCounter
     outbox: Outbox
     tokens: AccountTokenRepository
+    factors: FactorRepository
+    challenges: ChallengeRepository
     # True when every instance (process) using the same store sees the same data, and a command
     # run from another process sees it too; False for a store private to one process.
     shared: bool
@@ -332,3 +532,7 @@ class Store(Protocol):
 
     async def device_keys(self) -> Sequence[bytes]:
         """`(device_key(),)`: the store is a DeviceKeySource of one key."""
+
+    async def sealing_key(self) -> bytes:
+        """32 bytes that seal TOTP secrets when SECRETS_KEY is unset, the same for every
+        instance on this store (made on first use)."""

@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import IntFlag
 
 # A token is what TokenGenerator makes: 32 random bytes, URL-safe base64 without padding.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -20,6 +21,31 @@ def hash_token(token: str) -> bytes:
 def is_well_formed_token(token: str) -> bool:
     """Cheap shape check, so garbage cookies never reach the store."""
     return _TOKEN_SHAPE.fullmatch(token) is not None
+
+
+class AuthMethod(IntFlag):
+    """How a session was reached: the methods proven at login, stored as one small integer with
+    the session (so the assurance level costs the session check nothing)."""
+
+    PASSWORD = 1
+    TOTP = 2
+    RECOVERY_CODE = 4
+    WEBAUTHN = 8  # a security key or passkey as the second step after a password
+    PASSKEY = 16  # a passkey alone, with user verification (something held and known or are)
+
+    @property
+    def aal(self) -> int:
+        """Authenticator assurance level: 2 for a password and a second factor, or a passkey
+        with user verification (itself two factors); 1 otherwise."""
+        second = AuthMethod.TOTP | AuthMethod.RECOVERY_CODE | AuthMethod.WEBAUTHN
+        if AuthMethod.PASSKEY in self or (AuthMethod.PASSWORD in self and self & second):
+            return 2
+        return 1
+
+    @property
+    def names(self) -> list[str]:
+        """The methods' names, lower case, in a fixed order (for answers and audit records)."""
+        return [m.name.lower() for m in AuthMethod if m in self and m.name is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +63,11 @@ class Session:
     expires_at: datetime  # the absolute deadline, fixed at login
     user_agent: str | None = None
     ip: str | None = None
+    methods: AuthMethod = AuthMethod.PASSWORD
+
+    @property
+    def aal(self) -> int:
+        return self.methods.aal
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +110,17 @@ class SessionPolicy:
 
     def needs_touch(self, session: Session, now: datetime) -> bool:
         return now - session.last_seen_at >= self.touch_interval
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What a change that ends the account's other sessions does to the session that made it:
+    it keeps it, under a new token (`new_token_hash`), with its methods raised to `methods` when
+    given (a factor just proven by enrolling it)."""
+
+    keep_session_id: str
+    new_token_hash: bytes = field(repr=False)
+    methods: AuthMethod | None = None
 
 
 @dataclass(frozen=True, slots=True)

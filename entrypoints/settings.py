@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import ipaddress
 import math
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import argon2
 from email_validator import EmailNotValidError, validate_email
@@ -178,6 +181,16 @@ class Settings(BaseSettings):
     notify_new_device: bool = True
     session_limit_per_user: int = Field(20, ge=0)  # 0: no limit
 
+    # Second factors (docs/second-factors.md).
+    # SECRETS_KEY: 32 bytes, base64; encrypts TOTP secrets at rest (unset: a key kept in the store).
+    secrets_key: str | None = None
+    mfa_pending_ttl: int = Field(300, ge=30, le=3600)  # a pending login, a WebAuthn challenge
+    # Unset: the host of PUBLIC_URL, its origin and PRODUCT_NAME; with neither WEBAUTHN_RP_ID nor
+    # PUBLIC_URL set, WebAuthn is off (its endpoints answer 404) and TOTP stays on.
+    webauthn_rp_id: str | None = None
+    webauthn_origins: str = ""
+    webauthn_rp_name: str | None = None
+
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["json", "text"] = "json"
     access_log: bool = True
@@ -200,6 +213,9 @@ class Settings(BaseSettings):
         "session_cookie_domain",
         "device_cookie_key",
         "hash_share_per_address",
+        "secrets_key",
+        "webauthn_rp_id",
+        "webauthn_rp_name",
         mode="before",
     )
     @classmethod
@@ -263,6 +279,28 @@ class Settings(BaseSettings):
             raise ValueError(
                 "every comma-separated key must be at least 32 bytes (for example: openssl rand -hex 32)"
             )
+        return value
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key(cls, value: str | None) -> str | None:
+        if value is not None and secrets_key_bytes(value) is None:
+            raise ValueError("must be 32 bytes in base64 (for example: openssl rand -base64 32)")
+        return value
+
+    @field_validator("webauthn_rp_id")
+    @classmethod
+    def _rp_id(cls, value: str | None) -> str | None:
+        if value is not None and not _DOMAIN.fullmatch(value.strip().lower()):
+            raise ValueError("must be a domain name such as example.com (no scheme or port)")
+        return None if value is None else value.strip().lower().lstrip(".")
+
+    @field_validator("webauthn_origins")
+    @classmethod
+    def _webauthn_origins(cls, value: str) -> str:
+        for item in _items(value):
+            if normalize_origin(item) is None:
+                raise ValueError("must be a comma-separated list of scheme://host[:port]")
         return value
 
     @field_validator("prometheus_multiproc_dir")
@@ -344,6 +382,51 @@ class Settings(BaseSettings):
             raise ValueError("MAIL_FROM: must be set with an SMTP MAIL_URL (the sender address)")
         return self
 
+    @model_validator(mode="after")
+    def _webauthn_needs(self) -> Settings:
+        if (
+            self.webauthn_rp_id is not None
+            and not self.webauthn_origins
+            and self.public_url is None
+        ):
+            raise ValueError(
+                "WEBAUTHN_ORIGINS: must be set with WEBAUTHN_RP_ID when PUBLIC_URL is not "
+                "(the origins the browser signs), for example https://auth.example.com"
+            )
+        return self
+
+    @property
+    def webauthn_enabled(self) -> bool:
+        """A relying party is known: WEBAUTHN_RP_ID, or the host of PUBLIC_URL."""
+        return self.relying_party_id is not None
+
+    @property
+    def relying_party_id(self) -> str | None:
+        if self.webauthn_rp_id is not None:
+            return self.webauthn_rp_id
+        if self.public_url is None:
+            return None
+        host = urlsplit(self.public_url).hostname
+        return host.lower() if host else None
+
+    @property
+    def relying_party_origins(self) -> frozenset[str]:
+        """WEBAUTHN_ORIGINS, or the origin of PUBLIC_URL."""
+        given = _items(self.webauthn_origins)
+        if not given and self.public_url is not None:
+            parts = urlsplit(self.public_url)  # its origin, without the path prefix
+            given = [f"{parts.scheme}://{parts.netloc}"]
+        return frozenset(o for o in (normalize_origin(i) for i in given) if o)
+
+    @property
+    def relying_party_name(self) -> str:
+        return self.webauthn_rp_name or self.product_name
+
+    @property
+    def secrets_key_bytes(self) -> bytes | None:
+        """SECRETS_KEY decoded; None when unset (the store keeps one)."""
+        return None if self.secrets_key is None else secrets_key_bytes(self.secrets_key)
+
     @property
     def mail_enabled(self) -> bool:
         """MAIL_URL is set: the service sends mail (through the outbox)."""
@@ -384,6 +467,16 @@ def is_mail_from(value: str) -> bool:
     except EmailNotValidError:
         return False
     return bool(address)
+
+
+def secrets_key_bytes(value: str) -> bytes | None:
+    """The 32 bytes of a base64 SECRETS_KEY (standard or URL-safe alphabet), or None."""
+    text = value.strip()
+    try:
+        key = base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == 32 else None
 
 
 def _items(value: str) -> list[str]:

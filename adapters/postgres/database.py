@@ -398,6 +398,15 @@ class PostgresStore(Store):
     async def device_keys(self) -> tuple[bytes, ...]:
         return (await self.device_key(),)
 
+    async def sealing_key(self) -> bytes:
+        async with self.connection() as connection:
+            await connection.execute(
+                "INSERT INTO sealing_keys (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+                secrets.token_bytes(32),
+            )
+            key: bytes = await connection.fetchval("SELECT key FROM sealing_keys WHERE id = 1")
+            return bytes(key)
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
         """A pooled connection; any failure to reach Postgres, while acquiring or while using it,

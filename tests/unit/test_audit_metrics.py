@@ -18,6 +18,7 @@ QUALIFIERS += [{"kind": k} for k in NOTICE_KINDS]
 QUALIFIERS += [{"action": a} for a in ("email_change", "verification_resend", "password_forgot")]
 QUALIFIERS += [{"purpose": p} for p in ("verify_email", "reset_password")]
 QUALIFIERS += [{"kind": str(k)} for k in MailKind]  # the outbox sender's events
+QUALIFIERS += [{"factor": f} for f in ("totp", "recovery_code", "webauthn", "passkey", "any")]
 
 
 def counter_totals(metrics: PrometheusMetrics) -> dict[tuple, float]:
