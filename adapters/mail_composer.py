@@ -22,6 +22,9 @@ SUBJECTS = {
     MailKind.PASSWORD_WAS_RESET: "Your {product} password was reset",
     MailKind.EMAIL_CHANGED: "The email address of your {product} account was changed",
     MailKind.NEW_DEVICE: "New sign-in to your {product} account",
+    MailKind.FACTOR_ADDED: "A second factor was added to your {product} account",
+    MailKind.FACTOR_REMOVED: "A second factor was removed from your {product} account",
+    MailKind.RECOVERY_CODES_RENEWED: "New recovery codes for your {product} account",
 }
 
 # Where each link in mail points, under PUBLIC_URL (the pages are entrypoints/http/ui).
@@ -72,6 +75,7 @@ class TemplateMailComposer(MailComposer):
             "ip": facts.ip,
             "expires_at": facts.expires_at,
             "new_email": facts.new_email,
+            "factor": facts.factor,
             "sessions_url": self._public_url + SESSIONS_PATH,
             "forgot_url": self._public_url + FORGOT_PATH,
         }

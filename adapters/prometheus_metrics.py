@@ -773,11 +773,12 @@ class MeteredAuditLog(AuditLog):
         **details: object,
     ) -> None:
         self._inner.record(event, user_id=user_id, session_id=session_id, client=client, **details)
-        qualifier = details.get(
-            "action",
-            details.get(
-                "scope", details.get("purpose", details.get("kind", details.get("factor")))
-            ),
+        qualifier = (
+            details.get("factor", "any")  # these also name the action they happened in
+            if event in SECOND_FACTOR_EVENTS
+            else details.get(
+                "action", details.get("scope", details.get("purpose", details.get("kind")))
+            )
         )
         for counter, amount in self._counts.get((event, qualifier), ()):
             counter.inc(_count(details.get(amount)) if amount else 1)

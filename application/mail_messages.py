@@ -31,15 +31,25 @@ class Messages:
         self._clock = clock
         self._user_agents = user_agents
 
-    def notice(self, kind: MailKind, user: User, client: Client) -> MailMessage | None:
+    def notice(
+        self, kind: MailKind, user: User, client: Client, *, factor: str | None = None
+    ) -> MailMessage | None:
         """A notice of `kind` about what `client` just did to `user`'s account, to the account's
-        verified address; None when there is none."""
+        verified address; None when there is none. `factor` names the factor a factor notice
+        is about."""
         _check_notice(kind)
         to = user.verified_email
-        return None if to is None else self.notice_to(kind, user, client, to=to)
+        return None if to is None else self.notice_to(kind, user, client, to=to, factor=factor)
 
     def notice_to(
-        self, kind: MailKind, user: User, client: Client, *, to: str, new_email: str | None = None
+        self,
+        kind: MailKind,
+        user: User,
+        client: Client,
+        *,
+        to: str,
+        new_email: str | None = None,
+        factor: str | None = None,
     ) -> MailMessage:
         _check_notice(kind)
         facts = MailFacts(
@@ -48,6 +58,7 @@ class Messages:
             device=self._user_agents.describe(client.user_agent),
             ip=client.address,
             new_email=new_email,
+            factor=factor,
         )
         return self._message(kind, user, to, facts)
 

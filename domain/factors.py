@@ -183,3 +183,12 @@ class FactorProof:
         if self.webauthn is not None:
             return Factor.WEBAUTHN
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Reauth:
+    """A re-auth body (ASVS 7.5.1): the current password and, when the account has a second
+    factor, one factor proof."""
+
+    current_password: str = field(repr=False)
+    proof: FactorProof = FactorProof()

@@ -19,6 +19,9 @@ class MailKind(StrEnum):
     PASSWORD_WAS_RESET = "password_was_reset"  # noqa: S105 (a kind): notice, after a reset
     EMAIL_CHANGED = "email_changed"  # notice, to the old address
     NEW_DEVICE = "new_device"  # notice: a login from a device never seen for the account
+    FACTOR_ADDED = "factor_added"  # notice: a second factor enrolled (MailFacts.factor names it)
+    FACTOR_REMOVED = "factor_removed"  # notice: a second factor removed
+    RECOVERY_CODES_RENEWED = "recovery_codes_renewed"  # notice: a new set, the old one dead
 
 
 # The kinds that tell the account's owner of a security event (ASVS 6.3.5, 6.3.7), as opposed
@@ -28,6 +31,9 @@ NOTICE_KINDS = (
     MailKind.PASSWORD_WAS_RESET,
     MailKind.EMAIL_CHANGED,
     MailKind.NEW_DEVICE,
+    MailKind.FACTOR_ADDED,
+    MailKind.FACTOR_REMOVED,
+    MailKind.RECOVERY_CODES_RENEWED,
 )
 
 
@@ -53,6 +59,7 @@ class MailFacts:
     ip: str | None = None
     expires_at: datetime | None = None  # when the link stops working
     new_email: str | None = None  # an address-changed notice names the new address
+    factor: str | None = None  # a factor notice names the factor: "an authenticator app (TOTP)"
 
 
 @dataclass(frozen=True, slots=True)
