@@ -133,7 +133,7 @@ class SecondFactor:
         factor = await self._factors.totp(user.id)
         if factor is None or not factor.confirmed:
             self._refuse(user.id, "not_enrolled", context)
-        secret = self._box.open(factor.sealed_secret, context=user.id.encode()).decode()
+        secret = (await self._box.open(factor.sealed_secret, context=user.id.encode())).decode()
         step = self._otp.matching_step(secret, code, self._clock.now())
         if step is None:
             self._refuse(user.id, "wrong", context)

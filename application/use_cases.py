@@ -31,6 +31,7 @@ from application.revoke_all_sessions import RevokeAllSessions
 from application.revoke_other_sessions import RevokeOtherSessions
 from application.revoke_session import RevokeSession
 from application.revoke_user_sessions import RevokeUserSessions
+from application.second_factor import SecondFactor
 from application.set_email import SetEmail
 from application.sign_up import SignUp
 from application.throttle import Throttle
@@ -42,10 +43,13 @@ from domain.ports import (
     Clock,
     EmailAddresses,
     MailComposer,
+    OneTimePasswords,
     PasswordHasher,
+    SecretBox,
     Store,
     TokenGenerator,
     UserAgents,
+    WebAuthnRelyingParty,
 )
 from domain.session import SessionPolicy
 from domain.throttle import ThrottlePolicy
@@ -73,6 +77,7 @@ class UseCases:
     delete_account: DeleteAccount
     revoke_all_sessions: RevokeAllSessions
     messages: Messages | None  # how every use-case that mails builds its messages; None: off
+    second_factor: SecondFactor  # how every place that takes a second factor checks it
     # Email addresses and recovery: None when mail is off (the HTTP API then has no such routes).
     set_email: SetEmail | None = None
     verify_email: VerifyEmail | None = None
@@ -94,11 +99,15 @@ def build_use_cases(
     throttle_policy: ThrottlePolicy,
     email_addresses: EmailAddresses,
     user_agents: UserAgents,
+    otp: OneTimePasswords,
+    box: SecretBox,
     composer: MailComposer | None = None,
     account_policy: AccountPolicy = AccountPolicy(),
+    relying_party: WebAuthnRelyingParty | None = None,
 ) -> UseCases:
     """The use-cases over `store`'s repositories (a port the store provides needs no new
-    argument here) and the other ports given. `composer` None: mail is off."""
+    argument here) and the other ports given. `composer` None: mail is off; `relying_party`
+    None: WebAuthn is off."""
     users, sessions = store.users, store.sessions
     throttle = Throttle(counter=store.attempts, clock=clock, policy=throttle_policy)
     # How a signed-in user confirms a sensitive change: shared, so that each confirms alike.
@@ -115,6 +124,15 @@ def build_use_cases(
         None
         if composer is None
         else Messages(composer=composer, tokens=tokens, clock=clock, user_agents=user_agents)
+    )
+    # How every place that takes a second factor checks it.
+    second_factor = SecondFactor(
+        factors=store.factors,
+        otp=otp,
+        box=box,
+        relying_party=relying_party,
+        clock=clock,
+        audit=audit,
     )
     # How every login ends (a password, a second step, a passkey): one place opens sessions.
     open_session = OpenSession(
@@ -204,6 +222,7 @@ def build_use_cases(
         delete_account=DeleteAccount(users=users, confirm=confirm, audit=audit),
         revoke_all_sessions=RevokeAllSessions(sessions=sessions, audit=audit),
         messages=messages,
+        second_factor=second_factor,
         **recovery,
     )
 

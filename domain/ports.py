@@ -266,9 +266,9 @@ class SecretBox(Protocol):
     """Authenticated encryption of small secrets at rest (TOTP secrets). `context` is bound to
     the sealed bytes (the user id): a sealed secret copied to another row does not open."""
 
-    def seal(self, plaintext: bytes, *, context: bytes) -> bytes: ...
+    async def seal(self, plaintext: bytes, *, context: bytes) -> bytes: ...
 
-    def open(self, sealed: bytes, *, context: bytes) -> bytes:
+    async def open(self, sealed: bytes, *, context: bytes) -> bytes:
         """The plaintext; ValueError when the bytes were not sealed with this key and context."""
 
 

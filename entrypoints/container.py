@@ -12,14 +12,16 @@ from adapters.audit_log import LoggingAuditLog
 from adapters.email_addresses import EmailValidatorAddresses
 from adapters.mail_composer import TemplateMailComposer
 from adapters.prometheus_metrics import MeteredAuditLog, PrometheusMetrics
+from adapters.secret_box import AesGcmSecretBox
 from adapters.system import SecretsTokenGenerator, StaticDeviceKeys, SystemClock
+from adapters.totp import PyotpOneTimePasswords
 from adapters.user_agents import UaParserUserAgents
 from application import build_use_cases
 from application.deliver_mail import DeliverMail
 from domain.account_policy import AccountPolicy
 from domain.device import DeviceCookies
 from domain.mail import DeliveryPolicy
-from domain.ports import AuditLog, Clock, Mailer, Store
+from domain.ports import AuditLog, Clock, Mailer, Store, WebAuthnRelyingParty
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
 from entrypoints.mail_sender import MailSender
@@ -121,6 +123,12 @@ def _mail_sender(
     return sender
 
 
+def _secret_box(settings: Settings, store: Store) -> AesGcmSecretBox:
+    # SECRETS_KEY, or the key the store keeps (lifecycle warns at start that it is in use).
+    key = settings.secrets_key_bytes
+    return AesGcmSecretBox(key if key is not None else store.sealing_key)
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     metrics = providers.Singleton(_metrics, settings)  # None when METRICS_ENABLED=false
@@ -144,6 +152,11 @@ class Container(containers.DeclarativeContainer):
     mail_composer = providers.Singleton(_mail_composer, settings)  # None when mail is off
     account_policy = providers.Singleton(_account_policy, settings)
     mailer = providers.Singleton(build_mailer, settings)  # None when mail is off
+    one_time_passwords = providers.Singleton(PyotpOneTimePasswords)
+    secret_box = providers.Singleton(_secret_box, settings, store)
+    relying_party: providers.Provider[WebAuthnRelyingParty | None] = providers.Object(
+        None
+    )  # None: WebAuthn off
     delivery_policy = providers.Singleton(_delivery_policy, settings)
     # The outbox's background sender (entrypoints/lifecycle.py runs it); None when mail is off.
     mail_sender = providers.Singleton(
@@ -165,6 +178,9 @@ class Container(containers.DeclarativeContainer):
         user_agents=user_agents,
         composer=mail_composer,
         account_policy=account_policy,
+        otp=one_time_passwords,
+        box=secret_box,
+        relying_party=relying_party,
     )
     # Each use-case by name as well (`container.login()`), as the HTTP layer and embedders ask: a
     # Singleton each, so that a call (one per request on the hot GETs) is the provider's cached

@@ -23,7 +23,9 @@ from adapters.argon2_hasher import Argon2PasswordHasher
 from adapters.audit_log import LoggingAuditLog
 from adapters.email_addresses import EmailValidatorAddresses
 from adapters.postgres import PostgresStore, apply_migrations, redacted_dsn
+from adapters.secret_box import AesGcmSecretBox
 from adapters.system import SecretsTokenGenerator, SystemClock
+from adapters.totp import PyotpOneTimePasswords
 from adapters.user_agents import UaParserUserAgents
 from application import build_use_cases
 from domain.device import DeviceCookies
@@ -72,6 +74,8 @@ async def sign_up_and_log_in(dsn: str, username: str, password: str) -> None:
         ),
         email_addresses=EmailValidatorAddresses(),  # checks addresses given at sign-up
         user_agents=UaParserUserAgents(),  # names browsers in notices and session lists
+        otp=PyotpOneTimePasswords(),  # TOTP codes (RFC 6238) for accounts that enrol an app
+        box=AesGcmSecretBox(store.sealing_key),  # seals TOTP secrets, with the store's key
         # no `composer`: mail is off here (MAIL_URL unset); sign-up still accepts an address
     )
     sign_up, login = use_cases.sign_up, use_cases.login

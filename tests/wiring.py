@@ -10,12 +10,24 @@ from datetime import timedelta
 
 from adapters.email_addresses import EmailValidatorAddresses
 from adapters.mail_composer import TemplateMailComposer
+from adapters.secret_box import AesGcmSecretBox
 from adapters.system import SecretsTokenGenerator
+from adapters.totp import PyotpOneTimePasswords
 from adapters.user_agents import UaParserUserAgents
 from application import UseCases, build_use_cases
 from domain.account_policy import AccountPolicy
 from domain.device import DeviceCookies
-from domain.ports import AuditLog, Clock, MailComposer, PasswordHasher, Store, TokenGenerator
+from domain.ports import (
+    AuditLog,
+    Clock,
+    MailComposer,
+    OneTimePasswords,
+    PasswordHasher,
+    SecretBox,
+    Store,
+    TokenGenerator,
+    WebAuthnRelyingParty,
+)
 from domain.session import SessionPolicy
 from domain.throttle import ThrottlePolicy
 from domain.user import PasswordPolicy
@@ -54,6 +66,9 @@ class Wired:
         )
     )
     account_policy: AccountPolicy = field(default_factory=AccountPolicy)
+    otp: OneTimePasswords = field(default_factory=PyotpOneTimePasswords)
+    box: SecretBox = field(default_factory=lambda: AesGcmSecretBox(bytes(range(32))))
+    relying_party: WebAuthnRelyingParty | None = None
     devices: DeviceCookies = field(init=False)
     use_cases: UseCases = field(init=False)
 
@@ -73,6 +88,9 @@ class Wired:
             user_agents=UaParserUserAgents(),
             composer=self.composer,
             account_policy=self.account_policy,
+            otp=self.otp,
+            box=self.box,
+            relying_party=self.relying_party,
         )
 
 
