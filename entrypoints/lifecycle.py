@@ -14,6 +14,7 @@ from domain.errors import DomainError, PurgeInProgress
 from entrypoints.bring_up import StoreBringUp
 from entrypoints.container import Container
 from entrypoints.mailers import is_console, redacted_mail_url
+from entrypoints.settings import Settings
 
 log = logging.getLogger("sessionauth")
 
@@ -60,6 +61,7 @@ async def running(
     if try_store_first:
         await bring_up.first()
     container.hasher()
+    _log_second_factors(settings)
     mail_sender = container.mail_sender()
     if mail_sender is not None:
         _log_mail(settings.mail_url)
@@ -86,6 +88,17 @@ async def running(
         container.hasher().close()
         if (metrics := container.metrics()) is not None:
             metrics.publish()  # what this worker counted since the last copy
+
+
+def _log_second_factors(settings: Settings) -> None:
+    if settings.secrets_key is None:
+        log.warning(
+            "SECRETS_KEY is unset: TOTP secrets are sealed with a key kept in the store, so a "
+            "copy of the database holds both; set SECRETS_KEY (openssl rand -base64 32) to keep "
+            "the key apart"
+        )
+    if not settings.webauthn_enabled:
+        log.info("WebAuthn is off: set PUBLIC_URL or WEBAUTHN_RP_ID to offer passkeys")
 
 
 def _log_mail(mail_url: str | None) -> None:
