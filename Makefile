@@ -53,7 +53,7 @@ lock: | $(BIN)/python
 # MAIL_URL turns mail off.
 run: $(STAMP)
 	SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} MAIL_URL=$${MAIL_URL-console:} \
-		PUBLIC_URL=$${PUBLIC_URL:-http://127.0.0.1:8000} \
+		PUBLIC_URL=$${PUBLIC_URL:-http://localhost:8000} \
 		$(BIN)/sessionauth serve --host 127.0.0.1 --port 8000
 
 # Everything, every tier: needs PostgreSQL, a Docker engine, nginx, Chromium (see TEST_PACKAGES).

@@ -407,7 +407,9 @@ class Settings(BaseSettings):
         if self.public_url is None:
             return None
         host = urlsplit(self.public_url).hostname
-        return host.lower() if host else None
+        if not host or _is_ip_address(host):
+            return None  # WebAuthn takes a domain as relying party, never an IP address
+        return host.lower()
 
     @property
     def relying_party_origins(self) -> frozenset[str]:
@@ -467,6 +469,14 @@ def is_mail_from(value: str) -> bool:
     except EmailNotValidError:
         return False
     return bool(address)
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def secrets_key_bytes(value: str) -> bytes | None:
