@@ -79,20 +79,22 @@ _DROP_CODES_WITHOUT_FACTOR = (
     " AND NOT EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = $1)"
 )
 _USE_RECOVERY_CODE = "DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2"
-_CREDENTIAL_COLUMNS = (
-    "id, user_id, credential_id, public_key, sign_count, name, created_at, last_used_at,"
-    " transports, discoverable, backed_up"
-)
+# Whole statements, not fragments formatted into queries: only $n parameters vary.
 _INSERT_CREDENTIAL = (
-    f"INSERT INTO webauthn_credentials ({_CREDENTIAL_COLUMNS})"
+    "INSERT INTO webauthn_credentials (id, user_id, credential_id, public_key, sign_count, name,"
+    " created_at, last_used_at, transports, discoverable, backed_up)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     " ON CONFLICT (credential_id) DO NOTHING"
 )
 _CREDENTIALS = (
-    f"SELECT {_CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE user_id = $1"
+    "SELECT id, user_id, credential_id, public_key, sign_count, name, created_at, last_used_at,"
+    " transports, discoverable, backed_up FROM webauthn_credentials WHERE user_id = $1"
     " ORDER BY created_at, id"
 )
-_CREDENTIAL = f"SELECT {_CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE credential_id = $1"
+_CREDENTIAL = (
+    "SELECT id, user_id, credential_id, public_key, sign_count, name, created_at, last_used_at,"
+    " transports, discoverable, backed_up FROM webauthn_credentials WHERE credential_id = $1"
+)
 # The counter rule in one statement: it grows, or an authenticator without one (both 0).
 _USE_CREDENTIAL = (
     "UPDATE webauthn_credentials SET sign_count = $2, last_used_at = $3"
@@ -100,19 +102,17 @@ _USE_CREDENTIAL = (
 )
 _REMOVE_CREDENTIAL = "DELETE FROM webauthn_credentials WHERE id = $2 AND user_id = $1"
 
-_CHALLENGE_COLUMNS = (
-    "key_hash, purpose, user_id, webauthn_challenge, password_hash, failures, created_at,"
-    " expires_at"
-)
 _ADD_CHALLENGE = (
-    f"INSERT INTO mfa_challenges ({_CHALLENGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    "INSERT INTO mfa_challenges (key_hash, purpose, user_id, webauthn_challenge, password_hash,"
+    " failures, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     " ON CONFLICT (key_hash) DO UPDATE SET purpose = EXCLUDED.purpose,"
     " user_id = EXCLUDED.user_id, webauthn_challenge = EXCLUDED.webauthn_challenge,"
     " password_hash = EXCLUDED.password_hash, failures = EXCLUDED.failures,"
     " created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at"
 )
 _GET_CHALLENGE = (
-    f"SELECT {_CHALLENGE_COLUMNS} FROM mfa_challenges WHERE key_hash = $1 AND expires_at > $2"
+    "SELECT key_hash, purpose, user_id, webauthn_challenge, password_hash, failures, created_at,"
+    " expires_at FROM mfa_challenges WHERE key_hash = $1 AND expires_at > $2"
 )
 _SET_WEBAUTHN_CHALLENGE = (
     "UPDATE mfa_challenges SET webauthn_challenge = $2 WHERE key_hash = $1 AND expires_at > $3"
@@ -122,7 +122,10 @@ _FAIL_CHALLENGE = (
 )
 _DELETE_CHALLENGE = "DELETE FROM mfa_challenges WHERE key_hash = $1"
 # Consumed whether live or not (an expired one is of no use either), answered only when live.
-_TAKE_CHALLENGE = f"DELETE FROM mfa_challenges WHERE key_hash = $1 RETURNING {_CHALLENGE_COLUMNS}"
+_TAKE_CHALLENGE = (
+    "DELETE FROM mfa_challenges WHERE key_hash = $1 RETURNING key_hash, purpose, user_id,"
+    " webauthn_challenge, password_hash, failures, created_at, expires_at"
+)
 _PURGE_CHALLENGES = "DELETE FROM mfa_challenges WHERE expires_at <= $1"
 
 
@@ -171,8 +174,8 @@ def _count(status: str) -> int:
     return int(status.split()[-1])
 
 
-async def _lock_user(c: PoolConnectionProxy[asyncpg.Record], user: uuid.UUID | None) -> bool:
-    return user is not None and await c.fetchval(_LOCK_USER, user) is not None
+async def _lock_user(c: PoolConnectionProxy[asyncpg.Record], user: uuid.UUID) -> bool:
+    return await c.fetchval(_LOCK_USER, user) is not None
 
 
 async def _has_factor(c: PoolConnectionProxy[asyncpg.Record], user: uuid.UUID) -> bool:
@@ -189,7 +192,8 @@ class PostgresFactorRepository(FactorRepository):
             return FactorSummary()
         async with self._db.connection() as c:
             row = await c.fetchrow(_SUMMARY, user)
-        assert row is not None  # a SELECT without FROM has one row
+        if row is None:  # never: a SELECT without FROM answers one row
+            return FactorSummary()
         return FactorSummary(
             totp=row["totp"],
             webauthn=row["webauthn"],
@@ -225,10 +229,11 @@ class PostgresFactorRepository(FactorRepository):
         mail: Sequence[MailMessage] = (),
     ) -> Enrolled | None:
         user = _uuid_or_none(user_id)
+        if user is None:
+            return None
         async with self._db.connection() as c, c.transaction():
             if not await _lock_user(c, user):
                 return None
-            assert user is not None
             first = not await _has_factor(c, user)
             if await c.execute(_CONFIRM_TOTP, user, step) == "UPDATE 0":
                 return None  # none pending: nothing changed
@@ -249,10 +254,11 @@ class PostgresFactorRepository(FactorRepository):
         self, user_id: str, *, rotation: Rotation, mail: Sequence[MailMessage] = ()
     ) -> int | None:
         user = _uuid_or_none(user_id)
+        if user is None:
+            return None
         async with self._db.connection() as c, c.transaction():
             if not await _lock_user(c, user):
                 return None
-            assert user is not None
             if await c.execute(_REMOVE_TOTP, user) == "DELETE 0":
                 return None
             revoked = await rotate_sessions(c, user, rotation)
@@ -269,10 +275,11 @@ class PostgresFactorRepository(FactorRepository):
         mail: Sequence[MailMessage] = (),
     ) -> int | None:
         user = _uuid_or_none(user_id)
+        if user is None:
+            return None
         async with self._db.connection() as c, c.transaction():
             if not await _lock_user(c, user):
                 return None
-            assert user is not None
             if not await _has_factor(c, user):
                 return None
             revoked = await rotate_sessions(c, user, rotation)
@@ -299,10 +306,11 @@ class PostgresFactorRepository(FactorRepository):
         user, id = _uuid_or_none(credential.user_id), _uuid_or_none(credential.id)
         if id is None:
             raise ValueError("a credential's id is a UUID")  # made by TokenGenerator.public_id
+        if user is None:
+            raise NotAuthenticated()  # no such user, so no session to keep
         async with self._db.connection() as c, c.transaction():
             if not await _lock_user(c, user):
                 raise NotAuthenticated()  # no such user, so no session to keep
-            assert user is not None
             first = not await _has_factor(c, user)
             done = await c.execute(
                 _INSERT_CREDENTIAL,
@@ -350,12 +358,11 @@ class PostgresFactorRepository(FactorRepository):
         self, user_id: str, id: str, *, rotation: Rotation, mail: Sequence[MailMessage] = ()
     ) -> int | None:
         user, key = _uuid_or_none(user_id), _uuid_or_none(id)
-        if key is None:
+        if user is None or key is None:
             return None  # no credential has that id, as in the in-memory store
         async with self._db.connection() as c, c.transaction():
             if not await _lock_user(c, user):
                 return None
-            assert user is not None
             if await c.execute(_REMOVE_CREDENTIAL, user, key) == "DELETE 0":
                 return None
             revoked = await rotate_sessions(c, user, rotation)
