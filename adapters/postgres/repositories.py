@@ -134,6 +134,10 @@ def _user_from_row(row: asyncpg.Record, prefix: str = "") -> User:
     )
 
 
+# Every combination made once: the hot path looks one up (IntFlag's constructor costs far more).
+_METHODS = {value: AuthMethod(value) for value in range(1 << len(AuthMethod))}
+
+
 def _session_from_row(row: asyncpg.Record) -> Session:
     return Session(
         id=str(row["id"]),
@@ -144,7 +148,7 @@ def _session_from_row(row: asyncpg.Record) -> Session:
         expires_at=row["expires_at"],
         user_agent=row["user_agent"],
         ip=row["ip"],
-        methods=AuthMethod(row["methods"]),
+        methods=_METHODS[row["methods"]],
     )
 
 
