@@ -512,3 +512,17 @@ async def test_the_purge_deletes_challenges_expired_at_that_instant(store):
     assert await store.challenges.purge_expired(T0 + MINUTE) == 1
     assert await store.challenges.get(early.key_hash, T0) is None
     assert await store.challenges.get(late.key_hash, T0) == late
+
+
+# sessions.methods
+
+
+@pytest.mark.parametrize("limit", [0, 3])
+async def test_a_session_is_stored_and_listed_with_its_methods(store, limit):
+    user = await a_user_in(store)
+    token = secrets.token_urlsafe(32)
+    session = a_session(user, token=token, methods=AuthMethod.PASSKEY)
+    assert await store.sessions.add(session, password_hash=user.password_hash, limit=limit)
+    assert (await session_by_hash(store, session.token_hash)).methods == AuthMethod.PASSKEY
+    [listed] = await store.sessions.list_for_user(user.id)
+    assert (listed.methods, listed.aal) == (AuthMethod.PASSKEY, 2)
