@@ -17,7 +17,10 @@ Rules that make it safe:
   returned (a /logout answered). A read that began before the second forget finds the
   generation moved and caches nothing, so the counter covers the whole window. A password
   change (which ends the user's other sessions and rotates the current token, in the users
-  repository) does the same through CachedUserRepository.
+  repository) does the same through CachedUserRepository, and so does a change of second
+  factors (which ends and rotates alike, raising the kept session's methods) through
+  CachedFactorRepository. A rotation stores the kept session under a new token hash, which no
+  cache holds yet: its new methods (its assurance level) are read from the store on first use.
 - The cache is used only while the feed's listener is connected; when it drops the cache empties
   and stays off until the listener is back.
 - A connection can also go silent (no FIN: a cable, a firewall, a frozen peer), and then
@@ -39,9 +42,10 @@ from datetime import datetime, timedelta
 from time import monotonic
 
 from domain.account_token import AccountToken
+from domain.factors import Enrolled, FactorSummary, TotpFactor, WebAuthnCredential
 from domain.mail import MailMessage
-from domain.ports import Clock, SessionRepository, UserRepository
-from domain.session import Session, SessionStored
+from domain.ports import Clock, FactorRepository, SessionRepository, UserRepository
+from domain.session import Rotation, Session, SessionStored
 from domain.user import User
 
 FLUSH = "*"  # payload: forget everything (a large deletion)
@@ -300,5 +304,111 @@ class CachedUserRepository(UserRepository):
         self._cache.forget_user(user_id)
         try:
             return await self._inner.delete(user_id)
+        finally:
+            self._cache.forget_user(user_id)
+
+
+class CachedFactorRepository(FactorRepository):
+    """The factors repository, with every change that rotates the caller's session (an
+    enrolment, a removal, new recovery codes) forgetting the user's cached sessions before and
+    after it commits, as CachedUserRepository does for a password change. The other instances
+    hear of the ended sessions and the old token by the deletion's notification."""
+
+    def __init__(self, inner: FactorRepository, cache: CachedSessionRepository) -> None:
+        self._inner = inner
+        self._cache = cache
+
+    async def summary(self, user_id: str) -> FactorSummary:
+        return await self._inner.summary(user_id)
+
+    async def totp(self, user_id: str) -> TotpFactor | None:
+        return await self._inner.totp(user_id)
+
+    async def start_totp(self, factor: TotpFactor) -> bool:
+        return await self._inner.start_totp(factor)
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        return await self._inner.use_totp_step(user_id, step)
+
+    async def use_recovery_code(self, user_id: str, code_hash: bytes) -> bool:
+        return await self._inner.use_recovery_code(user_id, code_hash)
+
+    async def credentials(self, user_id: str) -> list[WebAuthnCredential]:
+        return await self._inner.credentials(user_id)
+
+    async def credential(self, credential_id: bytes) -> WebAuthnCredential | None:
+        return await self._inner.credential(credential_id)
+
+    async def use_credential(self, id: str, sign_count: int, now: datetime) -> bool:
+        return await self._inner.use_credential(id, sign_count, now)
+
+    async def confirm_totp(
+        self,
+        user_id: str,
+        step: int,
+        *,
+        recovery_code_hashes: Sequence[bytes],
+        rotation: Rotation,
+        mail: Sequence[MailMessage] = (),
+    ) -> Enrolled | None:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.confirm_totp(
+                user_id,
+                step,
+                recovery_code_hashes=recovery_code_hashes,
+                rotation=rotation,
+                mail=mail,
+            )
+        finally:
+            self._cache.forget_user(user_id)
+
+    async def remove_totp(
+        self, user_id: str, *, rotation: Rotation, mail: Sequence[MailMessage] = ()
+    ) -> int | None:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.remove_totp(user_id, rotation=rotation, mail=mail)
+        finally:
+            self._cache.forget_user(user_id)
+
+    async def replace_recovery_codes(
+        self,
+        user_id: str,
+        code_hashes: Sequence[bytes],
+        *,
+        rotation: Rotation,
+        mail: Sequence[MailMessage] = (),
+    ) -> int | None:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.replace_recovery_codes(
+                user_id, code_hashes, rotation=rotation, mail=mail
+            )
+        finally:
+            self._cache.forget_user(user_id)
+
+    async def add_credential(
+        self,
+        credential: WebAuthnCredential,
+        *,
+        recovery_code_hashes: Sequence[bytes],
+        rotation: Rotation,
+        mail: Sequence[MailMessage] = (),
+    ) -> Enrolled | None:
+        self._cache.forget_user(credential.user_id)
+        try:
+            return await self._inner.add_credential(
+                credential, recovery_code_hashes=recovery_code_hashes, rotation=rotation, mail=mail
+            )
+        finally:
+            self._cache.forget_user(credential.user_id)
+
+    async def remove_credential(
+        self, user_id: str, id: str, *, rotation: Rotation, mail: Sequence[MailMessage] = ()
+    ) -> int | None:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.remove_credential(user_id, id, rotation=rotation, mail=mail)
         finally:
             self._cache.forget_user(user_id)

@@ -211,6 +211,7 @@ def build_use_cases(
             sessions=sessions,
             attempts=store.attempts,
             tokens=store.tokens,
+            challenges=store.challenges,
             clock=clock,
             policy=session_policy,
         ),

@@ -17,6 +17,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from adapters.postgres.account_tokens import PostgresAccountTokenRepository
+from adapters.postgres.factors import PostgresChallengeRepository, PostgresFactorRepository
 from adapters.postgres.outbox import PostgresOutbox
 from adapters.postgres.repositories import (
     PostgresAttemptCounter,
@@ -24,10 +25,14 @@ from adapters.postgres.repositories import (
     PostgresUserRepository,
 )
 from adapters.postgres.revocations import RevocationListener
-from adapters.session_cache import CachedSessionRepository, CachedUserRepository
+from adapters.session_cache import (
+    CachedFactorRepository,
+    CachedSessionRepository,
+    CachedUserRepository,
+)
 from adapters.system import SystemClock
 from domain.errors import OutageCause, StoreMisconfigured, StoreUnavailable
-from domain.ports import SessionRepository, Store, UserRepository
+from domain.ports import FactorRepository, SessionRepository, Store, UserRepository
 from domain.schema import SchemaStatus
 
 log = logging.getLogger("sessionauth.postgres")
@@ -314,6 +319,8 @@ class PostgresStore(Store):
         self.attempts = PostgresAttemptCounter(self)
         self.outbox = PostgresOutbox(self)
         self.tokens = PostgresAccountTokenRepository(self)
+        self.factors: FactorRepository = PostgresFactorRepository(self)
+        self.challenges = PostgresChallengeRepository(self)
         self._listener: RevocationListener | None = None
         self.session_cache: CachedSessionRepository | None = None
         if session_cache_for is not None:
@@ -321,6 +328,7 @@ class PostgresStore(Store):
                 self.sessions, SystemClock(), session_cache_for
             )
             self.users = CachedUserRepository(self.users, cache)
+            self.factors = CachedFactorRepository(self.factors, cache)
             self._listener = RevocationListener(dsn, cache, connect_timeout)
 
     @property

@@ -18,7 +18,7 @@ from domain.account_token import AccountToken, TokenPurpose
 from domain.errors import EmailTaken, NotAuthenticated, PurgeInProgress, UsernameTaken
 from domain.mail import MailMessage
 from domain.ports import AttemptCounter, Count, SessionRepository, UserRepository
-from domain.session import Session, SessionStored
+from domain.session import AuthMethod, Rotation, Session, SessionStored
 from domain.user import User, Username
 
 PURGE_LOCK = 0x5E55_1017_0002  # advisory lock: one instance purges at a time
@@ -64,12 +64,13 @@ _CONSUME_RESET_LINK = (
 # Read through user_agents (each user agent is stored once; see migration 0004).
 _SESSION_SELECT = (
     "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
-    " a.user_agent, host(s.ip) AS ip FROM sessions s LEFT JOIN user_agents a ON a.id = s.user_agent_id"
+    " s.methods, a.user_agent, host(s.ip) AS ip FROM sessions s LEFT JOIN user_agents a ON a.id = s.user_agent_id"
 )
-# The hot path: session, user agent and user by the token's hash, in one prepared statement.
+# The hot path: session (with its methods: the assurance level), user agent and user by the
+# token's hash, in one prepared statement.
 _RESOLVE = (
     "SELECT s.token_hash, s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,"
-    " a.user_agent, host(s.ip) AS ip, u.id AS u_id, u.username AS u_username,"
+    " s.methods, a.user_agent, host(s.ip) AS ip, u.id AS u_id, u.username AS u_username,"
     " u.username_canonical AS u_username_canonical, u.password_hash AS u_password_hash,"
     " u.created_at AS u_created_at, u.email AS u_email, u.email_verified AS u_email_verified,"
     " u.disabled AS u_disabled"
@@ -80,8 +81,8 @@ _RESOLVE = (
 # disabled; FOR SHARE waits for a password change or a disable in progress (each updates the user
 # row first) and then sees its outcome.
 _SESSION_INSERT = (
-    "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip)"
-    " SELECT $1, $2, u.id, $4, $5, $6, sessionauth_user_agent_id($7), $8::inet"
+    "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip, methods)"
+    " SELECT $1, $2, u.id, $4, $5, $6, sessionauth_user_agent_id($7), $8::inet, $10"
     " FROM users u WHERE u.id = $3 AND u.password_hash = $9 AND NOT u.disabled FOR SHARE"
 )
 # A login within the session limit: the user row locked FOR UPDATE first, so that logins of one
@@ -94,6 +95,16 @@ _LOCK_USER_FOR_LOGIN = (
 _EVICT = (
     "DELETE FROM sessions WHERE user_id = $1 AND id IN (SELECT id FROM sessions WHERE user_id = $1"
     " ORDER BY last_seen_at DESC, created_at DESC, id DESC OFFSET $2) RETURNING id, last_seen_at, created_at"
+)
+
+# A rotation (rotate_sessions): the kept session out, and back in under its new token hash.
+_SESSION_TAKE = (
+    "DELETE FROM sessions WHERE id = $2 AND user_id = $1"
+    " RETURNING id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip, methods"
+)
+_SESSION_PUT_BACK = (
+    "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at,"
+    " user_agent_id, ip, methods) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 )
 
 _PURGE_USER_AGENTS = (
@@ -123,6 +134,10 @@ def _user_from_row(row: asyncpg.Record, prefix: str = "") -> User:
     )
 
 
+# Every combination made once: the hot path looks one up (IntFlag's constructor costs far more).
+_METHODS = {value: AuthMethod(value) for value in range(1 << len(AuthMethod))}
+
+
 def _session_from_row(row: asyncpg.Record) -> Session:
     return Session(
         id=str(row["id"]),
@@ -133,6 +148,7 @@ def _session_from_row(row: asyncpg.Record) -> Session:
         expires_at=row["expires_at"],
         user_agent=row["user_agent"],
         ip=row["ip"],
+        methods=_METHODS[row["methods"]],
     )
 
 
@@ -152,6 +168,39 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value) if value is not None else None
     except ValueError:
         return None
+
+
+async def rotate_sessions(
+    c: PoolConnectionProxy[asyncpg.Record], user: uuid.UUID, rotation: Rotation
+) -> int:
+    """End every session of the user but the kept one, which takes its new token hash (and its
+    new methods, when given), inside the caller's transaction; how many ended. NotAuthenticated
+    when the kept session is gone (the caller's transaction then rolls back). The caller locks
+    the user row first, so that a racing login's session insert waits for the outcome."""
+    kept = _uuid_or_none(rotation.keep_session_id)
+    if kept is None:
+        raise NotAuthenticated()  # no such session, as in the in-memory store
+    # The kept session gets its new token by a delete and an insert (same public id), not an
+    # UPDATE of token_hash: the deletion trigger (migration 0003) tells every instance's cache
+    # that the old token is gone, which an update would not.
+    row = await c.fetchrow(_SESSION_TAKE, user, kept)
+    if row is None:
+        raise NotAuthenticated()  # the session ended meanwhile
+    ended = await c.execute("DELETE FROM sessions WHERE user_id = $1", user)
+    methods = row["methods"] if rotation.methods is None else int(rotation.methods)
+    await c.execute(
+        _SESSION_PUT_BACK,
+        rotation.new_token_hash,
+        row["id"],
+        row["user_id"],
+        row["created_at"],
+        row["last_seen_at"],
+        row["expires_at"],
+        row["user_agent_id"],
+        row["ip"],
+        methods,
+    )
+    return int(ended.split()[-1])
 
 
 class PostgresUserRepository(UserRepository):
@@ -224,26 +273,10 @@ class PostgresUserRepository(UserRepository):
             await c.execute(
                 "UPDATE users SET password_hash = $2 WHERE id = $1", user, password_hash
             )
-            # The kept session gets its new token by a delete and an insert (same public id), so
-            # that the deletion trigger tells every instance's cache that the old token is gone.
-            row = await c.fetchrow(
-                "DELETE FROM sessions WHERE id = $2 AND user_id = $1"
-                " RETURNING id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip",
-                user,
-                kept,
-            )
-            if row is None:
-                raise NotAuthenticated()  # the session ended meanwhile; the transaction rolls back
-            ended = await c.execute("DELETE FROM sessions WHERE user_id = $1", user)
-            await c.execute(
-                "INSERT INTO sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at, user_agent_id, ip)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                new_token_hash,
-                *row.values(),
-            )
+            ended = await rotate_sessions(c, user, Rotation(keep_session_id, new_token_hash))
             await c.execute(DELETE_FOR_USER, user, str(TokenPurpose.RESET_PASSWORD))
             await enqueue(c, mail)
-        return int(ended.split()[-1])
+        return ended
 
     async def password_hash_parameters(self) -> dict[str, int]:
         # domain.user.hash_parameters in SQL: the hash without its last two `$` fields. One scan
@@ -389,6 +422,7 @@ class PostgresSessionRepository(SessionRepository):
                     session.user_agent,
                     _inet_or_none(session.ip),
                     password_hash,
+                    int(session.methods),
                 )
                 if done == "INSERT 0 0":
                     raise _NotStored()  # rolls back whatever the transaction did

@@ -26,6 +26,7 @@ from domain.errors import (
     NoEmailAddress,
     NotAuthenticated,
     PolicyViolation,
+    SecondFactorRequired,
     SessionNotFound,
     StoreUnavailable,
     Throttled,
@@ -55,6 +56,7 @@ _STATUS: dict[type[DomainError], tuple[int, dict[str, str]]] = {
     EmailTaken: (409, {}),
     EmailAlreadyVerified: (409, {}),
     NoEmailAddress: (409, {}),
+    SecondFactorRequired: (403, {}),
 }
 
 

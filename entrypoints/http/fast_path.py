@@ -11,12 +11,14 @@ the same paths, which stay declared for the OpenAPI document.
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from application import Authenticated
+from domain.errors import SecondFactorRequired
 from entrypoints.http.cross_site import original_method_unsafe
+from entrypoints.http.errors import Refusal
 from entrypoints.http.middleware import SecurityHeaders
 from entrypoints.http.schemas import ProtectedOut, UserOut
 from entrypoints.http.session_gate import SessionGate
@@ -44,7 +46,32 @@ def forward_auth_headers(current: Authenticated) -> dict[str, str]:
     return {
         "x-auth-user-id": current.user.id,
         "x-auth-username": quote(current.user.username.display, safe=""),
+        "x-auth-aal": str(current.session.aal),
     }
+
+
+def required_aal(query: bytes) -> int | None:
+    """The level `GET /auth/verify?aal=` demands: 1 (the plain check) without the parameter,
+    the last one's value when it is exactly 1 or 2 (as Starlette reads a repeated parameter),
+    None for any other value (the full stack answers that with a 422 naming the parameter)."""
+    if not query:
+        return 1
+    values = [
+        v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == "aal"
+    ]
+    if not values:
+        return 1
+    return {"1": 1, "2": 2}.get(values[-1])
+
+
+def second_factor_refusal(current: Authenticated) -> Refusal:
+    """The answer to a forward-auth check that demands a level the session lacks: 403
+    "Second factor required", with the level it has in X-Auth-AAL (which a proxy reads to tell
+    this 403 from the cross-site one, see docker/nginx/forward-auth.conf). The cookie stays: the
+    session is valid."""
+    refusal = Refusal.of(SecondFactorRequired(), expiring=None)
+    aal = ("x-auth-aal", str(current.session.aal))
+    return Refusal(refusal.error, refusal.presented, refusal.status, (*refusal.headers, aal))
 
 
 def _verify(current: Authenticated) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -77,6 +104,12 @@ class FastPath:
         if handler is None or _for_the_full_stack(scope):
             return await self.app(scope, receive, send)
         outcome = await self._gate.check(scope)
+        if (
+            handler is _verify
+            and isinstance(outcome, Authenticated)
+            and outcome.session.aal < _demanded(scope)
+        ):
+            outcome = second_factor_refusal(outcome)
         if not isinstance(outcome, Authenticated):
             headers = [
                 _JSON,
@@ -87,19 +120,27 @@ class FastPath:
         await _answer(send, 200, body, headers)
 
 
+def _demanded(scope: Scope) -> int:
+    # Checked valid by _for_the_full_stack before the request came this far.
+    return required_aal(scope.get("query_string", b"")) or 1
+
+
 def _for_the_full_stack(scope: Scope) -> bool:
     """Whether a hot GET must still go through the full stack, one condition per rule:
     - an Origin header: a browser's CORS request, and the CORS rules live there;
     - U+0000 in a header or the query string: refused with 400 there (see request_text.py);
     - a forward-auth check about an unsafe original request (a POST, say): the cross-site
-      rules there judge it (cross_site.original_method_unsafe)."""
+      rules there judge it (cross_site.original_method_unsafe);
+    - a forward-auth check with an `aal` other than 1 or 2: the 422 is FastAPI's there."""
     query = scope.get("query_string", b"")
     if b"%00" in query or b"\x00" in query:
         return True
     for name, value in scope["headers"]:
         if name == b"origin" or b"\x00" in value:
             return True
-    return scope["path"] == "/auth/verify" and original_method_unsafe(scope["headers"])
+    if scope["path"] != "/auth/verify":
+        return False
+    return required_aal(query) is None or original_method_unsafe(scope["headers"])
 
 
 async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from application import Authenticated
@@ -24,7 +24,7 @@ from entrypoints.http.dependencies import (
     current_session_dependency,
 )
 from entrypoints.http.errors import BASIC_CHALLENGE, STORE_RETRY_AFTER
-from entrypoints.http.fast_path import forward_auth_headers
+from entrypoints.http.fast_path import forward_auth_headers, second_factor_refusal
 from entrypoints.http.schemas import (
     AccountDeletion,
     Credentials,
@@ -127,6 +127,7 @@ def build_router(cookie_name: str) -> APIRouter:
             user=UserOut.of(result.user),
             expires_at=result.session.expires_at,
             idle_expires_at=policy.idle_deadline(result.session),
+            aal=result.session.aal,
         )
         response = JSONResponse(body.model_dump(mode="json"))
         set_login_cookies(request, response, result)
@@ -149,23 +150,43 @@ def build_router(cookie_name: str) -> APIRouter:
         responses=_responses(
             {
                 200: {
-                    "description": "Authenticated: X-Auth-User-Id and X-Auth-Username (percent-encoded UTF-8) set"
+                    "description": "Authenticated: X-Auth-User-Id, X-Auth-Username (percent-encoded "
+                    "UTF-8) and X-Auth-AAL (the session's assurance level, 1 or 2) set"
                 }
             },
             _UNAUTHENTICATED,
             {
                 403: {
                     "model": ErrorOut,
-                    "description": "Cross-site request refused: the original request (X-Forwarded-Method or "
-                    "X-Original-Method, with the forwarded Origin and Sec-Fetch-Site) is unsafe and from another site",
+                    "description": "Second factor required: `aal=2` asked for a session of level 1 "
+                    "(X-Auth-AAL: 1 set); or cross-site request refused: the original request "
+                    "(X-Forwarded-Method or X-Original-Method, with the forwarded Origin and "
+                    "Sec-Fetch-Site) is unsafe and from another site",
                 }
             },
+            {422: {"model": ValidationErrorOut, "description": "`aal` other than 1 or 2"}},
         ),
         summary="Forward-auth check for reverse proxies (nginx auth_request, Traefik forwardAuth)",
     )
-    async def verify(current: CurrentSession) -> Response:
+    async def verify(
+        current: CurrentSession,
+        aal: Annotated[
+            int,
+            Query(
+                ge=1,
+                le=2,
+                description="The assurance level the path demands: 2 for a second factor",
+            ),
+        ] = 1,
+    ) -> Response:
         # Served by the pure ASGI fast path (entrypoints/http/fast_path.py); declared here for the
-        # OpenAPI document, with the same answer.
+        # OpenAPI document, with the same answer (and reached for what the fast path leaves to
+        # the full stack: a cross-site check, an invalid `aal`).
+        if current.session.aal < aal:
+            refusal = second_factor_refusal(current)
+            return JSONResponse(
+                {"detail": refusal.detail}, refusal.status, headers=dict(refusal.headers)
+            )
         return Response(headers=forward_auth_headers(current))
 
     @router.post("/logout", response_model=MessageOut, responses=_responses(_UNAUTHENTICATED))

@@ -71,6 +71,7 @@ class LoginOut(BaseModel):
     user: UserOut
     expires_at: datetime
     idle_expires_at: datetime
+    aal: int  # the session's assurance level: 1 a password alone, 2 with a second factor
 
 
 class PasswordChange(BaseModel):
@@ -126,6 +127,8 @@ class SessionOut(BaseModel):
     device: str  # the browser and system named from user_agent: "Chrome 156 on Linux"
     ip: str | None
     current: bool
+    aal: int  # 1 or 2: how the session was reached (AuthMethod.aal)
+    methods: list[str]  # "password", "totp", "recovery_code", "webauthn", "passkey"
 
     @classmethod
     def of(cls, summary: SessionSummary) -> SessionOut:
@@ -140,6 +143,8 @@ class SessionOut(BaseModel):
             device=summary.device,
             ip=s.ip,
             current=summary.current,
+            aal=s.aal,
+            methods=s.methods.names,
         )
 
 

@@ -58,6 +58,8 @@ async def test_sessions_lists_public_ids_newest_first_with_the_current_marked(cl
             "device",
             "ip",
             "current",
+            "aal",
+            "methods",
         }
         assert UUID.fullmatch(s["id"]) and s["ip"] == "192.0.2.10"
         assert all(

@@ -1,5 +1,6 @@
 """Run Debian's nginx, in the foreground and from a temporary prefix, with the shipped
-docker/nginx/forward-auth.conf included verbatim in a server block whose ports the test chooses."""
+docker/nginx/forward-auth.conf and second-factor.conf included verbatim in a server block whose
+ports the test chooses."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.processes import free_port, listening, running
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORWARD_AUTH_CONF = REPO_ROOT / "docker" / "nginx" / "forward-auth.conf"
+SECOND_FACTOR_CONF = REPO_ROOT / "docker" / "nginx" / "second-factor.conf"
 INSTALL_NGINX = (
     "nginx is not installed; these tests run the real thing. Install Debian's package: "
     "`apt-get install nginx` (`make system-packages` does it when run as root)."
@@ -54,6 +56,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         include {FORWARD_AUTH_CONF};
+        include {SECOND_FACTOR_CONF};
     }}
 }}
 """

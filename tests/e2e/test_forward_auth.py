@@ -13,16 +13,21 @@ so that such a problem is a test failure rather than a setup error.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 import httpx
 import pytest
 
+from adapters.postgres import PostgresStore
+from domain.session import AuthMethod, Session, hash_token
 from tests.constants import NOT_PUBLIC_PATHS, PASSWORD, PUBLIC_PATHS
 from tests.cross_site import CROSS_SITE, EVIL_ORIGIN, assert_cross_site_refused
 from tests.e2e.nginx_runner import nginx_binary, nginx_in_front
@@ -179,6 +184,61 @@ def test_a_session_reaches_the_application_with_the_user_id_and_encoded_username
         assert received.values("X-Auth-Username") == [quote(username, safe="")]
         assert unquote(received.values("X-Auth-Username")[0]) == username
     assert upstream.received[1].body == b"field=value"
+
+
+async def level_two_session(database_url: str, user_id: str) -> str:
+    """A session of the user reached with a password and TOTP, stored as the second login step
+    stores one: the proxy sees only its level, which travels with the session row."""
+    store = PostgresStore(database_url)
+    await store.open()
+    try:
+        user = await store.users.get(user_id)
+        assert user is not None
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        session = Session(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            token_hash=hash_token(token),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=1),
+            methods=AuthMethod.PASSWORD | AuthMethod.TOTP,
+        )
+        assert await store.sessions.add(session, password_hash=user.password_hash)
+        return token
+    finally:
+        await store.close()
+
+
+def test_a_path_that_demands_a_second_factor_refuses_a_session_without_one(
+    stack: Stack, database_url: str
+) -> None:
+    """docker/nginx/second-factor.conf, and the Traefik router docs/second-factors.md shows:
+    /admin/ asks /auth/verify?aal=2."""
+    _, upstream, proxy = stack.start()
+    user, token = sign_up_and_log_in(proxy)
+
+    refused = get_app(proxy, token, path="/admin/page")
+    assert refused.status_code == 403, refused.text
+    assert refused.json() == {"detail": "Second factor required"}
+    assert "x-auth-user-id" not in refused.headers
+    assert_not_authenticated(get_app(proxy, None, path="/admin/page"))
+    assert_cross_site_refused(
+        get_app(proxy, token, path="/admin/form", method="POST", headers=list(CROSS_SITE.items()))
+    )
+    assert upstream.received == []
+
+    assert get_app(proxy, token).status_code == 200  # the rest of the application: level 1 will do
+    strong = asyncio.run(level_two_session(database_url, user["user_id"]))
+    assert get_app(proxy, strong, path="/admin/page").status_code == 200
+    # A client's own X-Auth-AAL is replaced by the level sessionauth answered.
+    assert get_app(proxy, token, headers=[("x-auth-aal", "2")]).status_code == 200
+    assert [(r.path, r.values("X-Auth-AAL")) for r in upstream.received] == [
+        ("/app/page", ["1"]),
+        ("/admin/page", ["2"]),
+        ("/app/page", ["1"]),
+    ]
 
 
 def test_identity_headers_sent_by_the_client_are_replaced_or_deleted(stack: Stack) -> None:

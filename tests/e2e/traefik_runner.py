@@ -67,6 +67,18 @@ def dynamic_config(sessionauth_ports: list[int], app_port: int, verify_port: int
     shipped_verify = f"http://{shipped_static()['entryPoints']['verify']['address']}/auth/verify"
     assert forward_auth["address"] == shipped_verify, (forward_auth["address"], shipped_verify)
     forward_auth["address"] = f"http://127.0.0.1:{verify_port}/auth/verify"
+    second_factor = http["middlewares"]["sessionauth-verify-aal2"]["forwardAuth"]
+    assert second_factor["address"] == f"{shipped_verify}?aal=2", second_factor["address"]
+    second_factor["address"] = f"http://127.0.0.1:{verify_port}/auth/verify?aal=2"
+    # The router docs/second-factors.md shows, as nginx's second-factor.conf: /admin/ for
+    # sessions of level 2 only.
+    http["routers"]["admin"] = {
+        "entryPoints": ["web"],
+        "rule": "PathPrefix(`/admin/`)",
+        "priority": 2,
+        "middlewares": ["sessionauth-verify-aal2"],
+        "service": "app",
+    }
     return {"http": http}
 
 

@@ -1,5 +1,6 @@
 """The session check stays one statement on Postgres, whatever the account carries (an email
-address, its verification, the disabled flag): the lifecycle columns travel in the same row."""
+address, its verification, the disabled flag) and however the session was reached (its methods,
+the assurance level): those columns travel in the same row."""
 
 import secrets
 from dataclasses import replace
@@ -9,7 +10,7 @@ import pytest
 
 from adapters.postgres import PostgresStore
 from application.resolve_session import ResolveSession
-from domain.session import SessionPolicy
+from domain.session import AuthMethod, SessionPolicy
 from tests.fakes import FakeClock
 from tests.postgres_provider import truncate_all
 from tests.records import T0, a_session, a_user
@@ -33,9 +34,12 @@ class CountedStore:
         monkeypatch.setattr(store, "connection", counted(connection))
 
 
-@pytest.mark.parametrize("verified", [False, True])
+@pytest.mark.parametrize(
+    ("verified", "methods"),
+    [(False, AuthMethod.PASSWORD), (True, AuthMethod.PASSWORD | AuthMethod.TOTP)],
+)
 async def test_resolving_a_session_is_one_statement_and_carries_the_account(
-    migrated_database_url, monkeypatch, verified
+    migrated_database_url, monkeypatch, verified, methods
 ):
     await truncate_all(migrated_database_url)
     store = PostgresStore(migrated_database_url)  # no session cache: every check reaches Postgres
@@ -45,7 +49,7 @@ async def test_resolving_a_session_is_one_statement_and_carries_the_account(
         await store.users.add(user)
         token = secrets.token_urlsafe(32)
         assert await store.sessions.add(
-            a_session(user, token=token), password_hash=user.password_hash
+            a_session(user, token=token, methods=methods), password_hash=user.password_hash
         )
         policy = SessionPolicy.from_seconds(1800, 28800)
         clock = FakeClock(T0 + timedelta(seconds=1))  # within the touch interval: no write
@@ -58,5 +62,7 @@ async def test_resolving_a_session_is_one_statement_and_carries_the_account(
         assert current.user.email == "alice@example.com"
         assert current.user.email_verified is verified
         assert current.user.disabled is False
+        assert current.session.methods == methods
+        assert current.session.aal == methods.aal
     finally:
         await store.close()

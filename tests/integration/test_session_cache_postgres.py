@@ -13,7 +13,8 @@ import pytest
 
 from adapters.postgres import PostgresStore
 from domain.account_token import AccountToken, TokenPurpose
-from domain.session import hash_token
+from domain.factors import TotpFactor
+from domain.session import AuthMethod, Rotation, hash_token
 from tests.e2e.tcp_proxy import TcpProxy, through
 from tests.postgres_provider import truncate_all
 from tests.records import T0, a_session, a_user
@@ -49,6 +50,19 @@ async def cached_session(a, b):
     return user, session
 
 
+async def enrol_totp(store, user, session, new_token_hash):
+    await store.factors.start_totp(
+        TotpFactor(user_id=user.id, sealed_secret=b"sealed", created_at=T0)
+    )
+    enrolled = await store.factors.confirm_totp(
+        user.id,
+        1,
+        recovery_code_hashes=[],
+        rotation=Rotation(session.id, new_token_hash, AuthMethod.PASSWORD | AuthMethod.TOTP),
+    )
+    assert enrolled is not None
+
+
 async def gone_within(store, token_hash, seconds):
     """How long until `store` stops serving the session (None if it never does in time)."""
     started = time.monotonic()
@@ -60,7 +74,8 @@ async def gone_within(store, token_hash, seconds):
 
 
 @pytest.mark.parametrize(
-    "how", ["logout", "revoke by id", "revoke all", "password change", "raw SQL"]
+    "how",
+    ["logout", "revoke by id", "revoke all", "password change", "factor enrolment", "raw SQL"],
 )
 async def test_a_revocation_on_one_instance_reaches_the_other_within_100_ms(
     instances, how, migrated_database_url
@@ -80,6 +95,8 @@ async def test_a_revocation_on_one_instance_reaches_the_other_within_100_ms(
             keep_session_id=session.id,
             new_token_hash=hash_token("n" * 43),
         )
+    elif how == "factor enrolment":
+        await enrol_totp(a, user, session, hash_token("n" * 43))
     else:  # an operator, or `sessionauth revoke-sessions`, in another process
         connection = await asyncpg.connect(migrated_database_url)
         await connection.execute("DELETE FROM sessions WHERE user_id = $1", uuid.UUID(user.id))
@@ -249,3 +266,15 @@ async def test_an_operators_update_of_the_user_row_reaches_every_cache(
             store, session.token_hash, lambda u: u.email_verified, SILENT_DROP_DEADLINE
         )
         assert took is not None
+
+
+async def test_a_factor_change_is_seen_at_once_here_and_the_new_level_on_every_instance(instances):
+    a, b = instances
+    user, session = await cached_session(a, b)
+    new_hash = hash_token("m" * 43)
+    await enrol_totp(a, user, session, new_hash)
+    # This instance forgot the old token before returning, without waiting for the notification.
+    assert await a.sessions.get_with_user(session.token_hash) is None
+    for store in (a, b):
+        found = await store.sessions.get_with_user(new_hash)
+        assert found is not None and found[0].aal == 2 and found[0].id == session.id

@@ -76,6 +76,7 @@ def insert_args(session, password_hash: str) -> list:
         session.user_agent,
         None,
         password_hash,
+        int(session.methods),
     ]
 
 

@@ -111,7 +111,24 @@ def test_nginx_tells_the_check_about_the_original_request() -> None:
     assert sets["Sec-Fetch-Site"] == "$http_sec_fetch_site"
     assert sets["X-Forwarded-Host"] == "$http_host"
     assert sets["X-Forwarded-Proto"] == "$scheme"
-    assert "error_page 403 = @sessionauth_cross_site;" in nginx_location("/")
+    assert "error_page 403 = @sessionauth_forbidden;" in nginx_location("/")
+    # The check for level 2 differs from the plain one in what it asks sessionauth, nothing else.
+    aal2 = nginx_location("= /_sessionauth_verify_aal2")
+    directives = [line.strip() for line in verify.splitlines() if not line.strip().startswith("#")]
+    directives_2 = [line.strip() for line in aal2.splitlines() if not line.strip().startswith("#")]
+    assert [d for d in directives_2 if d not in directives] == [
+        "proxy_pass http://sessionauth/auth/verify?aal=2;"
+    ]
+    assert [d for d in directives if d not in directives_2] == [
+        "proxy_pass http://sessionauth/auth/verify;"
+    ]
+
+
+def test_the_second_factor_middleware_is_the_plain_one_asking_for_aal_2() -> None:
+    middlewares = traefik_dynamic()["http"]["middlewares"]
+    plain = middlewares["sessionauth-verify"]["forwardAuth"]
+    second = middlewares["sessionauth-verify-aal2"]["forwardAuth"]
+    assert second == {**plain, "address": plain["address"] + "?aal=2"}
 
 
 def test_traefik_and_nginx_send_the_same_paths_to_sessionauth() -> None:
