@@ -312,6 +312,9 @@ class InMemorySessionRepository(SessionRepository):
             del self._by_hash[token_hash]
         return len(doomed)
 
+    def has_user(self, user_id: str) -> bool:
+        return user_id in self._users._by_id
+
     def revoke_user(self, user_id: str) -> int:
         """Every session of the user ended, synchronously: for the users repository's disable
         and delete, in the same step as their change."""

@@ -153,6 +153,14 @@ class InMemoryFactorRepository(FactorRepository):
         self._outbox.queue(mail)
         return revoked
 
+    async def remove_all(self, user_id: str, *, mail: Sequence[MailMessage] = ()) -> int | None:
+        if not self._sessions.has_user(user_id):
+            return None
+        self.forget_user(user_id)
+        revoked = self._sessions.revoke_user(user_id)
+        self._outbox.queue(mail)
+        return revoked
+
     def forget_user(self, user_id: str) -> None:
         """Everything of a deleted user, as the store's foreign keys cascade."""
         self._totp.pop(user_id, None)

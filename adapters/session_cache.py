@@ -372,6 +372,13 @@ class CachedFactorRepository(FactorRepository):
         finally:
             self._cache.forget_user(user_id)
 
+    async def remove_all(self, user_id: str, *, mail: Sequence[MailMessage] = ()) -> int | None:
+        self._cache.forget_user(user_id)
+        try:
+            return await self._inner.remove_all(user_id, mail=mail)
+        finally:
+            self._cache.forget_user(user_id)
+
     async def replace_recovery_codes(
         self,
         user_id: str,

@@ -25,6 +25,7 @@ from application.mail_quota import MailQuota
 from application.open_session import OpenSession
 from application.purge_expired_sessions import PurgeExpiredSessions
 from application.resend_verification import ResendVerification
+from application.reset_factors import ResetFactors
 from application.reset_password import ResetPassword
 from application.resolve_session import ResolveSession
 from application.revoke_all_sessions import RevokeAllSessions
@@ -72,6 +73,7 @@ class UseCases:
     throttle: Throttle  # shared by sign_up, login and change_password: one set of counters
     mail_quota: MailQuota  # shared by every use-case that mails an account
     disable_user: DisableUser
+    reset_factors: ResetFactors
     enable_user: EnableUser
     delete_user: DeleteUser
     delete_account: DeleteAccount
@@ -218,6 +220,9 @@ def build_use_cases(
         throttle=throttle,
         mail_quota=mail_quota,
         disable_user=DisableUser(users=users, audit=audit),
+        reset_factors=ResetFactors(
+            users=users, factors=store.factors, messages=messages, audit=audit
+        ),
         enable_user=EnableUser(users=users, audit=audit),
         delete_user=DeleteUser(users=users, audit=audit),
         delete_account=DeleteAccount(users=users, confirm=confirm, audit=audit),

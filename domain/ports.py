@@ -236,6 +236,12 @@ class FactorRepository(Protocol):
         """Remove the user's credential with that public id (and the recovery codes when no
         factor is left); how many sessions ended, None when the user has no such credential."""
 
+    async def remove_all(self, user_id: str, *, mail: Sequence[MailMessage] = ()) -> int | None:
+        """An operator's reset of a user who lost every factor: remove the user's TOTP (pending
+        or confirmed), credentials and recovery codes, end every session of the user and queue
+        `mail`, all or nothing (a pending login then has no factor left to finish with). How
+        many sessions ended; None for no such user."""
+
 
 class ChallengeRepository(Protocol):
     """Short-lived ceremonies (domain.factors.Challenge), shared by every instance."""

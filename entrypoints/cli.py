@@ -1,4 +1,4 @@
-"""`sessionauth serve|migrate [--status]|purge-expired|revoke-sessions [--all]|disable-user|enable-user|delete-user`,
+"""`sessionauth serve|migrate [--status]|purge-expired|revoke-sessions [--all]|disable-user|enable-user|delete-user|reset-factors`,
 `sessionauth --version`. Exit 0 on success, 1 on a run-time failure, 2 on a usage or configuration
 error."""
 
@@ -238,6 +238,13 @@ async def _delete_user(container: Container, username: str) -> int:
     return 0
 
 
+async def _reset_factors(container: Container, username: str) -> int:
+    with _named_user(username):
+        revoked = await container.reset_factors().execute(username=username)
+    print(f"removed every second factor of {username}, revoked {revoked} sessions")
+    return 0
+
+
 @contextmanager
 def _named_user(username: str) -> Iterator[None]:
     try:
@@ -251,6 +258,10 @@ ACCOUNT_COMMANDS: dict[str, tuple[str, Callable[[Container, str], Awaitable[int]
     "disable-user": ("disable an account and end every session of it", _disable_user),
     "enable-user": ("enable a disabled account", _enable_user),
     "delete-user": ("delete an account with its sessions and data", _delete_user),
+    "reset-factors": (
+        "remove every second factor of an account (its owner lost them all)",
+        _reset_factors,
+    ),
 }
 
 

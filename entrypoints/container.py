@@ -203,6 +203,7 @@ class Container(containers.DeclarativeContainer):
     forgot_password = providers.Singleton(attrgetter("forgot_password"), use_cases)
     reset_password = providers.Singleton(attrgetter("reset_password"), use_cases)
     disable_user = providers.Singleton(attrgetter("disable_user"), use_cases)
+    reset_factors = providers.Singleton(attrgetter("reset_factors"), use_cases)
     enable_user = providers.Singleton(attrgetter("enable_user"), use_cases)
     delete_user = providers.Singleton(attrgetter("delete_user"), use_cases)
     delete_account = providers.Singleton(attrgetter("delete_account"), use_cases)

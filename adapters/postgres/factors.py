@@ -266,6 +266,20 @@ class PostgresFactorRepository(FactorRepository):
             await enqueue(c, mail)
         return revoked
 
+    async def remove_all(self, user_id: str, *, mail: Sequence[MailMessage] = ()) -> int | None:
+        user = _uuid_or_none(user_id)
+        if user is None:
+            return None
+        async with self._db.connection() as c, c.transaction():
+            if not await _lock_user(c, user):
+                return None
+            await c.execute("DELETE FROM totp_factors WHERE user_id = $1", user)
+            await c.execute("DELETE FROM webauthn_credentials WHERE user_id = $1", user)
+            await c.execute(_DELETE_CODES, user)
+            ended = await c.execute("DELETE FROM sessions WHERE user_id = $1", user)
+            await enqueue(c, mail)
+        return _count(ended)
+
     async def replace_recovery_codes(
         self,
         user_id: str,
