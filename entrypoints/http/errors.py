@@ -20,18 +20,26 @@ from domain.errors import (
     DomainError,
     EmailAlreadyVerified,
     EmailTaken,
+    FactorAlreadyActive,
+    FactorNotFound,
     HashingOverloaded,
+    InvalidCode,
     InvalidCredentials,
     InvalidToken,
     NoEmailAddress,
+    NoFactorSetup,
+    NoSecondFactor,
     NotAuthenticated,
     PolicyViolation,
+    SecondFactorRequired,
     SessionNotFound,
     StoreUnavailable,
     Throttled,
     UnknownUser,
     UsernameTaken,
     WrongPassword,
+    WrongSecondFactor,
+    WrongSetupCode,
 )
 from entrypoints.http.request_text import TOO_DEEP, MalformedRequest
 
@@ -55,6 +63,14 @@ _STATUS: dict[type[DomainError], tuple[int, dict[str, str]]] = {
     EmailTaken: (409, {}),
     EmailAlreadyVerified: (409, {}),
     NoEmailAddress: (409, {}),
+    SecondFactorRequired: (403, {}),
+    InvalidCode: (401, {}),
+    WrongSecondFactor: (403, {}),
+    FactorAlreadyActive: (409, {}),
+    NoFactorSetup: (400, {}),
+    WrongSetupCode: (422, {}),
+    FactorNotFound: (404, {}),
+    NoSecondFactor: (409, {}),
 }
 
 
