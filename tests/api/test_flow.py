@@ -65,7 +65,8 @@ async def test_login_with_basic_sets_a_hardened_session_cookie(client):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"message", "user", "expires_at", "idle_expires_at"}
+    assert set(body) == {"message", "user", "expires_at", "idle_expires_at", "aal"}
+    assert body["aal"] == 1
     assert ISO_Z.fullmatch(body["expires_at"]) and ISO_Z.fullmatch(body["idle_expires_at"])
     cookie = set_cookie_attributes(response)
     assert len(cookie["value"]) >= 43
