@@ -1,8 +1,9 @@
-from application.confirm_password import ConfirmPassword
 from application.mail_messages import Messages
+from application.reauthenticate import Reauthenticate
 from application.resolve_session import Authenticated
 from domain.audit import AuditEvent
 from domain.client import Client
+from domain.factors import FactorProof, Reauth
 from domain.mail import MailKind
 from domain.ports import AuditLog, PasswordHasher, TokenGenerator, UserRepository
 from domain.session import hash_token
@@ -13,8 +14,9 @@ from domain.user import PasswordPolicy
 class ChangePassword:
     """Change the caller's password.
 
-    - The current password must be given (ConfirmPassword: a wrong one is WrongPassword and
-      counts as a failed login for the account, under the same throttle as Login).
+    - The current password must be given (Reauthenticate: a wrong one is WrongPassword and
+      counts as a failed login for the account, under the same throttle as Login), and a second
+      factor when the account has one (`proof`).
     - The new password must satisfy the password policy; a refused one is no verdict on the
       current password.
     - The change, the end of every other session of the user and a new token for the current
@@ -31,7 +33,7 @@ class ChangePassword:
         *,
         users: UserRepository,
         hasher: PasswordHasher,
-        confirm: ConfirmPassword,
+        confirm: Reauthenticate,
         tokens: TokenGenerator,
         policy: PasswordPolicy,
         audit: AuditLog,
@@ -52,11 +54,12 @@ class ChangePassword:
         current_password: str,
         new_password: str,
         client: Client = Client(),
+        proof: FactorProof = FactorProof(),
     ) -> str:
         user = current.user
         await self._confirm.check(
             current,
-            current_password,
+            Reauth(current_password, proof),
             client,
             action="password_change",
             validate=lambda: self._policy.check(new_password, field="new_password"),

@@ -1,16 +1,18 @@
-from application.confirm_password import ConfirmPassword
+from application.reauthenticate import Reauthenticate
 from application.resolve_session import Authenticated
 from domain.audit import AuditEvent
 from domain.client import Client
 from domain.errors import NotAuthenticated
+from domain.factors import FactorProof, Reauth
 from domain.ports import AuditLog, UserRepository
 
 
 class DeleteAccount:
     """Users delete their own account.
 
-    - The current password must be given (ConfirmPassword: a wrong one is WrongPassword and
-      counts as a failed login for the account, under the same throttle as Login).
+    - The current password must be given (Reauthenticate: a wrong one is WrongPassword and
+      counts as a failed login for the account, under the same throttle as Login), and a second
+      factor when the account has one (`proof`).
     - The account goes with everything stored for it (sessions, link tokens, queued mail), all
       or nothing; its sessions end at once on every instance.
     - An account deleted meanwhile (by a racing request or an operator) is NotAuthenticated:
@@ -21,7 +23,7 @@ class DeleteAccount:
         self,
         *,
         users: UserRepository,
-        confirm: ConfirmPassword,
+        confirm: Reauthenticate,
         audit: AuditLog,
     ) -> None:
         self._users = users
@@ -29,10 +31,17 @@ class DeleteAccount:
         self._audit = audit
 
     async def execute(
-        self, *, current: Authenticated, current_password: str, client: Client = Client()
+        self,
+        *,
+        current: Authenticated,
+        current_password: str,
+        client: Client = Client(),
+        proof: FactorProof = FactorProof(),
     ) -> int:
         user = current.user
-        await self._confirm.check(current, current_password, client, action="account_delete")
+        await self._confirm.check(
+            current, Reauth(current_password, proof), client, action="account_delete"
+        )
 
         revoked = await self._users.delete(user.id)
         if revoked is None:

@@ -1,11 +1,28 @@
+from datetime import timedelta
+
 from application.open_session import LoginResult, OpenSession
 from application.throttle import Throttle
 from domain.audit import AuditEvent
 from domain.client import Client
 from domain.device import DeviceCookies
-from domain.errors import HashingOverloaded, InvalidCredentials, PolicyViolation, Throttled
-from domain.ports import AuditLog, Clock, PasswordHasher, UserRepository
-from domain.session import AuthMethod
+from domain.errors import (
+    HashingOverloaded,
+    InvalidCredentials,
+    MfaPending,
+    PolicyViolation,
+    Throttled,
+)
+from domain.factors import Challenge, ChallengePurpose
+from domain.ports import (
+    AuditLog,
+    ChallengeRepository,
+    Clock,
+    FactorRepository,
+    PasswordHasher,
+    TokenGenerator,
+    UserRepository,
+)
+from domain.session import AuthMethod, hash_token
 from domain.throttle import address_group
 from domain.user import PASSWORD_MAX, User, Username, normalize_password
 
@@ -34,6 +51,11 @@ class Login:
     - No database work happens while hashing.
     - A disabled account answers exactly as a wrong password does (after the same verify, with
       the same throttle count), recorded as its own event.
+    - For an account with a second factor, the right password opens no session: it starts a
+      pending login (MfaPending: a 256-bit token of which the store keeps only the SHA-256, bound
+      to the account and the verified password hash, living `mfa_pending_ttl`), finished by
+      LoginMfa. Its reservation is given back, not cleared: a right password must not reset
+      the account's failure count, or a stolen password would give unlimited code guesses.
     """
 
     def __init__(
@@ -46,6 +68,10 @@ class Login:
         devices: DeviceCookies,
         audit: AuditLog,
         open_session: OpenSession,
+        factors: FactorRepository,
+        challenges: ChallengeRepository,
+        tokens: TokenGenerator,
+        mfa_pending_ttl: timedelta,
     ) -> None:
         self._users = users
         self._hasher = hasher
@@ -54,6 +80,10 @@ class Login:
         self._devices = devices
         self._audit = audit
         self._open = open_session
+        self._factors = factors
+        self._challenges = challenges
+        self._tokens = tokens
+        self._mfa_pending_ttl = mfa_pending_ttl
 
     async def execute(
         self,
@@ -104,6 +134,15 @@ class Login:
         if user.disabled:
             self._audit.record(AuditEvent.LOGIN_DISABLED, user_id=user.id, client=client)
             raise InvalidCredentials()  # as a wrong password: the reservation stays
+        try:
+            summary = await self._factors.summary(user.id)
+        except BaseException:
+            await reservation.cancel()
+            raise
+        if summary.any:
+            await reservation.cancel()  # not cleared: the second step's failures keep counting
+            await self._rehash_if_needed(user, password, client)
+            await self._pend(user, summary.methods, client)
         await reservation.succeed()
         await self._rehash_if_needed(user, password, client)
         return await self._open.execute(
@@ -115,6 +154,24 @@ class Login:
             presented_token=presented_token,
             password=password,
         )
+
+    async def _pend(self, user: User, methods: list[str], client: Client) -> None:
+        token = self._tokens.session_token()
+        now = self._clock.now()
+        await self._challenges.add(
+            Challenge(
+                key_hash=hash_token(token),
+                purpose=ChallengePurpose.LOGIN,
+                created_at=now,
+                expires_at=now + self._mfa_pending_ttl,
+                user_id=user.id,
+                password_hash=user.password_hash,
+            )
+        )
+        self._audit.record(
+            AuditEvent.MFA_REQUIRED, user_id=user.id, client=client, factor="any", methods=methods
+        )
+        raise MfaPending(token, methods, int(self._mfa_pending_ttl.total_seconds()))
 
     async def _rehash_if_needed(self, user: User, password: str, client: Client) -> None:
         if not self._hasher.needs_rehash(user.password_hash):

@@ -1,3 +1,4 @@
+import logging
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -21,6 +22,8 @@ from domain.ports import (
 )
 from domain.session import AuthMethod
 from domain.user import User
+
+log = logging.getLogger("sessionauth.factors")
 
 
 class SecondFactor:
@@ -133,7 +136,17 @@ class SecondFactor:
         factor = await self._factors.totp(user.id)
         if factor is None or not factor.confirmed:
             self._refuse(user.id, "not_enrolled", context)
-        secret = (await self._box.open(factor.sealed_secret, context=user.id.encode())).decode()
+        try:
+            opened = await self._box.open(factor.sealed_secret, context=user.id.encode())
+        except ValueError:
+            # Sealed under another key: SECRETS_KEY changed (or the store's key was replaced).
+            # The code cannot be checked; refusing it beats a 500, and the operator must know.
+            log.error(
+                "a TOTP secret does not open with the current key: was SECRETS_KEY changed?",
+                extra={"user_id": user.id},
+            )
+            self._refuse(user.id, "unsealable", context)
+        secret = opened.decode()
         step = self._otp.matching_step(secret, code, self._clock.now())
         if step is None:
             self._refuse(user.id, "wrong", context)

@@ -1,13 +1,14 @@
 from datetime import timedelta
 
-from application.confirm_password import ConfirmPassword
 from application.mail_messages import Messages
 from application.mail_quota import MailQuota
+from application.reauthenticate import Reauthenticate
 from application.resolve_session import Authenticated
 from domain.account_token import AccountToken, TokenPurpose
 from domain.audit import AuditEvent
 from domain.client import Client
 from domain.errors import NotAuthenticated, Throttled
+from domain.factors import FactorProof, Reauth
 from domain.mail import MailKind
 from domain.ports import (
     AuditLog,
@@ -23,8 +24,9 @@ class SetEmail:
     """Set or replace the caller's email address.
 
     - The address is normalised first (a malformed one is InvalidEmail, before any other work).
-    - The current password must be given; a wrong one is WrongPassword and counts as a failed
-      login for the account, under the same throttle as Login and ChangePassword.
+    - The current password must be given, and a second factor when the account has one
+      (Reauthenticate); a wrong one counts as a failed login for the account, under the same
+      throttle as Login and ChangePassword.
     - The new address is unverified: it is used for nothing until its link is followed. The
       account's other verification links die with the old address.
     - A link is mailed to the new address; over the account's quota of such links in the window
@@ -39,7 +41,7 @@ class SetEmail:
         self,
         *,
         users: UserRepository,
-        confirm: ConfirmPassword,
+        confirm: Reauthenticate,
         clock: Clock,
         tokens: TokenGenerator,
         emails: EmailAddresses,
@@ -65,9 +67,12 @@ class SetEmail:
         email: str,
         current_password: str,
         client: Client = Client(),
+        proof: FactorProof = FactorProof(),
     ) -> User:
         address = self._emails.normalize(email)
-        await self._confirm.check(current, current_password, client, action="email_change")
+        await self._confirm.check(
+            current, Reauth(current_password, proof), client, action="email_change"
+        )
         # Read again: the session's copy of the user may come from a cache.
         user = await self._users.get(current.user.id)
         if user is None:

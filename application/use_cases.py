@@ -11,19 +11,24 @@ from typing import TypedDict
 
 from application.calibrate_dummy_verify import CalibrateDummyVerify
 from application.change_password import ChangePassword
-from application.confirm_password import ConfirmPassword
+from application.confirm_totp import ConfirmTotp
 from application.delete_account import DeleteAccount
 from application.delete_user import DeleteUser
 from application.disable_user import DisableUser
 from application.enable_user import EnableUser
+from application.factor_change import FactorChange
 from application.forgot_password import ForgotPassword
 from application.list_sessions import ListSessions
 from application.login import Login
+from application.login_mfa import LoginMfa
 from application.logout import Logout
 from application.mail_messages import Messages
 from application.mail_quota import MailQuota
 from application.open_session import OpenSession
 from application.purge_expired_sessions import PurgeExpiredSessions
+from application.reauthenticate import Reauthenticate
+from application.remove_totp import RemoveTotp
+from application.renew_recovery_codes import RenewRecoveryCodes
 from application.resend_verification import ResendVerification
 from application.reset_factors import ResetFactors
 from application.reset_password import ResetPassword
@@ -34,7 +39,9 @@ from application.revoke_session import RevokeSession
 from application.revoke_user_sessions import RevokeUserSessions
 from application.second_factor import SecondFactor
 from application.set_email import SetEmail
+from application.show_factors import ShowFactors
 from application.sign_up import SignUp
+from application.start_totp import StartTotp
 from application.throttle import Throttle
 from application.verify_email import VerifyEmail
 from domain.account_policy import AccountPolicy
@@ -80,6 +87,13 @@ class UseCases:
     revoke_all_sessions: RevokeAllSessions
     messages: Messages | None  # how every use-case that mails builds its messages; None: off
     second_factor: SecondFactor  # how every place that takes a second factor checks it
+    reauthenticate: Reauthenticate  # how every sensitive change confirms who asks
+    login_mfa: LoginMfa
+    show_factors: ShowFactors
+    start_totp: StartTotp
+    confirm_totp: ConfirmTotp
+    remove_totp: RemoveTotp
+    renew_recovery_codes: RenewRecoveryCodes
     # Email addresses and recovery: None when mail is off (the HTTP API then has no such routes).
     set_email: SetEmail | None = None
     verify_email: VerifyEmail | None = None
@@ -112,10 +126,6 @@ def build_use_cases(
     None: WebAuthn is off."""
     users, sessions = store.users, store.sessions
     throttle = Throttle(counter=store.attempts, clock=clock, policy=throttle_policy)
-    # How a signed-in user confirms a sensitive change: shared, so that each confirms alike.
-    confirm = ConfirmPassword(
-        hasher=hasher, clock=clock, throttle=throttle, devices=devices, audit=audit
-    )
     mail_quota = MailQuota(
         counter=store.attempts,
         clock=clock,
@@ -136,6 +146,18 @@ def build_use_cases(
         clock=clock,
         audit=audit,
     )
+    # How a signed-in user confirms a sensitive change: shared, so that each confirms alike.
+    confirm = Reauthenticate(
+        hasher=hasher,
+        clock=clock,
+        throttle=throttle,
+        devices=devices,
+        audit=audit,
+        factors=store.factors,
+        challenges=store.challenges,
+        second_factor=second_factor,
+    )
+    factor_change = FactorChange(tokens=tokens, audit=audit, messages=messages)
     # How every login ends (a password, a second step, a passkey): one place opens sessions.
     open_session = OpenSession(
         users=users,
@@ -167,6 +189,8 @@ def build_use_cases(
         account_policy=account_policy,
         throttle=throttle,
         mail_quota=mail_quota,
+        devices=devices,
+        second_factor=second_factor,
     )
     return UseCases(
         sign_up=SignUp(
@@ -190,6 +214,10 @@ def build_use_cases(
             devices=devices,
             audit=audit,
             open_session=open_session,
+            factors=store.factors,
+            challenges=store.challenges,
+            tokens=tokens,
+            mfa_pending_ttl=account_policy.mfa_pending_ttl,
         ),
         resolve_session=ResolveSession(sessions=sessions, clock=clock, policy=session_policy),
         logout=Logout(sessions=sessions, audit=audit),
@@ -229,6 +257,33 @@ def build_use_cases(
         revoke_all_sessions=RevokeAllSessions(sessions=sessions, audit=audit),
         messages=messages,
         second_factor=second_factor,
+        reauthenticate=confirm,
+        login_mfa=LoginMfa(
+            users=users,
+            challenges=store.challenges,
+            second_factor=second_factor,
+            clock=clock,
+            throttle=throttle,
+            devices=devices,
+            audit=audit,
+            open_session=open_session,
+        ),
+        show_factors=ShowFactors(factors=store.factors),
+        start_totp=StartTotp(
+            factors=store.factors,
+            reauthenticate=confirm,
+            otp=otp,
+            box=box,
+            clock=clock,
+            issuer=account_policy.totp_issuer,
+        ),
+        confirm_totp=ConfirmTotp(
+            factors=store.factors, otp=otp, box=box, clock=clock, change=factor_change
+        ),
+        remove_totp=RemoveTotp(factors=store.factors, reauthenticate=confirm, change=factor_change),
+        renew_recovery_codes=RenewRecoveryCodes(
+            factors=store.factors, reauthenticate=confirm, change=factor_change
+        ),
         **recovery,
     )
 
@@ -248,13 +303,15 @@ def _recovery(
     clock: Clock,
     tokens: TokenGenerator,
     audit: AuditLog,
-    confirm: ConfirmPassword,
+    confirm: Reauthenticate,
     password_policy: PasswordPolicy,
     email_addresses: EmailAddresses,
     messages: Messages | None,
     account_policy: AccountPolicy,
     throttle: Throttle,
     mail_quota: MailQuota,
+    devices: DeviceCookies,
+    second_factor: SecondFactor,
 ) -> _Recovery:
     """The use-cases that mail links (email verification, password reset), when mail is on."""
     mail = messages
@@ -304,5 +361,9 @@ def _recovery(
             policy=password_policy,
             mail=mail,
             audit=audit,
+            factors=store.factors,
+            second_factor=second_factor,
+            throttle=throttle,
+            devices=devices,
         ),
     }

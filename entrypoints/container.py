@@ -85,6 +85,8 @@ def _account_policy(settings: Settings) -> AccountPolicy:
         mail_per_account=settings.mail_per_account,
         notify_new_device=settings.notify_new_device,
         session_limit=settings.session_limit_per_user,
+        mfa_pending_ttl=timedelta(seconds=settings.mfa_pending_ttl),
+        totp_issuer=settings.product_name,
     )
 
 
@@ -207,6 +209,13 @@ class Container(containers.DeclarativeContainer):
     enable_user = providers.Singleton(attrgetter("enable_user"), use_cases)
     delete_user = providers.Singleton(attrgetter("delete_user"), use_cases)
     delete_account = providers.Singleton(attrgetter("delete_account"), use_cases)
+    reauthenticate = providers.Singleton(attrgetter("reauthenticate"), use_cases)
+    login_mfa = providers.Singleton(attrgetter("login_mfa"), use_cases)
+    show_factors = providers.Singleton(attrgetter("show_factors"), use_cases)
+    start_totp = providers.Singleton(attrgetter("start_totp"), use_cases)
+    confirm_totp = providers.Singleton(attrgetter("confirm_totp"), use_cases)
+    remove_totp = providers.Singleton(attrgetter("remove_totp"), use_cases)
+    renew_recovery_codes = providers.Singleton(attrgetter("renew_recovery_codes"), use_cases)
     revoke_all_sessions = providers.Singleton(attrgetter("revoke_all_sessions"), use_cases)
 
 

@@ -53,8 +53,8 @@ def build_account_router(cookie_name: str) -> APIRouter:
             {
                 403: {
                     "model": ErrorOut,
-                    "description": "Wrong current password (counted by the login throttle), "
-                    "or a cross-site request",
+                    "description": "Wrong current password or second factor (counted by the "
+                    "login throttle), second factor required, or a cross-site request",
                 }
             },
             _INVALID,
@@ -69,6 +69,7 @@ def build_account_router(cookie_name: str) -> APIRouter:
             email=body.email,
             current_password=body.current_password,
             client=client,
+            proof=body.proof(),
         )
         message = (
             "Email address set; follow the link mailed to it to verify it"
@@ -133,12 +134,26 @@ def build_account_router(cookie_name: str) -> APIRouter:
     @router.post(
         "/password/reset",
         response_model=MessageOut,
-        responses=_responses(_BAD_TOKEN, _INVALID),
+        responses=_responses(
+            _BAD_TOKEN,
+            {
+                403: {
+                    "model": ErrorOut,
+                    "description": "The account has a second factor: a TOTP code or a recovery "
+                    "code is required, or the one given is wrong (the token stays usable); or "
+                    "a cross-site request",
+                }
+            },
+            _INVALID,
+            _THROTTLED,
+        ),
     )
     async def reset_password(
         body: PasswordReset, reset: ResetPasswordDep, client: ClientDep
     ) -> MessageOut:
-        await reset.execute(token=body.token, new_password=body.new_password, client=client)
+        await reset.execute(
+            token=body.token, new_password=body.new_password, client=client, proof=body.proof()
+        )
         return MessageOut(message="Password reset; every session has ended, log in again")
 
     return router

@@ -21,6 +21,7 @@ from entrypoints.http.cross_site import CrossSiteDefence
 from entrypoints.http.errors import install_error_handlers, unavailable_counter
 from entrypoints.http.fast_path import FastPath
 from entrypoints.http.metrics import RequestLatency, add_metrics_route
+from entrypoints.http.mfa_routes import build_mfa_router
 from entrypoints.http.middleware import BodySizeLimit, SecurityHeaders
 from entrypoints.http.observer import RequestObserver
 from entrypoints.http.request_text import UnstorableText
@@ -130,7 +131,11 @@ def create_app(
     )
     app.state.client_address = addresses = ClientAddress(settings.proxies)
     mail_on = container.mail_composer() is not None
-    routers = [build_router(settings.session_cookie_name), build_ui_router(mail=mail_on)]
+    routers = [
+        build_router(settings.session_cookie_name),
+        build_mfa_router(settings.session_cookie_name),
+        build_ui_router(mail=mail_on),
+    ]
     if mail_on:  # mail off: these routes do not exist (404)
         routers.append(build_account_router(settings.session_cookie_name))
     for router in routers:

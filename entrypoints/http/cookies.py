@@ -44,6 +44,11 @@ class SessionCookie:
     def device_name(self) -> str:
         return f"{self.name}_device"
 
+    @property
+    def mfa_name(self) -> str:
+        """The pending login's cookie (a right password, the second step due)."""
+        return f"{self.name}_mfa"
+
     def token(self, scope: Scope) -> str | None:
         """The session cookie's value as the request presents it, None when absent."""
         return read_cookie(scope["headers"], self.name.encode("latin-1"))
@@ -63,6 +68,15 @@ class SessionCookie:
     def set_device(self, response: Response, value: str, max_age: int) -> None:
         self._set(response, self.device_name, value, max_age)
 
+    def pending(self, scope: Scope) -> str | None:
+        return read_cookie(scope["headers"], self.mfa_name.encode("latin-1"))
+
+    def set_pending(self, response: Response, value: str, max_age: int) -> None:
+        self._set(response, self.mfa_name, value, max_age)
+
+    def expire_pending(self, response: Response) -> None:
+        self._expire(response, self.mfa_name)
+
     def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(
             name,
@@ -76,8 +90,11 @@ class SessionCookie:
         )
 
     def expire(self, response: Response) -> None:
+        self._expire(response, self.name)
+
+    def _expire(self, response: Response, name: str) -> None:
         response.delete_cookie(
-            self.name,
+            name,
             path="/",
             domain=self.domain,
             secure=self.secure,

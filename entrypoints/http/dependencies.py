@@ -10,17 +10,23 @@ from fastapi.security import APIKeyCookie
 from application import (
     Authenticated,
     ChangePassword,
+    ConfirmTotp,
     DeleteAccount,
     ForgotPassword,
     ListSessions,
     Login,
+    LoginMfa,
     Logout,
+    RemoveTotp,
+    RenewRecoveryCodes,
     ResendVerification,
     ResetPassword,
     RevokeOtherSessions,
     RevokeSession,
     SetEmail,
+    ShowFactors,
     SignUp,
+    StartTotp,
     VerifyEmail,
 )
 from domain.client import Client
@@ -53,6 +59,12 @@ ResendVerificationDep = Annotated[ResendVerification, _use_case("resend_verifica
 ForgotPasswordDep = Annotated[ForgotPassword, _use_case("forgot_password")]
 ResetPasswordDep = Annotated[ResetPassword, _use_case("reset_password")]
 DeleteAccountDep = Annotated[DeleteAccount, _use_case("delete_account")]
+LoginMfaDep = Annotated[LoginMfa, _use_case("login_mfa")]
+ShowFactorsDep = Annotated[ShowFactors, _use_case("show_factors")]
+StartTotpDep = Annotated[StartTotp, _use_case("start_totp")]
+ConfirmTotpDep = Annotated[ConfirmTotp, _use_case("confirm_totp")]
+RemoveTotpDep = Annotated[RemoveTotp, _use_case("remove_totp")]
+RenewRecoveryCodesDep = Annotated[RenewRecoveryCodes, _use_case("renew_recovery_codes")]
 
 
 async def get_store(request: Request) -> Store:

@@ -20,10 +20,15 @@ from domain.errors import (
     DomainError,
     EmailAlreadyVerified,
     EmailTaken,
+    FactorAlreadyActive,
+    FactorNotFound,
     HashingOverloaded,
+    InvalidCode,
     InvalidCredentials,
     InvalidToken,
     NoEmailAddress,
+    NoFactorSetup,
+    NoSecondFactor,
     NotAuthenticated,
     PolicyViolation,
     SecondFactorRequired,
@@ -33,6 +38,8 @@ from domain.errors import (
     UnknownUser,
     UsernameTaken,
     WrongPassword,
+    WrongSecondFactor,
+    WrongSetupCode,
 )
 from entrypoints.http.request_text import TOO_DEEP, MalformedRequest
 
@@ -57,6 +64,13 @@ _STATUS: dict[type[DomainError], tuple[int, dict[str, str]]] = {
     EmailAlreadyVerified: (409, {}),
     NoEmailAddress: (409, {}),
     SecondFactorRequired: (403, {}),
+    InvalidCode: (401, {}),
+    WrongSecondFactor: (403, {}),
+    FactorAlreadyActive: (409, {}),
+    NoFactorSetup: (400, {}),
+    WrongSetupCode: (422, {}),
+    FactorNotFound: (404, {}),
+    NoSecondFactor: (409, {}),
 }
 
 

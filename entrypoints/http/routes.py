@@ -5,9 +5,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from application import Authenticated
-from domain.errors import InvalidCredentials
-from entrypoints.http.cookies import set_login_cookies
+from application import Authenticated, LoginResult
+from domain.errors import InvalidCredentials, MfaPending
+from entrypoints.http.cookies import SessionCookie, set_login_cookies
 from entrypoints.http.credentials import read_credentials
 from entrypoints.http.dependencies import (
     ChangePasswordDep,
@@ -31,6 +31,7 @@ from entrypoints.http.schemas import (
     ErrorOut,
     LoginOut,
     MessageOut,
+    MfaPendingOut,
     PasswordChange,
     ProtectedOut,
     RevokedOut,
@@ -68,6 +69,43 @@ def _responses(*extra: Responses) -> Responses:
     return merged
 
 
+def login_answer(request: Request, result: LoginResult) -> JSONResponse:
+    """What every successful login answers (POST /login, /login/mfa, /login/passkey): 200, the
+    session and device cookies."""
+    policy = request.app.state.container.session_policy()
+    body = LoginOut(
+        message="Logged in",
+        user=UserOut.of(result.user),
+        expires_at=result.session.expires_at,
+        idle_expires_at=policy.idle_deadline(result.session),
+        aal=result.session.aal,
+    )
+    response = JSONResponse(body.model_dump(mode="json"))
+    set_login_cookies(request, response, result)
+    return response
+
+
+def pending_answer(request: Request, pending: MfaPending) -> JSONResponse:
+    """The right password of an account with a second factor: 202, no session cookie, and the
+    pending login's cookie (HttpOnly, the session cookie's other attributes)."""
+    cookie: SessionCookie = request.app.state.session_cookie
+    body = MfaPendingOut(message=str(pending), methods=pending.methods)
+    response = JSONResponse(body.model_dump(mode="json"), status.HTTP_202_ACCEPTED)
+    cookie.set_pending(response, pending.token, max_age=pending.max_age)
+    return response
+
+
+def set_rotated_cookie(
+    request: Request, response: Response, current: Authenticated, token: str
+) -> None:
+    """The caller's session under its new token (a password or factor change rotated it),
+    lasting to the session's absolute deadline as before."""
+    now = request.app.state.container.clock().now()
+    request.app.state.session_cookie.set(
+        response, token, max_age=max(0, int((current.session.expires_at - now).total_seconds()))
+    )
+
+
 def build_router(cookie_name: str) -> APIRouter:
     router = APIRouter()
     CurrentSession = Annotated[Authenticated, Depends(current_session_dependency(cookie_name))]
@@ -92,7 +130,16 @@ def build_router(cookie_name: str) -> APIRouter:
         "/login",
         response_model=LoginOut,
         responses=_responses(
-            {401: {"model": ErrorOut, "description": "Invalid credentials"}}, _INVALID, _THROTTLED
+            {
+                202: {
+                    "model": MfaPendingOut,
+                    "description": "Right password, second factor required: continue at "
+                    "POST /login/mfa (a short-lived <cookie name>_mfa cookie, no session)",
+                },
+                401: {"model": ErrorOut, "description": "Invalid credentials"},
+            },
+            _INVALID,
+            _THROTTLED,
         ),
         # Credentials are parsed by hand (FastAPI's HTTPBasic decodes ASCII only), so the Basic
         # scheme and the optional body are declared here for the OpenAPI document.
@@ -121,17 +168,9 @@ def build_router(cookie_name: str) -> APIRouter:
         except InvalidCredentials as error:
             headers = challenge if credentials.via_basic else None
             return JSONResponse({"detail": str(error)}, 401, headers=headers)
-        policy = request.app.state.container.session_policy()
-        body = LoginOut(
-            message="Logged in",
-            user=UserOut.of(result.user),
-            expires_at=result.session.expires_at,
-            idle_expires_at=policy.idle_deadline(result.session),
-            aal=result.session.aal,
-        )
-        response = JSONResponse(body.model_dump(mode="json"))
-        set_login_cookies(request, response, result)
-        return response
+        except MfaPending as pending:
+            return pending_answer(request, pending)
+        return login_answer(request, result)
 
     @router.get("/getusers/me", response_model=UserOut, responses=_responses(_UNAUTHENTICATED))
     async def me(current: CurrentSession) -> UserOut:
@@ -240,7 +279,8 @@ def build_router(cookie_name: str) -> APIRouter:
             {
                 403: {
                     "model": ErrorOut,
-                    "description": "Wrong current password, or a cross-site request",
+                    "description": "Wrong current password or second factor, second factor "
+                    "required, or a cross-site request",
                 }
             },
             _INVALID,
@@ -252,7 +292,6 @@ def build_router(cookie_name: str) -> APIRouter:
         request: Request,
         current: CurrentSession,
         change: ChangePasswordDep,
-        cookie: SessionCookieDep,
         client: ClientDep,
     ) -> Any:
         token = await change.execute(
@@ -260,12 +299,10 @@ def build_router(cookie_name: str) -> APIRouter:
             current_password=body.current_password,
             new_password=body.new_password,
             client=client,
+            proof=body.proof(),
         )
-        now = request.app.state.container.clock().now()
         response = JSONResponse({"message": "Password changed; other sessions have ended"})
-        cookie.set(
-            response, token, max_age=max(0, int((current.session.expires_at - now).total_seconds()))
-        )
+        set_rotated_cookie(request, response, current, token)
         return response
 
     @router.delete(
@@ -278,7 +315,8 @@ def build_router(cookie_name: str) -> APIRouter:
             {
                 403: {
                     "model": ErrorOut,
-                    "description": "Wrong current password, or a cross-site request",
+                    "description": "Wrong current password or second factor, second factor "
+                    "required, or a cross-site request",
                 }
             },
             _INVALID,
@@ -292,7 +330,12 @@ def build_router(cookie_name: str) -> APIRouter:
         cookie: SessionCookieDep,
         client: ClientDep,
     ) -> Response:
-        await delete.execute(current=current, current_password=body.current_password, client=client)
+        await delete.execute(
+            current=current,
+            current_password=body.current_password,
+            client=client,
+            proof=body.proof(),
+        )
         # The device cookie may stay: it names an account that no longer exists, which counts as
         # no device cookie at all.
         response = Response(status_code=status.HTTP_204_NO_CONTENT)

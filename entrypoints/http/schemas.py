@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
 from pydantic_core import PydanticCustomError
 
-from application import SessionSummary
+from application import FactorOverview, SessionSummary
+from domain.factors import FactorProof, Reauth, WebAuthnCredential
 from domain.user import User
 from entrypoints.http.request_text import UNSTORABLE_TEXT, is_storable
 
@@ -23,6 +24,59 @@ def _storable(value: str) -> str:
 # Every string a client sends in a body: U+0000 and lone surrogates cannot be stored or hashed,
 # so they are refused with a 422 naming the field before any use-case sees them.
 Text = Annotated[StrictStr, AfterValidator(_storable)]
+
+
+# A TOTP or recovery code: short, or refused before any use-case sees it. Within this bound a
+# malformed one is a wrong one (the use-case counts it), so guessing learns nothing from a 422.
+Code = Annotated[Text, Field(max_length=64)]
+PROOF_FIELDS = ("code", "recovery_code", "webauthn")
+
+
+class ProofIn(BaseModel):
+    """A second factor in a body: at most one of a TOTP code, a recovery code or a WebAuthn
+    assertion (the browser's PublicKeyCredential as JSON)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: Code | None = None
+    recovery_code: Code | None = None
+    webauthn: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> ProofIn:
+        if sum(getattr(self, name) is not None for name in PROOF_FIELDS) > 1:
+            raise PydanticCustomError(
+                "one_factor", "Give at most one of code, recovery_code and webauthn"
+            )
+        return self
+
+    def proof(self) -> FactorProof:
+        return FactorProof(code=self.code, recovery_code=self.recovery_code, webauthn=self.webauthn)
+
+
+class MfaIn(ProofIn):
+    """The second login step: exactly one factor."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MfaIn:
+        if all(getattr(self, name) is None for name in PROOF_FIELDS):
+            raise PydanticCustomError("one_factor", "Give one of code, recovery_code and webauthn")
+        return self
+
+
+class ReauthIn(ProofIn):
+    """A re-auth body: the current password and, when the account has one, a second factor."""
+
+    current_password: Text
+
+    def reauth(self) -> Reauth:
+        return Reauth(current_password=self.current_password, proof=self.proof())
+
+
+class TotpCodeIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: Code
 
 
 class Credentials(BaseModel):
@@ -71,21 +125,20 @@ class LoginOut(BaseModel):
     user: UserOut
     expires_at: datetime
     idle_expires_at: datetime
-    aal: int  # the session's assurance level: 1 a password alone, 2 with a second factor
+    aal: int  # 1: a password alone; 2: a password and a second factor, or a passkey
 
 
-class PasswordChange(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class MfaPendingOut(BaseModel):
+    message: str
+    methods: list[str]
 
-    current_password: Text
+
+class PasswordChange(ReauthIn):
     new_password: Text
 
 
-class EmailChange(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class EmailChange(ReauthIn):
     email: Text
-    current_password: Text
 
 
 class TokenIn(BaseModel):
@@ -104,17 +157,52 @@ class PasswordForgot(BaseModel):
     email: Text | None = None
 
 
-class PasswordReset(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class PasswordReset(ProofIn):
     token: Text
     new_password: Text
 
 
-class AccountDeletion(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class AccountDeletion(ReauthIn):
+    pass
 
-    current_password: Text
+
+class CredentialOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, credential: WebAuthnCredential) -> CredentialOut:
+        return cls(
+            id=credential.id,
+            name=credential.name,
+            created_at=credential.created_at,
+            last_used_at=credential.last_used_at,
+        )
+
+
+class FactorsOut(BaseModel):
+    totp: bool
+    webauthn: list[CredentialOut]
+    recovery_codes_left: int
+
+    @classmethod
+    def of(cls, overview: FactorOverview) -> FactorsOut:
+        return cls(
+            totp=overview.totp,
+            webauthn=[CredentialOut.of(c) for c in overview.webauthn],
+            recovery_codes_left=overview.recovery_codes_left,
+        )
+
+
+class TotpSetupOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]
 
 
 class SessionOut(BaseModel):
