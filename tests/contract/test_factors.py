@@ -526,3 +526,31 @@ async def test_a_session_is_stored_and_listed_with_its_methods(store, limit):
     assert (await session_by_hash(store, session.token_hash)).methods == AuthMethod.PASSKEY
     [listed] = await store.sessions.list_for_user(user.id)
     assert (listed.methods, listed.aal) == (AuthMethod.PASSKEY, 2)
+
+
+async def test_removing_everything_ends_every_session_and_leaves_no_factor(store):
+    user = await a_user_in(store)
+    session = await logged_in(store, user)
+    other = await logged_in(store, user)
+    new_hash, _ = await with_totp(store, user, session)
+    _, rotation = rotation_of(await session_by_hash(store, new_hash))
+    added = await store.factors.add_credential(
+        a_credential(user), recovery_code_hashes=codes(), rotation=rotation
+    )
+    assert added is not None
+    bystander = await a_user_in(store, "bob")
+    kept = await logged_in(store, bystander)
+    notice = a_notice(user)
+
+    assert await store.factors.remove_all(user.id, mail=[notice]) == 1
+
+    summary = await store.factors.summary(user.id)
+    assert summary == FactorSummary()
+    assert await store.factors.totp(user.id) is None
+    assert await store.factors.credentials(user.id) == []
+    assert await store.sessions.list_for_user(user.id) == []
+    assert await session_by_hash(store, other.token_hash) is None
+    assert await session_by_hash(store, kept.token_hash) is not None
+    assert notice.id in await queued_ids(store)
+    assert await store.factors.remove_all(user.id) == 0  # nothing left: not an error
+    assert await store.factors.remove_all(str(uuid.uuid4())) is None

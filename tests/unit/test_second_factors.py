@@ -24,6 +24,7 @@ from domain.errors import (
     NotAuthenticated,
     SecondFactorRequired,
     Throttled,
+    UnknownUser,
     WrongPassword,
     WrongSecondFactor,
     WrongSetupCode,
@@ -486,3 +487,29 @@ async def test_a_reset_needs_the_factor_and_keeps_the_token_usable_until_given(a
     )
     with pytest.raises(MfaPending):
         await alice.uc.login.execute(username="alice", password=new, client=LAPTOP)
+
+
+async def test_an_operator_resets_the_factors_of_an_account_that_lost_them_all():
+    wired = Wired(InMemoryStore())
+    alice = Alice(wired)
+    await alice.sign_up()
+    token = await alice.enrol_totp((await alice.log_in()).token)
+    with pytest.raises(MfaPending):
+        await alice.log_in(PHONE)
+    wired.store.outbox.pending.clear()
+
+    revoked = await alice.uc.reset_factors.execute(username="ALICE")
+
+    assert revoked == 1
+    with pytest.raises(NotAuthenticated):
+        await alice.current(token)
+    summary = await wired.store.factors.summary(alice.user_id)
+    assert not summary.any and summary.recovery_codes_left == 0
+    plain = await alice.log_in(PHONE)  # the password alone signs in again
+    assert plain.session.aal == 1
+    [notice] = [m for m in wired.store.outbox.pending.values() if m.kind == MailKind.FACTOR_REMOVED]
+    assert notice.to == ADDRESS
+    [event] = [e for e in wired.audit.events if e["event"] == "factor_removed"]
+    assert event["by"] == "admin" and event["revoked_sessions"] == 1
+    with pytest.raises(UnknownUser):
+        await alice.uc.reset_factors.execute(username="nobody")
