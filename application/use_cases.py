@@ -44,6 +44,17 @@ from application.sign_up import SignUp
 from application.start_totp import StartTotp
 from application.throttle import Throttle
 from application.verify_email import VerifyEmail
+from application.webauthn_credentials import (
+    RegisterCredential,
+    RemoveCredential,
+    WebAuthnRegistrationOptions,
+)
+from application.webauthn_sign_in import (
+    MfaWebAuthnOptions,
+    PasskeyLogin,
+    PasskeyLoginOptions,
+    ReauthWebAuthnOptions,
+)
 from domain.account_policy import AccountPolicy
 from domain.device import DeviceCookies
 from domain.ports import (
@@ -100,6 +111,14 @@ class UseCases:
     resend_verification: ResendVerification | None = None
     forgot_password: ForgotPassword | None = None
     reset_password: ResetPassword | None = None
+    # Security keys and passkeys: None when WebAuthn is off (no relying party).
+    webauthn_registration_options: WebAuthnRegistrationOptions | None = None
+    register_credential: RegisterCredential | None = None
+    remove_credential: RemoveCredential | None = None
+    passkey_login_options: PasskeyLoginOptions | None = None
+    passkey_login: PasskeyLogin | None = None
+    mfa_webauthn_options: MfaWebAuthnOptions | None = None
+    reauth_webauthn_options: ReauthWebAuthnOptions | None = None
 
 
 def build_use_cases(
@@ -285,7 +304,102 @@ def build_use_cases(
             factors=store.factors, reauthenticate=confirm, change=factor_change
         ),
         **recovery,
+        **_webauthn(
+            store=store,
+            relying_party=relying_party,
+            reauthenticate=confirm,
+            change=factor_change,
+            second_factor=second_factor,
+            open_session=open_session,
+            throttle=throttle,
+            devices=devices,
+            tokens=tokens,
+            clock=clock,
+            audit=audit,
+            ttl_seconds=int(account_policy.mfa_pending_ttl.total_seconds()),
+        ),
     )
+
+
+class _WebAuthn(TypedDict, total=False):
+    webauthn_registration_options: WebAuthnRegistrationOptions
+    register_credential: RegisterCredential
+    remove_credential: RemoveCredential
+    passkey_login_options: PasskeyLoginOptions
+    passkey_login: PasskeyLogin
+    mfa_webauthn_options: MfaWebAuthnOptions
+    reauth_webauthn_options: ReauthWebAuthnOptions
+
+
+def _webauthn(
+    *,
+    store: Store,
+    relying_party: WebAuthnRelyingParty | None,
+    reauthenticate: Reauthenticate,
+    change: FactorChange,
+    second_factor: SecondFactor,
+    open_session: OpenSession,
+    throttle: Throttle,
+    devices: DeviceCookies,
+    tokens: TokenGenerator,
+    clock: Clock,
+    audit: AuditLog,
+    ttl_seconds: int,
+) -> _WebAuthn:
+    """The security-key and passkey use-cases, when there is a relying party."""
+    if relying_party is None:
+        return {}
+    factors, challenges = store.factors, store.challenges
+    return {
+        "webauthn_registration_options": WebAuthnRegistrationOptions(
+            factors=factors,
+            challenges=challenges,
+            relying_party=relying_party,
+            reauthenticate=reauthenticate,
+            clock=clock,
+            ttl_seconds=ttl_seconds,
+        ),
+        "register_credential": RegisterCredential(
+            factors=factors,
+            challenges=challenges,
+            relying_party=relying_party,
+            change=change,
+            tokens=tokens,
+            clock=clock,
+            audit=audit,
+        ),
+        "remove_credential": RemoveCredential(
+            factors=factors, reauthenticate=reauthenticate, change=change
+        ),
+        "passkey_login_options": PasskeyLoginOptions(
+            challenges=challenges,
+            relying_party=relying_party,
+            throttle=throttle,
+            tokens=tokens,
+            clock=clock,
+            ttl_seconds=ttl_seconds,
+        ),
+        "passkey_login": PasskeyLogin(
+            users=store.users,
+            challenges=challenges,
+            second_factor=second_factor,
+            throttle=throttle,
+            devices=devices,
+            open_session=open_session,
+            clock=clock,
+            audit=audit,
+        ),
+        "mfa_webauthn_options": MfaWebAuthnOptions(
+            factors=factors, challenges=challenges, relying_party=relying_party, clock=clock
+        ),
+        "reauth_webauthn_options": ReauthWebAuthnOptions(
+            factors=factors,
+            challenges=challenges,
+            relying_party=relying_party,
+            clock=clock,
+            ttl_seconds=ttl_seconds,
+        ),
+    }
 
 
 class _Recovery(TypedDict, total=False):

@@ -95,6 +95,18 @@ class ThrottlePolicy:
             Limit(f"login:account:{account}", self.login_per_account),
         ]
 
+    def passkey_limits(self, address: str | None) -> list[Limit]:
+        """A passkey login names no account until its assertion is checked: limited per address
+        (its /64), as failures across accounts are."""
+        group = address_group(address)
+        spraying = [Limit(f"failures:address:{group}", self.failures_per_address)] if group else []
+        return [
+            *spraying,
+            Limit(
+                f"passkey:address:{group or '-'}", self.login_per_address, cleared_by_success=True
+            ),
+        ]
+
     def signup_limits(self, address: str | None) -> list[Limit]:
         return [Limit(f"signup:address:{address_group(address) or '-'}", self.signup_per_address)]
 

@@ -16,6 +16,7 @@ from adapters.secret_box import AesGcmSecretBox
 from adapters.system import SecretsTokenGenerator, StaticDeviceKeys, SystemClock
 from adapters.totp import PyotpOneTimePasswords
 from adapters.user_agents import UaParserUserAgents
+from adapters.webauthn_rp import PyWebAuthnRelyingParty
 from application import build_use_cases
 from application.deliver_mail import DeliverMail
 from domain.account_policy import AccountPolicy
@@ -125,6 +126,17 @@ def _mail_sender(
     return sender
 
 
+def _relying_party(settings: Settings) -> WebAuthnRelyingParty | None:
+    rp_id = settings.relying_party_id
+    if rp_id is None:
+        return None
+    return PyWebAuthnRelyingParty(
+        rp_id=rp_id,
+        rp_name=settings.relying_party_name,
+        origins=sorted(settings.relying_party_origins),
+    )
+
+
 def _secret_box(settings: Settings, store: Store) -> AesGcmSecretBox:
     # SECRETS_KEY, or the key the store keeps (lifecycle warns at start that it is in use).
     key = settings.secrets_key_bytes
@@ -156,9 +168,7 @@ class Container(containers.DeclarativeContainer):
     mailer = providers.Singleton(build_mailer, settings)  # None when mail is off
     one_time_passwords = providers.Singleton(PyotpOneTimePasswords)
     secret_box = providers.Singleton(_secret_box, settings, store)
-    relying_party: providers.Provider[WebAuthnRelyingParty | None] = providers.Object(
-        None
-    )  # None: WebAuthn off
+    relying_party = providers.Singleton(_relying_party, settings)  # None: WebAuthn off
     delivery_policy = providers.Singleton(_delivery_policy, settings)
     # The outbox's background sender (entrypoints/lifecycle.py runs it); None when mail is off.
     mail_sender = providers.Singleton(
@@ -206,6 +216,16 @@ class Container(containers.DeclarativeContainer):
     reset_password = providers.Singleton(attrgetter("reset_password"), use_cases)
     disable_user = providers.Singleton(attrgetter("disable_user"), use_cases)
     reset_factors = providers.Singleton(attrgetter("reset_factors"), use_cases)
+    # Security keys and passkeys: None when WebAuthn is off.
+    webauthn_registration_options = providers.Singleton(
+        attrgetter("webauthn_registration_options"), use_cases
+    )
+    register_credential = providers.Singleton(attrgetter("register_credential"), use_cases)
+    remove_credential = providers.Singleton(attrgetter("remove_credential"), use_cases)
+    passkey_login_options = providers.Singleton(attrgetter("passkey_login_options"), use_cases)
+    passkey_login = providers.Singleton(attrgetter("passkey_login"), use_cases)
+    mfa_webauthn_options = providers.Singleton(attrgetter("mfa_webauthn_options"), use_cases)
+    reauth_webauthn_options = providers.Singleton(attrgetter("reauth_webauthn_options"), use_cases)
     enable_user = providers.Singleton(attrgetter("enable_user"), use_cases)
     delete_user = providers.Singleton(attrgetter("delete_user"), use_cases)
     delete_account = providers.Singleton(attrgetter("delete_account"), use_cases)

@@ -29,6 +29,7 @@ from entrypoints.http.route_path import RouteTemplates
 from entrypoints.http.routes import build_router
 from entrypoints.http.session_gate import SessionGate
 from entrypoints.http.ui import BrowserPages, build_ui_router
+from entrypoints.http.webauthn_routes import build_webauthn_router
 from entrypoints.lifecycle import running
 from entrypoints.readiness import LIFESPAN_KEY, Readiness
 from entrypoints.serve_stop import stopper
@@ -138,6 +139,8 @@ def create_app(
     ]
     if mail_on:  # mail off: these routes do not exist (404)
         routers.append(build_account_router(settings.session_cookie_name))
+    if container.relying_party() is not None:  # WebAuthn off: these routes do not exist (404)
+        routers.append(build_webauthn_router(settings.session_cookie_name))
     for router in routers:
         app.include_router(router)
     if (metrics := container.metrics()) is not None:

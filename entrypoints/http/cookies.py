@@ -49,6 +49,20 @@ class SessionCookie:
         """The pending login's cookie (a right password, the second step due)."""
         return f"{self.name}_mfa"
 
+    @property
+    def passkey_name(self) -> str:
+        """The cookie that binds a passkey login's challenge to the browser that asked for it."""
+        return f"{self.name}_passkey"
+
+    def passkey(self, scope: Scope) -> str | None:
+        return read_cookie(scope["headers"], self.passkey_name.encode("latin-1"))
+
+    def set_passkey(self, response: Response, value: str, max_age: int) -> None:
+        self._set(response, self.passkey_name, value, max_age)
+
+    def expire_passkey(self, response: Response) -> None:
+        self._expire(response, self.passkey_name)
+
     def token(self, scope: Scope) -> str | None:
         """The session cookie's value as the request presents it, None when absent."""
         return read_cookie(scope["headers"], self.name.encode("latin-1"))

@@ -29,6 +29,17 @@ from application import (
     StartTotp,
     VerifyEmail,
 )
+from application.webauthn_credentials import (
+    RegisterCredential,
+    RemoveCredential,
+    WebAuthnRegistrationOptions,
+)
+from application.webauthn_sign_in import (
+    MfaWebAuthnOptions,
+    PasskeyLogin,
+    PasskeyLoginOptions,
+    ReauthWebAuthnOptions,
+)
 from domain.client import Client
 from domain.ports import Store
 from entrypoints.http.cookies import SessionCookie
@@ -65,6 +76,15 @@ StartTotpDep = Annotated[StartTotp, _use_case("start_totp")]
 ConfirmTotpDep = Annotated[ConfirmTotp, _use_case("confirm_totp")]
 RemoveTotpDep = Annotated[RemoveTotp, _use_case("remove_totp")]
 RenewRecoveryCodesDep = Annotated[RenewRecoveryCodes, _use_case("renew_recovery_codes")]
+WebAuthnRegistrationOptionsDep = Annotated[
+    WebAuthnRegistrationOptions, _use_case("webauthn_registration_options")
+]
+RegisterCredentialDep = Annotated[RegisterCredential, _use_case("register_credential")]
+RemoveCredentialDep = Annotated[RemoveCredential, _use_case("remove_credential")]
+PasskeyLoginOptionsDep = Annotated[PasskeyLoginOptions, _use_case("passkey_login_options")]
+PasskeyLoginDep = Annotated[PasskeyLogin, _use_case("passkey_login")]
+MfaWebAuthnOptionsDep = Annotated[MfaWebAuthnOptions, _use_case("mfa_webauthn_options")]
+ReauthWebAuthnOptionsDep = Annotated[ReauthWebAuthnOptions, _use_case("reauth_webauthn_options")]
 
 
 async def get_store(request: Request) -> Store:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from adapters.prometheus_metrics import PrometheusMetrics
 from domain.errors import (
+    CeremonyFailed,
     DomainError,
     EmailAlreadyVerified,
     EmailTaken,
@@ -71,6 +72,7 @@ _STATUS: dict[type[DomainError], tuple[int, dict[str, str]]] = {
     WrongSetupCode: (422, {}),
     FactorNotFound: (404, {}),
     NoSecondFactor: (409, {}),
+    CeremonyFailed: (400, {}),  # its message is generic; the reason goes to the audit log
 }
 
 

@@ -39,7 +39,7 @@ from entrypoints.http.schemas import (
     TotpSetupOut,
 )
 
-_REAUTH: Responses = {
+REAUTH_FAILURES: Responses = {
     403: {
         "model": ErrorOut,
         "description": "Wrong current password or second factor (counted by the login "
@@ -104,7 +104,7 @@ def build_mfa_router(cookie_name: str) -> APIRouter:
         response_model=TotpSetupOut,
         responses=_responses(
             _UNAUTHENTICATED,
-            _REAUTH,
+            REAUTH_FAILURES,
             {409: {"model": ErrorOut, "description": "TOTP is already active"}},
             _INVALID,
             _THROTTLED,
@@ -145,7 +145,7 @@ def build_mfa_router(cookie_name: str) -> APIRouter:
         responses=_responses(
             {204: {"description": "TOTP removed; other sessions ended; the cookie rotated"}},
             _UNAUTHENTICATED,
-            _REAUTH,
+            REAUTH_FAILURES,
             {404: {"model": ErrorOut, "description": "No TOTP active"}},
             _INVALID,
             _THROTTLED,
@@ -168,7 +168,7 @@ def build_mfa_router(cookie_name: str) -> APIRouter:
         response_model=RecoveryCodesOut,
         responses=_responses(
             _UNAUTHENTICATED,
-            _REAUTH,
+            REAUTH_FAILURES,
             {409: {"model": ErrorOut, "description": "No second factor enrolled"}},
             _INVALID,
             _THROTTLED,

@@ -171,6 +171,7 @@ class CredentialOut(BaseModel):
     name: str
     created_at: datetime
     last_used_at: datetime | None
+    passkey: bool = False  # discoverable: signs in without a username
 
     @classmethod
     def of(cls, credential: WebAuthnCredential) -> CredentialOut:
@@ -179,6 +180,7 @@ class CredentialOut(BaseModel):
             name=credential.name,
             created_at=credential.created_at,
             last_used_at=credential.last_used_at,
+            passkey=credential.discoverable,
         )
 
 
@@ -265,3 +267,24 @@ class ValidationIssue(BaseModel):
 
 class ValidationErrorOut(BaseModel):
     detail: list[ValidationIssue]
+
+
+# A browser's PublicKeyCredential as JSON: bounded, so that junk is refused before any parsing.
+WebAuthnJson = Annotated[dict[str, Any], Field(max_length=16)]
+
+
+class CredentialRegistrationIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    credential: WebAuthnJson
+    name: Annotated[Text, Field(max_length=256)]
+
+
+class RegisteredCredentialOut(CredentialOut):
+    recovery_codes: list[str] | None = None  # only with the account's first factor
+
+
+class PasskeyLoginIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    credential: WebAuthnJson
