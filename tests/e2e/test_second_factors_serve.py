@@ -39,9 +39,10 @@ def instances(store: str, database_url: str | None) -> Iterator[list[Server]]:
 
 
 def cookie(response: httpx.Response, name: str = "session_id") -> dict[str, str]:
+    """The Cookie header that sends back the named cookie the response set."""
     value = response.cookies.get(name)
     assert value, f"no {name} cookie in {response.status_code} {response.text}"
-    return {name: value}
+    return {"cookie": f"{name}={value}"}
 
 
 def code_at(secret: str, moment: datetime) -> str:
@@ -64,29 +65,29 @@ def test_totp_recovery_codes_passkeys_and_the_assurance_level(store, request):
         first = a.post("/login", auth=("mfa-alice", PASSWORD))
         assert first.status_code == 200 and first.json()["aal"] == 1
         session = cookie(first)
-        verify = a.get("/auth/verify", cookies=session)
+        verify = a.get("/auth/verify", headers=session)
         assert verify.status_code == 200 and verify.headers["X-Auth-AAL"] == "1"
-        demand = a.get("/auth/verify", params={"aal": "2"}, cookies=session)
+        demand = a.get("/auth/verify", params={"aal": "2"}, headers=session)
         assert demand.status_code == 403
         assert demand.json() == {"detail": "Second factor required"}
 
         # TOTP set-up, confirmed with the previous step's code (accepted, and it leaves the
         # current step free for the login below).
-        started = a.post("/mfa/totp", json={"current_password": PASSWORD}, cookies=session)
+        started = a.post("/mfa/totp", json={"current_password": PASSWORD}, headers=session)
         assert started.status_code == 200, started.text
         secret = started.json()["secret"]
         assert started.json()["otpauth_uri"].startswith("otpauth://totp/")
         confirmed = None
         for _ in range(3):  # a step boundary between reading the clock and the check: again
             earlier = code_at(secret, datetime.now(UTC) - timedelta(seconds=30))
-            confirmed = a.post("/mfa/totp/confirm", json={"code": earlier}, cookies=session)
+            confirmed = a.post("/mfa/totp/confirm", json={"code": earlier}, headers=session)
             if confirmed.status_code == 200:
                 break
         assert confirmed is not None and confirmed.status_code == 200, confirmed.text
         codes = confirmed.json()["recovery_codes"]
         assert len(codes) == 10 and len(set(codes)) == 10
         session = cookie(confirmed)  # the token was rotated
-        assert a.get("/getusers/me", cookies=session).status_code == 200
+        assert a.get("/getusers/me", headers=session).status_code == 200
 
         # Now a right password is only half a login, on either instance.
         pending = [c.post("/login", auth=("mfa-alice", PASSWORD)) for c in (a, b)]
@@ -101,7 +102,7 @@ def test_totp_recovery_codes_passkeys_and_the_assurance_level(store, request):
         def second_step(pair: tuple[httpx.Client, httpx.Response]) -> httpx.Response:
             client, answer = pair
             return client.post(
-                "/login/mfa", json={"code": now_code}, cookies=cookie(answer, "session_id_mfa")
+                "/login/mfa", json={"code": now_code}, headers=cookie(answer, "session_id_mfa")
             )
 
         with ThreadPoolExecutor(2) as pool:
@@ -114,7 +115,7 @@ def test_totp_recovery_codes_passkeys_and_the_assurance_level(store, request):
         assert loser.json() == {"detail": "Invalid code"}
         strong = cookie(winner)
         for client in (a, b):
-            verified = client.get("/auth/verify", params={"aal": "2"}, cookies=strong)
+            verified = client.get("/auth/verify", params={"aal": "2"}, headers=strong)
             assert verified.status_code == 200 and verified.headers["X-Auth-AAL"] == "2"
 
         # A recovery code works once, on any instance.
@@ -122,21 +123,21 @@ def test_totp_recovery_codes_passkeys_and_the_assurance_level(store, request):
         used = b.post(
             "/login/mfa",
             json={"recovery_code": codes[0].upper()},
-            cookies=cookie(again, "session_id_mfa"),
+            headers=cookie(again, "session_id_mfa"),
         )
         assert used.status_code == 200 and used.json()["aal"] == 2
         once_more = a.post("/login", auth=("mfa-alice", PASSWORD))
         replayed = a.post(
             "/login/mfa",
             json={"recovery_code": codes[0]},
-            cookies=cookie(once_more, "session_id_mfa"),
+            headers=cookie(once_more, "session_id_mfa"),
         )
         assert replayed.status_code == 401
 
         # A passkey, registered with a re-auth body (password and a recovery code) ...
         session = cookie(used)
         reauth = {"current_password": PASSWORD, "recovery_code": codes[1]}
-        options = a.post("/webauthn/register/options", json=reauth, cookies=session)
+        options = a.post("/webauthn/register/options", json=reauth, headers=session)
         assert options.status_code == 200, options.text
         created = options.json()
         assert created["rp"]["id"] == RP_ID
@@ -150,12 +151,12 @@ def test_totp_recovery_codes_passkeys_and_the_assurance_level(store, request):
         registered = a.post(
             "/webauthn/register",
             json={"credential": credential, "name": "Laptop"},
-            cookies=session,
+            headers=session,
         )
         assert registered.status_code == 201, registered.text
         assert registered.json()["name"] == "Laptop"
         session = cookie(registered)
-        listed = a.get("/webauthn/credentials", cookies=session).json()
+        listed = a.get("/webauthn/credentials", headers=session).json()
         assert [c["name"] for c in listed] == ["Laptop"]
 
         # ... signs in alone on the other instance, without a username: level 2.
@@ -170,18 +171,18 @@ def test_totp_recovery_codes_passkeys_and_the_assurance_level(store, request):
         passkey = b.post(
             "/login/passkey",
             json={"credential": assertion},
-            cookies=cookie(start, "session_id_passkey"),
+            headers=cookie(start, "session_id_passkey"),
         )
         assert passkey.status_code == 200, passkey.text
         assert passkey.json()["aal"] == 2
-        verified = a.get("/auth/verify", params={"aal": "2"}, cookies=cookie(passkey))
+        verified = a.get("/auth/verify", params={"aal": "2"}, headers=cookie(passkey))
         assert verified.status_code == 200 and verified.headers["X-Auth-AAL"] == "2"
 
         # The same assertion again (its challenge is used) is refused.
         replay = b.post(
             "/login/passkey",
             json={"credential": assertion},
-            cookies=cookie(start, "session_id_passkey"),
+            headers=cookie(start, "session_id_passkey"),
         )
         assert replay.status_code == 401
 
@@ -189,7 +190,7 @@ def test_totp_recovery_codes_passkeys_and_the_assurance_level(store, request):
             reset = run_cli("reset-factors", "MFA-Alice", DATABASE_URL=database_url or "")
             assert reset.returncode == 0, reset.stderr
             assert reset.stdout.startswith("removed every second factor of MFA-Alice, revoked ")
-            assert a.get("/getusers/me", cookies=cookie(passkey)).status_code == 401
+            assert a.get("/getusers/me", headers=cookie(passkey)).status_code == 401
             plain = b.post("/login", auth=("mfa-alice", PASSWORD))
             assert plain.status_code == 200 and plain.json()["aal"] == 1
         a.close()
