@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from application import LoginResult
+from domain.errors import MfaPending
 from entrypoints.settings import Settings
 
 
@@ -44,12 +45,21 @@ class SessionCookie:
     def device_name(self) -> str:
         return f"{self.name}_device"
 
+    @property
+    def pending_name(self) -> str:
+        """The cookie of a pending login (the password was right, a second step is due)."""
+        return f"{self.name}_mfa"
+
     def token(self, scope: Scope) -> str | None:
         """The session cookie's value as the request presents it, None when absent."""
         return read_cookie(scope["headers"], self.name.encode("latin-1"))
 
     def device(self, scope: Scope) -> str | None:
         return read_cookie(scope["headers"], self.device_name.encode("latin-1"))
+
+    def pending(self, scope: Scope) -> str | None:
+        """The pending login's cookie as the request presents it, None when absent."""
+        return read_cookie(scope["headers"], self.pending_name.encode("latin-1"))
 
     def expiring_header(self) -> tuple[str, str]:
         """The Set-Cookie header that expires the session cookie, made with Starlette's own code."""
@@ -62,6 +72,21 @@ class SessionCookie:
 
     def set_device(self, response: Response, value: str, max_age: int) -> None:
         self._set(response, self.device_name, value, max_age)
+
+    def set_pending(self, response: Response, pending: MfaPending) -> None:
+        """The `_mfa` cookie naming a pending login: the session cookie's attributes, lasting
+        as long as the pending login (MFA_PENDING_TTL at most)."""
+        self._set(response, self.pending_name, pending.token, pending.max_age)
+
+    def expire_pending(self, response: Response) -> None:
+        response.delete_cookie(
+            self.pending_name,
+            path="/",
+            domain=self.domain,
+            secure=self.secure,
+            httponly=True,
+            samesite=self.samesite,
+        )
 
     def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(
@@ -99,6 +124,14 @@ def set_login_cookies(request: Request, response: Response, result: LoginResult)
     cookie.set_device(
         response, result.device_cookie, max_age=int(container.devices().ttl.total_seconds())
     )
+
+
+def set_session_token(request: Request, response: Response, token: str) -> None:
+    """The session cookie once a factor change rotated the caller's token (the old one is dead),
+    lasting as a login's does."""
+    cookie: SessionCookie = request.app.state.session_cookie
+    policy = request.app.state.container.session_policy()
+    cookie.set(response, token, max_age=int(policy.absolute_timeout.total_seconds()))
 
 
 def read_cookie(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
