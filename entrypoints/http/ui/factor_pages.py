@@ -99,10 +99,11 @@ def _add_second_step(router: APIRouter, *, webauthn: bool) -> None:
         if pending is None:
             return redirect(request, "/login?notice=mfa-expired")
         methods = _methods(form.get("methods", ""))
+        proof = _proof(form)
         try:
             result = await _use_case(request, "login_mfa").execute(
                 pending_token=pending,
-                proof=_proof(form),
+                proof=proof,
                 client=client,
                 presented_token=cookie.token(request.scope),
             )
@@ -156,9 +157,10 @@ def _add_security(router: APIRouter, *, webauthn: bool) -> None:
         if isinstance(current, Response):
             return current
         form = await read_form(request)
+        reauth = _reauth(form)
         try:
             setup = await _use_case(request, "start_totp").execute(
-                current=current, reauth=_reauth(form), client=client
+                current=current, reauth=reauth, client=client
             )
         except NotAuthenticated:
             return logged_out(request, "ended")
@@ -201,9 +203,10 @@ def _add_security(router: APIRouter, *, webauthn: bool) -> None:
         if isinstance(current, Response):
             return current
         form = await read_form(request)
+        reauth = _reauth(form)
         try:
             rotated = await _use_case(request, "remove_totp").execute(
-                current=current, reauth=_reauth(form), client=client
+                current=current, reauth=reauth, client=client
             )
         except NotAuthenticated:
             return logged_out(request, "ended")
@@ -217,9 +220,10 @@ def _add_security(router: APIRouter, *, webauthn: bool) -> None:
         if isinstance(current, Response):
             return current
         form = await read_form(request)
+        reauth = _reauth(form)
         try:
             rotated = await _use_case(request, "renew_recovery_codes").execute(
-                current=current, reauth=_reauth(form), client=client
+                current=current, reauth=reauth, client=client
             )
         except NotAuthenticated:
             return logged_out(request, "ended")
@@ -260,9 +264,10 @@ def _add_credentials(router: APIRouter) -> None:
         if isinstance(current, Response):
             return current
         form = await read_form(request)
+        reauth = _reauth(form)
         try:
             rotated = await _use_case(request, "remove_credential").execute(
-                current=current, credential_id=credential_id, reauth=_reauth(form), client=client
+                current=current, credential_id=credential_id, reauth=reauth, client=client
             )
         except NotAuthenticated:
             return logged_out(request, "ended")
