@@ -187,10 +187,13 @@ def serving(
     *extra_args: str,
     ready_timeout: float = READY_TIMEOUT,
     ready_path: str = READY,
+    port: int | None = None,
     **settings: str,
 ) -> Iterator[Server]:
+    """One serve process; on `port` when given (a test that must name its URL in the settings
+    first, such as PUBLIC_URL), else on a free one."""
     with serving_many(
-        1, *extra_args, ready_timeout=ready_timeout, ready_path=ready_path, **settings
+        1, *extra_args, ready_timeout=ready_timeout, ready_path=ready_path, port=port, **settings
     ) as (server,):
         yield server
 
@@ -201,6 +204,7 @@ def serving_many(
     *extra_args: str,
     ready_timeout: float = READY_TIMEOUT,
     ready_path: str = READY,
+    port: int | None = None,
     **settings: str,
 ) -> Iterator[list[Server]]:
     """`count` serve processes started at the same moment, then waited for together, until
@@ -208,13 +212,13 @@ def serving_many(
     servers: list[Server] = []
     try:
         for _ in range(count):
-            port = free_port()
+            listen = port if port is not None and count == 1 else free_port()
             process = start(
-                [SESSIONAUTH, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args],
+                [SESSIONAUTH, "serve", "--host", "127.0.0.1", "--port", str(listen), *extra_args],
                 name="sessionauth serve",
                 env=cli_env(**settings),
             )
-            servers.append(Server(process, f"http://127.0.0.1:{port}"))
+            servers.append(Server(process, f"http://127.0.0.1:{listen}"))
         deadline = time.monotonic() + ready_timeout
         workers = (
             int(extra_args[extra_args.index("--workers") + 1]) if "--workers" in extra_args else 1

@@ -132,14 +132,15 @@ def create_app(
     )
     app.state.client_address = addresses = ClientAddress(settings.proxies)
     mail_on = container.mail_composer() is not None
+    webauthn_on = container.relying_party() is not None
     routers = [
         build_router(settings.session_cookie_name),
         build_mfa_router(settings.session_cookie_name),
-        build_ui_router(mail=mail_on),
+        build_ui_router(mail=mail_on, webauthn=webauthn_on),
     ]
     if mail_on:  # mail off: these routes do not exist (404)
         routers.append(build_account_router(settings.session_cookie_name))
-    if container.relying_party() is not None:  # WebAuthn off: these routes do not exist (404)
+    if webauthn_on:  # WebAuthn off: these routes do not exist (404)
         routers.append(build_webauthn_router(settings.session_cookie_name))
     for router in routers:
         app.include_router(router)

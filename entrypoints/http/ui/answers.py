@@ -8,16 +8,25 @@ from starlette.responses import RedirectResponse
 
 from application import Authenticated
 from domain.errors import (
+    CeremonyFailed,
     DomainError,
     EmailTaken,
+    FactorAlreadyActive,
+    FactorNotFound,
     HashingOverloaded,
+    InvalidCode,
     InvalidCredentials,
+    NoFactorSetup,
+    NoSecondFactor,
     PolicyViolation,
+    SecondFactorRequired,
     SessionExpired,
     StoreUnavailable,
     Throttled,
     UsernameTaken,
     WrongPassword,
+    WrongSecondFactor,
+    WrongSetupCode,
 )
 from entrypoints.http.errors import (
     HASHING_RETRY_AFTER,
@@ -38,6 +47,35 @@ FORM_ERRORS = (
     HashingOverloaded,
     StoreUnavailable,
 )
+# The second factors' errors, shown beside a form as well (factor_pages.py).
+FACTOR_ERRORS = (
+    InvalidCode,
+    SecondFactorRequired,
+    WrongSecondFactor,
+    WrongSetupCode,
+    FactorAlreadyActive,
+    NoFactorSetup,
+    FactorNotFound,
+    NoSecondFactor,
+    CeremonyFailed,
+)
+_FACTOR_REFUSALS: dict[type[DomainError], tuple[int, str, str | None]] = {
+    InvalidCode: (422, "That code is wrong or was used already.", "code"),
+    SecondFactorRequired: (
+        403,
+        "Your account has a second factor: enter a code from your authenticator app or a "
+        "recovery code, or use your security key.",
+        "code",
+    ),
+    WrongSecondFactor: (403, "That second factor is wrong.", "code"),
+    WrongSetupCode: (422, "That code is wrong. Enter the code your app shows now.", "code"),
+    FactorAlreadyActive: (409, "An authenticator app is set up already.", None),
+    NoFactorSetup: (400, "No set-up is waiting for a code. Start the set-up again.", None),
+    FactorNotFound: (404, "That second factor is not active any more. Nothing was changed.", None),
+    NoSecondFactor: (409, "Recovery codes need a second factor first.", None),
+    # The library's reason is for the audit log only.
+    CeremonyFailed: (400, "The security key could not be registered. Try again.", None),
+}
 
 
 async def authenticate(request: Request) -> Authenticated | Response:
@@ -91,6 +129,8 @@ def refusal(error: DomainError) -> tuple[int, str, str | None, dict[str, str]]:
     elif isinstance(error, Throttled):
         status, message = 429, f"Too many attempts. Try again in {wait_text(error.retry_after)}."
         headers["Retry-After"] = str(error.retry_after)
+    elif type(error) in _FACTOR_REFUSALS:
+        status, message, field = _FACTOR_REFUSALS[type(error)]
     elif isinstance(error, HashingOverloaded):
         status, message = 503, "The service is busy. Try again in a moment."
         headers["Retry-After"] = HASHING_RETRY_AFTER

@@ -37,6 +37,11 @@ NOTICES = {
     "verification-sent": "A new verification link is on its way.",
     "email-verified": "Email address verified.",
     "account-deleted": "Your account has been deleted, with its sessions.",
+    "mfa-expired": "The second step took too long or was refused too often. Log in again.",
+    "totp-on": "Your authenticator app is set up. Every other session has ended.",
+    "totp-off": "Your authenticator app is removed. Every other session has ended.",
+    "passkey-added": "The passkey or security key is added. Every other session has ended.",
+    "passkey-removed": "The passkey or security key is removed. Every other session has ended.",
 }
 
 # Titles and texts of the error pages, by status.
@@ -79,10 +84,16 @@ def render(
         "email": "",
         "user": None,
         "mail": False,
+        "webauthn": False,
+        "script": False,
         **context,
     }
+    # The JSON API beside the pages, for the script's requests (under a mount too).
+    api_base = ui_base.removesuffix("/ui")
     return HTMLResponse(
-        _templates.get_template(template).render(context, ui_base=ui_base), status, headers
+        _templates.get_template(template).render(context, ui_base=ui_base, api_base=api_base),
+        status,
+        headers,
     )
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
-from domain.errors import SessionNotFound
+from domain.errors import MfaPending, SessionNotFound
 from entrypoints.http.cookies import SessionCookie, set_login_cookies
 from entrypoints.http.dependencies import (
     ClientDep,
@@ -35,14 +35,18 @@ from entrypoints.http.ui.answers import (
     logged_out,
     redirect,
 )
+from entrypoints.http.ui.factor_pages import add_factor_pages, mfa_redirect
 from entrypoints.http.ui.forms import read_form
 from entrypoints.http.ui.pages import error_page, notice_text, render, ui_base
 
-_STYLESHEET = resources.files("entrypoints.http.ui").joinpath("static/ui.css").read_bytes()
+_STATIC = resources.files("entrypoints.http.ui").joinpath("static")
+_STYLESHEET = _STATIC.joinpath("ui.css").read_bytes()
+_SCRIPT = _STATIC.joinpath("webauthn.js").read_bytes()
 
 
-def build_ui_router(*, mail: bool = False) -> APIRouter:
-    """The pages; with `mail` (MAIL_URL set) also those that send or take a mailed link."""
+def build_ui_router(*, mail: bool = False, webauthn: bool = False) -> APIRouter:
+    """The pages; with `mail` (MAIL_URL set) also those that send or take a mailed link; with
+    `webauthn` (a relying party known) also passkeys and security keys."""
     # Kept out of the OpenAPI document, which describes the JSON API only.
     router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -100,6 +104,8 @@ def build_ui_router(*, mail: bool = False) -> APIRouter:
             notice=notice_text(notice),
             username=username[:64],
             mail=mail,
+            webauthn=webauthn,
+            script=webauthn,
         )
 
     @router.post("/login")
@@ -114,8 +120,19 @@ def build_ui_router(*, mail: bool = False) -> APIRouter:
                 presented_token=cookie.token(request.scope),
                 client=client,
             )
+        except MfaPending as pending:
+            return mfa_redirect(request, pending)
         except FORM_ERRORS as error:
-            return form_again(request, "login.html", "Log in", error, username, mail=mail)
+            return form_again(
+                request,
+                "login.html",
+                "Log in",
+                error,
+                username,
+                mail=mail,
+                webauthn=webauthn,
+                script=webauthn,
+            )
         response = redirect(request, "/")
         set_login_cookies(request, response, result)
         return response
@@ -160,9 +177,14 @@ def build_ui_router(*, mail: bool = False) -> APIRouter:
         return redirect(request, "/?notice=revoked")
 
     add_account_pages(router, mail=mail)
+    add_factor_pages(router, webauthn=webauthn)
 
     @router.get("/static/ui.css")
     async def stylesheet() -> Response:
         return Response(_STYLESHEET, media_type="text/css")
+
+    @router.get("/static/webauthn.js")
+    async def script() -> Response:
+        return Response(_SCRIPT, media_type="text/javascript")
 
     return router
