@@ -38,6 +38,10 @@ ALGORITHMS = [
 ]
 TIMEOUT_MS = 120_000  # the browser's own deadline; the challenge lives MFA_PENDING_TTL
 _TRANSPORTS = {t.value for t in AuthenticatorTransport}
+# What the library raises on a response it cannot parse, besides its own errors: it decodes the
+# client's CBOR as it finds it (a COSE key given as a CBOR array is an IndexError), and such a
+# response is a refused ceremony (400), not a server error.
+_REFUSALS = (WebAuthnException, ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
 class PyWebAuthnRelyingParty(WebAuthnRelyingParty):
@@ -78,17 +82,17 @@ class PyWebAuthnRelyingParty(WebAuthnRelyingParty):
                 expected_origin=self._origins,
                 supported_pub_key_algs=ALGORITHMS,
             )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as refused:
+        except _REFUSALS as refused:
             raise CeremonyFailed(_reason(refused)) from None
         response = credential.get("response")
         transports = response.get("transports") if isinstance(response, dict) else None
+        if not isinstance(transports, list):
+            transports = []  # the client's hint, unverified: anything else is no hint
         return RegisteredKey(
             credential_id=verified.credential_id,
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
-            transports=tuple(
-                t for t in (transports or []) if isinstance(t, str) and t in _TRANSPORTS
-            ),
+            transports=tuple(t for t in transports if isinstance(t, str) and t in _TRANSPORTS),
             # A passkey's device type is multi-device (synced); a single-device credential may
             # still be discoverable, which the browser reports as the credProps extension.
             discoverable=_discoverable(credential)
@@ -116,7 +120,7 @@ class PyWebAuthnRelyingParty(WebAuthnRelyingParty):
     def claim(self, credential: Mapping[str, object]) -> AssertionClaim | None:
         try:
             parsed = parse_authentication_credential_json(dict(credential))
-        except (WebAuthnException, ValueError, TypeError, KeyError):
+        except _REFUSALS:
             return None
         handle = parsed.response.user_handle
         return AssertionClaim(credential_id=parsed.raw_id, user_handle=handle or None)
@@ -139,7 +143,7 @@ class PyWebAuthnRelyingParty(WebAuthnRelyingParty):
                 credential_current_sign_count=stored.sign_count,
                 require_user_verification=require_user_verification,
             )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as refused:
+        except _REFUSALS as refused:
             raise CeremonyFailed(_reason(refused)) from None
         return verified.new_sign_count
 

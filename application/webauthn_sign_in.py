@@ -43,7 +43,8 @@ class PasskeyLoginOptions:
     """Start a passkey login: no account is named yet. Request options with no allowCredentials
     (the authenticator offers its discoverable credentials) and user verification required; the
     challenge is kept under the SHA-256 of a fresh 256-bit cookie secret, for MFA_PENDING_TTL.
-    An address over its passkey-login limit is Throttled (nothing counted here)."""
+    Each start counts on the address's passkey limit (ThrottlePolicy.passkey_limits): over it,
+    Throttled and nothing stored, so that a flood cannot fill the store with challenges."""
 
     def __init__(
         self,
@@ -63,10 +64,9 @@ class PasskeyLoginOptions:
         self._ttl = ttl_seconds
 
     async def execute(self, *, client: Client) -> PasskeyStart:
-        reservation = await self._throttle.reserve(
-            self._throttle.policy.passkey_limits(client.address)
-        )
-        await reservation.cancel()  # asked only whether the address may try
+        # Counted (each stores a challenge until it expires); a passkey login that succeeds
+        # clears the count. Over the limit: Throttled, and nothing stored.
+        await self._throttle.reserve(self._throttle.policy.passkey_limits(client.address))
         key = self._tokens.session_token()
         challenge = new_challenge()
         now = self._clock.now()

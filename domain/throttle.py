@@ -96,15 +96,17 @@ class ThrottlePolicy:
         ]
 
     def passkey_limits(self, address: str | None) -> list[Limit]:
-        """A passkey login names no account until its assertion is checked: limited per address
-        (its /64), as failures across accounts are."""
+        """A passkey login names no account until its assertion is checked: counted per address
+        (its /64) across accounts, at the limit of failures across accounts (an office behind
+        one address signs in many people). Each ceremony started counts (it stores a
+        challenge), and a passkey login that succeeds clears the count."""
         group = address_group(address)
-        spraying = [Limit(f"failures:address:{group}", self.failures_per_address)] if group else []
         return [
-            *spraying,
             Limit(
-                f"passkey:address:{group or '-'}", self.login_per_address, cleared_by_success=True
-            ),
+                f"passkey:address:{group or '-'}",
+                self.failures_per_address,
+                cleared_by_success=True,
+            )
         ]
 
     def signup_limits(self, address: str | None) -> list[Limit]:
