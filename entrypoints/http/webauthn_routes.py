@@ -65,7 +65,6 @@ def build_webauthn_router(cookie_name: str) -> APIRouter:
         "/webauthn/register",
         status_code=status.HTTP_201_CREATED,
         response_model=RegisteredCredentialOut,
-        response_model_exclude_none=True,
         responses=_responses(
             _UNAUTHENTICATED,
             {
@@ -92,7 +91,9 @@ def build_webauthn_router(cookie_name: str) -> APIRouter:
             **CredentialOut.of(done.credential).model_dump(),
             recovery_codes=done.recovery_codes or None,
         )
-        response = JSONResponse(answer.model_dump(mode="json", exclude_none=True), 201)
+        # last_used_at is null here, and in the answer; recovery_codes only with the first factor
+        unset = None if done.recovery_codes else {"recovery_codes"}
+        response = JSONResponse(answer.model_dump(mode="json", exclude=unset), 201)
         set_rotated_cookie(request, response, current, done.token)
         return response
 
