@@ -377,6 +377,7 @@ def _webauthn(
             throttle=throttle,
             tokens=tokens,
             clock=clock,
+            audit=audit,
             ttl_seconds=ttl_seconds,
         ),
         "passkey_login": PasskeyLogin(

@@ -54,11 +54,13 @@ class PasskeyLoginOptions:
         throttle: Throttle,
         tokens: TokenGenerator,
         clock: Clock,
+        audit: AuditLog,
         ttl_seconds: int,
     ) -> None:
         self._challenges = challenges
         self._relying_party = relying_party
         self._throttle = throttle
+        self._audit = audit
         self._tokens = tokens
         self._clock = clock
         self._ttl = ttl_seconds
@@ -66,7 +68,11 @@ class PasskeyLoginOptions:
     async def execute(self, *, client: Client) -> PasskeyStart:
         # Counted (each stores a challenge until it expires); a passkey login that succeeds
         # clears the count. Over the limit: Throttled, and nothing stored.
-        await self._throttle.reserve(self._throttle.policy.passkey_limits(client.address))
+        try:
+            await self._throttle.reserve(self._throttle.policy.passkey_limits(client.address))
+        except Throttled:
+            self._audit.record(AuditEvent.THROTTLED, action=ACTION, client=client)
+            raise
         key = self._tokens.session_token()
         challenge = new_challenge()
         now = self._clock.now()
