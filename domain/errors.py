@@ -224,11 +224,12 @@ class NoFactorSetup(DomainError):
         super().__init__("No TOTP set-up pending")
 
 
-class WrongSetupCode(DomainError):
-    """The first code of a TOTP set-up is wrong (422): the set-up stays pending."""
+class WrongSetupCode(PolicyViolation):
+    """The first code of a TOTP set-up is wrong (422 naming `code`, as every other refused
+    input): the set-up stays pending."""
 
     def __init__(self) -> None:
-        super().__init__("Wrong code")
+        super().__init__("code", "wrong_code", "Wrong code")
 
 
 class FactorNotFound(DomainError):

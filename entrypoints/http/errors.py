@@ -40,7 +40,6 @@ from domain.errors import (
     UsernameTaken,
     WrongPassword,
     WrongSecondFactor,
-    WrongSetupCode,
 )
 from entrypoints.http.request_text import TOO_DEEP, MalformedRequest
 
@@ -69,7 +68,6 @@ _STATUS: dict[type[DomainError], tuple[int, dict[str, str]]] = {
     WrongSecondFactor: (403, {}),
     FactorAlreadyActive: (409, {}),
     NoFactorSetup: (400, {}),
-    WrongSetupCode: (422, {}),
     FactorNotFound: (404, {}),
     NoSecondFactor: (409, {}),
     CeremonyFailed: (400, {}),  # its message is generic; the reason goes to the audit log

@@ -37,6 +37,7 @@ from entrypoints.http.schemas import (
     RecoveryCodesOut,
     TotpCodeIn,
     TotpSetupOut,
+    ValidationErrorOut,
 )
 
 REAUTH_FAILURES: Responses = {
@@ -122,7 +123,13 @@ def build_mfa_router(cookie_name: str) -> APIRouter:
         responses=_responses(
             _UNAUTHENTICATED,
             {400: {"model": ErrorOut, "description": "No TOTP set-up pending"}},
-            {422: {"model": ErrorOut, "description": "Wrong code (the set-up stays pending)"}},
+            {
+                422: {
+                    "model": ValidationErrorOut,
+                    "description": "Invalid input, or a wrong code (`wrong_code` on `code`; "
+                    "the set-up stays pending)",
+                }
+            },
         ),
     )
     async def confirm_totp(

@@ -170,7 +170,10 @@ async def test_the_failures_of_each_endpoint(client, clock):
     started = await client.post("/mfa/totp", json={"current_password": PASSWORD})
     totp = Totp(started.json()["secret"], clock)
     wrong = await client.post("/mfa/totp/confirm", json={"code": totp.code(3)})
-    assert wrong.status_code == 422 and wrong.json() == {"detail": "Wrong code"}
+    assert wrong.status_code == 422
+    assert wrong.json() == {
+        "detail": [{"loc": ["body", "code"], "msg": "Wrong code", "type": "wrong_code"}]
+    }
     assert (await client.post("/mfa/totp/confirm", json={"code": totp.code()})).status_code == 200
     clock.advance(seconds=30)
 

@@ -47,6 +47,7 @@ from dependency_injector import providers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.generation.meta import ParameterLocation
 from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -103,6 +104,20 @@ OPERATIONS = _operations()
 # schema-valid request is accepted does not apply. Its converse, that every schema-invalid request
 # is refused with a 4xx, does.
 EXCLUDED_CHECKS = [positive_data_acceptance]
+# Operations that succeed only within a ceremony the fuzzer cannot perform (a live pending login,
+# a TOTP code of the current step, an authenticator's signature over a stored challenge): fuzzed
+# for their answers like every other, but a 2xx is not expected of them. The API, unit and end-
+# to-end tests of the second factors drive them through to success.
+CEREMONIES = {
+    ("POST", "/login/mfa"),
+    ("POST", "/login/mfa/webauthn/options"),
+    ("POST", "/mfa/totp/confirm"),
+    ("DELETE", "/mfa/totp"),
+    ("POST", "/mfa/recovery-codes"),
+    ("POST", "/webauthn/register"),
+    ("DELETE", "/webauthn/credentials/{credential_id}"),
+    ("POST", "/login/passkey"),
+}
 
 
 class Fuzzing:
@@ -433,6 +448,7 @@ def no_secret_in_response(ctx, response, case) -> None:
 def test_every_answer_matches_the_document(fuzzing: Fuzzing, method: str, path: str, mode) -> None:
     operation = fuzzing.schema[path][method]
     statuses: set[int] = set()
+    declared_query = {parameter.name for parameter in operation.query}
 
     # Mostly with a valid session; sometimes with whatever cookie (or none) the case came with.
     @given(
@@ -448,6 +464,11 @@ def test_every_answer_matches_the_document(fuzzing: Fuzzing, method: str, path: 
         suppress_health_check=list(HealthCheck),
     )
     def fuzz(case, authenticated: bool, data) -> None:
+        # A case whose cookie is the invalid part keeps it: a valid session over it would make
+        # the case valid (and schemathesis then reports a 200 as ignored authentication).
+        cookie_part = case.meta.components.get(ParameterLocation.COOKIE) if case.meta else None
+        if cookie_part is not None and cookie_part.mode == GenerationMode.NEGATIVE:
+            authenticated = False
         if authenticated:
             case.cookies = {**(case.cookies or {}), COOKIE: fuzzing.log_in()}
         if mode == GenerationMode.POSITIVE and isinstance(case.body, dict):
@@ -470,7 +491,11 @@ def test_every_answer_matches_the_document(fuzzing: Fuzzing, method: str, path: 
                 owned = fuzzing.session_ids(case.cookies[COOKIE])
                 case.path_parameters["session_id"] = owned[0] if which == "current" else owned[-1]
         response = case.call(**_hostile(case, data))
-        statuses.add(response.status_code)
+        # Unknown query parameters are ignored, as by most APIs: a case that is invalid only in
+        # having some (schemathesis counts them as invalid) is answered as the valid one it is.
+        unknown_query = set(case.query or {}) - declared_query
+        if not (mode == GenerationMode.NEGATIVE and unknown_query and response.status_code < 300):
+            statuses.add(response.status_code)
         try:
             case.validate_response(
                 response, additional_checks=[no_secret_in_response], excluded_checks=EXCLUDED_CHECKS
@@ -487,7 +512,8 @@ def test_every_answer_matches_the_document(fuzzing: Fuzzing, method: str, path: 
     # The fuzzing reached past the input checks: valid cases were accepted at least once (and, on
     # sign-up, collided with a taken name), invalid ones were refused.
     if mode == GenerationMode.POSITIVE:
-        assert any(200 <= status < 300 for status in statuses), statuses
+        if (method, path) not in CEREMONIES:
+            assert any(200 <= status < 300 for status in statuses), statuses
         if path == "/signup":
             assert {201, 409, 422} <= statuses, statuses
     else:

@@ -115,7 +115,9 @@ def refusal(error: DomainError) -> tuple[int, str, str | None, dict[str, str]]:
     """(status, message, the field it is about, headers) for an error a form or a button met."""
     headers: dict[str, str] = {}
     field = None
-    if isinstance(error, PolicyViolation):
+    if type(error) in _FACTOR_REFUSALS:  # before PolicyViolation: WrongSetupCode is one
+        status, message, field = _FACTOR_REFUSALS[type(error)]
+    elif isinstance(error, PolicyViolation):
         status, message, field = 422, error.message, error.field
     elif isinstance(error, UsernameTaken):
         status, message, field = 409, "That username is taken. Choose another one.", "username"
@@ -129,8 +131,6 @@ def refusal(error: DomainError) -> tuple[int, str, str | None, dict[str, str]]:
     elif isinstance(error, Throttled):
         status, message = 429, f"Too many attempts. Try again in {wait_text(error.retry_after)}."
         headers["Retry-After"] = str(error.retry_after)
-    elif type(error) in _FACTOR_REFUSALS:
-        status, message, field = _FACTOR_REFUSALS[type(error)]
     elif isinstance(error, HashingOverloaded):
         status, message = 503, "The service is busy. Try again in a moment."
         headers["Retry-After"] = HASHING_RETRY_AFTER
