@@ -181,6 +181,12 @@ def _enter(browsing: Browsing) -> None:
 
 
 def _focused_id(browsing: Browsing) -> str:
+    """The focused element's id, once something has focus: Chromium applies `autofocus` at a
+    rendering update after the load event, so a look right after a navigation can come first."""
+    browsing.page.wait_for_function(
+        "document.activeElement !== null && document.activeElement !== document.body",
+        timeout=10_000,
+    )
     return browsing.page.evaluate("document.activeElement.id")
 
 
